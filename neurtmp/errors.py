@@ -1,0 +1,112 @@
+"""The neurtmp exception tree.
+
+Every error neurtmp raises on purpose derives from :class:`NeurtmpError`::
+
+    NeurtmpError
+    ├─ ProtocolError
+    │   ├─ LocalProtocolError     we were called wrongly (state, argument)   + ValueError
+    │   └─ RemoteProtocolError    the peer sent bad bytes; has .reason
+    │       ├─ HandshakeError
+    │       ├─ ChunkError
+    │       ├─ AMFError
+    │       └─ LimitExceeded      oversize message, too many chunk streams (names the limit)
+    ├─ ConnectionClosed           using a closed connection or stream     + ConnectionError
+    ├─ CodecError
+    │   ├─ EncoderNotFound                                               + LookupError
+    │   ├─ EncodeError
+    │   └─ DecodeError
+    └─ ConfigError                                                        + ValueError
+
+Errors that also derive from a builtin can be caught either way, as PyAV does it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AMFError",
+    "ChunkError",
+    "CodecError",
+    "ConfigError",
+    "ConnectionClosed",
+    "DecodeError",
+    "EncodeError",
+    "EncoderNotFound",
+    "HandshakeError",
+    "LimitExceeded",
+    "LocalProtocolError",
+    "NeurtmpError",
+    "ProtocolError",
+    "RemoteProtocolError",
+]
+
+
+class NeurtmpError(Exception):
+    """Root of every exception neurtmp raises on purpose."""
+
+
+class ProtocolError(NeurtmpError):
+    """Something went wrong at the RTMP protocol level."""
+
+
+class LocalProtocolError(ProtocolError, ValueError):
+    """The protocol object was called wrongly (bad state or argument): our fault."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent bytes that break RTMP: their fault. The connection should close.
+
+    Attributes:
+        reason: a short human-readable explanation, suitable for a log line.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class HandshakeError(RemoteProtocolError):
+    """The C0/C1/C2 (or S0/S1/S2) handshake was malformed."""
+
+
+class ChunkError(RemoteProtocolError):
+    """A chunk header or chunk stream state was invalid."""
+
+
+class AMFError(RemoteProtocolError):
+    """An AMF0 or AMF3 value could not be decoded."""
+
+
+class LimitExceeded(RemoteProtocolError):
+    """The peer went past a configured limit (message size, chunk streams, ...).
+
+    Attributes:
+        limit: the name of the limit that was exceeded.
+    """
+
+    def __init__(self, reason: str, limit: str) -> None:
+        super().__init__(reason)
+        self.limit = limit
+
+
+class ConnectionClosed(NeurtmpError, ConnectionError):
+    """A closed connection or stream was used."""
+
+
+class CodecError(NeurtmpError):
+    """A video or audio codec failed."""
+
+
+class EncoderNotFound(CodecError, LookupError):
+    """No encoder or decoder of that name is available here."""
+
+
+class EncodeError(CodecError):
+    """Encoding a frame failed."""
+
+
+class DecodeError(CodecError):
+    """Decoding a frame failed."""
+
+
+class ConfigError(NeurtmpError, ValueError):
+    """A configuration value is invalid."""
