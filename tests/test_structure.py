@@ -1,0 +1,44 @@
+"""Structural rules: the public surface, and which layer may import what."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import neurtmp
+import neurtmp.protocol
+
+ROOT = pathlib.Path(neurtmp.__file__).parent
+
+#: Modules the sans-IO layers must never import (no I/O, no concurrency, no logging).
+_IO_MODULES = {"socket", "gevent", "greenlet", "threading", "asyncio", "logging", "select", "selectors", "time"}
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_public_names_exist_and_are_public() -> None:
+    for module in (neurtmp, neurtmp.protocol):
+        assert module.__all__, module
+        for name in module.__all__:
+            assert hasattr(module, name), f"{module.__name__}.{name} is exported but missing"
+            assert not name.startswith("_") or name == "__version__"
+
+
+def test_protocol_layer_is_sans_io() -> None:
+    files = sorted((ROOT / "protocol").glob("*.py"))
+    assert len(files) >= 10
+    for path in files:
+        for name in _imports(path):
+            top = name.split(".")[0]
+            assert top not in _IO_MODULES, f"{path.name} imports {name}"
+            if top == "neurtmp":
+                assert name.startswith(("neurtmp.protocol", "neurtmp.errors")), f"{path.name} imports {name}"
