@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from neurtmp._version import __version__
+from neurtmp.client import Client, connect
+from neurtmp.codec import VideoData
+from neurtmp.connection import Connection
 from neurtmp.errors import (
     AMFError,
+    CallError,
     ChunkError,
     CodecError,
     ConfigError,
@@ -14,14 +18,31 @@ from neurtmp.errors import (
     EncoderNotFound,
     HandshakeError,
     LimitExceeded,
+    ListenError,
     LocalProtocolError,
     NeurtmpError,
     ProtocolError,
     RemoteProtocolError,
 )
+from neurtmp.protocol.message import MessageType
+from neurtmp.protocol.packet import Packet
+from neurtmp.server import Factory, Server, ServerOptions
+from neurtmp.stream import Stream
 
 __all__ = [
     "AMFError",
+    "CallError",
+    "Client",
+    "Connection",
+    "Factory",
+    "ListenError",
+    "MessageType",
+    "Packet",
+    "Server",
+    "ServerOptions",
+    "Stream",
+    "VideoData",
+    "connect",
     "ChunkError",
     "CodecError",
     "ConfigError",

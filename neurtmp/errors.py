@@ -11,6 +11,8 @@ Every error neurtmp raises on purpose derives from :class:`NeurtmpError`::
     │       ├─ AMFError
     │       └─ LimitExceeded      oversize message, too many chunk streams (names the limit)
     ├─ ConnectionClosed           using a closed connection or stream     + ConnectionError
+    ├─ ListenError                a server could not listen on its address + OSError
+    ├─ CallError                  a remote call was answered with _error
     ├─ CodecError
     │   ├─ EncoderNotFound                                               + LookupError
     │   ├─ EncodeError
@@ -27,7 +29,9 @@ __all__ = [
     "ChunkError",
     "CodecError",
     "ConfigError",
+    "CallError",
     "ConnectionClosed",
+    "ListenError",
     "DecodeError",
     "EncodeError",
     "EncoderNotFound",
@@ -90,6 +94,24 @@ class LimitExceeded(RemoteProtocolError):
 
 class ConnectionClosed(NeurtmpError, ConnectionError):
     """A closed connection or stream was used."""
+
+
+class ListenError(NeurtmpError, OSError):
+    """A server could not bind or listen on the address it was given."""
+
+
+class CallError(NeurtmpError):
+    """A command sent by the client was answered with `_error` (or an error status).
+
+    Attributes:
+        code: the status code, e.g. "NetConnection.Call.Failed".
+        info: the whole info object (or other value) the server sent.
+    """
+
+    def __init__(self, message: str, code: str = "", info: object = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.info = info
 
 
 class CodecError(NeurtmpError):

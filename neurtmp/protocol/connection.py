@@ -416,10 +416,11 @@ class ServerProtocol(_Session):
         """Refuse `connect` with `_error` NetConnection.Connect.Rejected."""
         self.send_error(event.transaction_id, None, status_info("error", StatusCode.CONNECT_REJECTED, description))
 
-    def accept_create_stream(self, event: CreateStreamRequested) -> int:
-        """Answer `createStream` with a new message stream id, which is returned."""
-        stream_id = self._next_stream_id
-        self._next_stream_id += 1
+    def accept_create_stream(self, event: CreateStreamRequested, stream_id: int | None = None) -> int:
+        """Answer `createStream` with a message stream id (a new one unless given), returned."""
+        if stream_id is None:
+            stream_id = self._next_stream_id
+        self._next_stream_id = max(self._next_stream_id, stream_id + 1)
         self.stream_ids.add(stream_id)
         self.send_result(event.transaction_id, None, float(stream_id))
         return stream_id

@@ -34,12 +34,14 @@ class Packet:
         payload: the message body (FLV tag body for audio/video).
     """
 
-    __slots__ = ("type_id", "timestamp", "payload", "_wire")
+    __slots__ = ("type_id", "timestamp", "payload", "priority", "_wire")
 
-    def __init__(self, type_id: int, timestamp: int, payload: bytes) -> None:
+    def __init__(self, type_id: int, timestamp: int, payload: bytes, priority: int = -1) -> None:
         self.type_id = type_id
         self.timestamp = timestamp & 0xFFFFFFFF
         self.payload = payload
+        #: How droppable the message is for a slow player (set by the sender; -1: not yet known).
+        self.priority = priority
         self._wire: dict[tuple[int, int, int], bytes] = {}
 
     def __repr__(self) -> str:

@@ -1,0 +1,421 @@
+"""An RTMP client on gevent, in synchronous style, built on `ClientProtocol`.
+
+    client = neurtmp.client.connect("rtmp://127.0.0.1/live")
+    client.publish("cam")
+    client.send_video(payload, timestamp=0)
+    ...
+    client.close()
+
+A reader greenlet pumps the socket; commands wait for their answers with timeouts.
+Media, data and status messages of the client's streams arrive in an inbox read with
+`read()`; pings and acknowledgements are answered automatically.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.lock
+import gevent.queue
+import gevent.socket
+
+from neurtmp.errors import CallError, ConfigError, ConnectionClosed, ProtocolError
+from neurtmp.protocol import events as ev
+from neurtmp.protocol.commands import StatusCode
+from neurtmp.protocol.connection import ClientProtocol
+from neurtmp.protocol.message import Message
+from neurtmp.protocol.packet import Packet
+
+__all__ = ["Client", "RtmpUrl", "connect", "parse_rtmp_url"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 1935
+#: Default seconds to wait for the network or for an answer.
+DEFAULT_TIMEOUT = 10.0
+#: Messages the inbox holds before the reader stops reading (TCP back-pressure).
+DEFAULT_INBOX_SIZE = 4096
+
+#: Events that go to the inbox.
+_INBOX_EVENTS = (
+    ev.AudioReceived,
+    ev.VideoReceived,
+    ev.DataReceived,
+    ev.StatusReceived,
+    ev.StreamBegan,
+    ev.StreamEnded,
+    ev.CallReceived,
+)
+
+
+@dataclass(frozen=True)
+class RtmpUrl:
+    """The parts of an rtmp:// URL: app (query string kept), stream name, tcUrl."""
+
+    host: str
+    port: int
+    app: str
+    stream: str
+    tc_url: str
+
+
+def parse_rtmp_url(url: str) -> RtmpUrl:
+    """Split ``rtmp://host[:port]/app[/stream][?query]``.
+
+    The query string stays with the last part: the stream name when there is one
+    (``/live/cam?key=1`` -> stream "cam?key=1"), else the app (``/live?key=1``).
+
+    Raises:
+        ConfigError: not an rtmp:// URL with a host and an app.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "rtmp":
+        raise ConfigError(f"{url!r} is not an rtmp:// URL")
+    if not parts.hostname:
+        raise ConfigError(f"{url!r} has no host")
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        raise ConfigError(f"{url!r} has a bad port") from None
+    app, _, stream = parts.path.lstrip("/").partition("/")
+    if not app:
+        raise ConfigError(f"{url!r} has no application name")
+    if parts.query:
+        if stream:
+            stream += "?" + parts.query
+        else:
+            app += "?" + parts.query
+    return RtmpUrl(parts.hostname, port, app, stream, f"rtmp://{parts.netloc}/{app}")
+
+
+class Client:
+    """One RTMP client connection. Use `connect()` to make one.
+
+    Args:
+        url: rtmp://host[:port]/app[/stream].
+        timeout: seconds for network steps and answers.
+        inbox_size: media messages buffered before reading pauses.
+    """
+
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT, inbox_size: int = DEFAULT_INBOX_SIZE) -> None:
+        self.url = parse_rtmp_url(url)
+        self.timeout = timeout
+        self.protocol = ClientProtocol()
+        self._sock: gevent.socket.socket | None = None
+        self._send_lock = gevent.lock.RLock()
+        self._pending: dict[float, gevent.event.AsyncResult] = {}
+        self._statuses: dict[int, gevent.queue.Queue] = {}
+        self.inbox: gevent.queue.Queue = gevent.queue.Queue(inbox_size)
+        self._handshake = gevent.event.Event()
+        self._reader: gevent.Greenlet | None = None
+        self._error: BaseException | None = None
+        self._closed = False
+        self.connect_result: ev.ResultReceived | None = None
+        self.stream_id: int | None = None
+        self._publishing: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<Client rtmp://{self.url.host}:{self.url.port}/{self.url.app}>"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- connection -----------------------------------------------------------------
+
+    def open(self, **connect_args: Any) -> ev.ResultReceived:
+        """TCP connect, handshake, and the `connect` command; returns its result.
+
+        Raises:
+            CallError: the server refused the connection.
+            TimeoutError / OSError: the network failed.
+        """
+        try:
+            self._sock = gevent.socket.create_connection((self.url.host, self.url.port), timeout=self.timeout)
+        except socket.timeout:
+            raise TimeoutError(f"connecting to {self.url.host}:{self.url.port} timed out") from None
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock.settimeout(None)
+        self._reader = gevent.spawn(self._read_loop)
+        self._flush()
+        if not self._handshake.wait(self.timeout):
+            self.close()
+            raise TimeoutError(f"handshake with {self.url.host}:{self.url.port} timed out")
+        with self._send_lock:
+            tid = self.protocol.connect(self.url.app, self.url.tc_url, **connect_args)
+        result = self._wait_result(tid, "connect")
+        self.connect_result = result
+        return result
+
+    def _read_loop(self) -> None:
+        assert self._sock is not None
+        try:
+            while True:
+                data = self._sock.recv(256 * 1024)
+                if not data:
+                    raise ConnectionClosed("server closed the connection")
+                for event in self.protocol.receive_data(data):
+                    self._route(event)
+                self._flush()
+        except (OSError, ProtocolError, ConnectionClosed) as exc:
+            self._error = exc if not self._closed else ConnectionClosed("client closed")
+        finally:
+            self._closed = True
+            self._handshake.set()
+            failure = self._error or ConnectionClosed("connection closed")
+            for result in self._pending.values():
+                if not result.ready():
+                    result.set_exception(ConnectionClosed(str(failure)))
+            for queue in self._statuses.values():
+                queue.put(None)
+            try:
+                self.inbox.put_nowait(None)
+            except gevent.queue.Full:
+                pass
+
+    def _route(self, event: ev.Event) -> None:
+        if isinstance(event, ev.HandshakeCompleted):
+            self._handshake.set()
+        elif isinstance(event, (ev.ResultReceived, ev.ErrorReceived)):
+            waiter = self._pending.pop(event.transaction_id, None)
+            if waiter is not None:
+                waiter.set(event)
+        if isinstance(event, ev.StatusReceived):
+            self._statuses.setdefault(event.message_stream_id, gevent.queue.Queue()).put(event)
+        if isinstance(event, _INBOX_EVENTS):
+            self.inbox.put(event)  # blocks when full: the server then sees back-pressure
+
+    def _flush(self) -> None:
+        with self._send_lock:
+            data = self.protocol.data_to_send()
+            if data and self._sock is not None:
+                self._sock.sendall(data)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConnectionClosed(f"{self!r} is closed ({self._error or 'closed'})")
+
+    def _wait_result(self, tid: float, what: str, timeout: float | None = None) -> ev.ResultReceived:
+        waiter = self._pending.setdefault(tid, gevent.event.AsyncResult())
+        self._flush()
+        try:
+            answer = waiter.get(timeout=self.timeout if timeout is None else timeout)
+        except gevent.Timeout:
+            self._pending.pop(tid, None)
+            raise TimeoutError(f"no answer to {what} in {self.timeout:g} s") from None
+        if isinstance(answer, ev.ErrorReceived):
+            info = answer.arguments[0] if answer.arguments else None
+            description = info.get("description", "") if isinstance(info, dict) else str(info)
+            raise CallError(f"{what} failed: {answer.code or 'error'} {description}".strip(), answer.code, info)
+        return answer
+
+    def _wait_status(self, stream_id: int, wanted: str, what: str) -> ev.StatusReceived:
+        queue = self._statuses.setdefault(stream_id, gevent.queue.Queue())
+        deadline = gevent.Timeout(self.timeout)
+        deadline.start()
+        try:
+            while True:
+                status = queue.get()
+                if status is None:
+                    raise ConnectionClosed(f"connection closed while waiting for {wanted}")
+                if status.code == wanted:
+                    return status
+                if status.level == "error":
+                    raise CallError(f"{what} failed: {status.code} {status.description}", status.code, status.info)
+        except gevent.Timeout as exc:
+            if exc is not deadline:
+                raise
+            raise TimeoutError(f"no {wanted} in {self.timeout:g} s") from None
+        finally:
+            deadline.close()
+
+    # -- commands -------------------------------------------------------------------
+
+    def call(self, name: str, *arguments: Any, timeout: float | None = None) -> Any:
+        """Call a remote procedure and return its `_result` value (None if there is none).
+
+        Raises:
+            CallError: the server answered `_error`.
+            TimeoutError: no answer in time.
+        """
+        self._check_open()
+        with self._send_lock:
+            tid = self.protocol.call(name, *arguments)
+        result = self._wait_result(tid, name, timeout)
+        return result.arguments[0] if result.arguments else None
+
+    def create_stream(self) -> int:
+        """createStream; returns the new message stream id."""
+        self._check_open()
+        with self._send_lock:
+            tid = self.protocol.create_stream()
+        result = self._wait_result(tid, "createStream")
+        value = result.arguments[0] if result.arguments else None
+        if not isinstance(value, (int, float)) or value <= 0:
+            raise CallError(f"createStream returned {value!r}, not a stream id")
+        return int(value)
+
+    def publish(self, name: str | None = None, publish_type: str = "live") -> int:
+        """releaseStream, FCPublish, createStream, publish; waits for Publish.Start.
+
+        Args:
+            name: the stream name (default: the one in the URL).
+
+        Returns:
+            the message stream id to send media on.
+
+        Raises:
+            CallError: the server refused (e.g. NetStream.Publish.BadName).
+        """
+        name = self._stream_name(name)
+        self._check_open()
+        with self._send_lock:
+            self.protocol.release_stream(name)
+            self.protocol.fc_publish(name)
+        stream_id = self.create_stream()
+        with self._send_lock:
+            self.protocol.publish(stream_id, name, publish_type)
+        self._flush()
+        self._wait_status(stream_id, StatusCode.PUBLISH_START, f"publish {name!r}")
+        self.stream_id = stream_id
+        self._publishing = name
+        return stream_id
+
+    def play(self, name: str | None = None, start: float = -2, buffer_ms: int = 1000) -> int:
+        """createStream, set buffer length, play; waits for Play.Start.
+
+        Returns:
+            the message stream id media arrives on.
+
+        Raises:
+            CallError: the server refused (e.g. NetStream.Play.StreamNotFound).
+        """
+        name = self._stream_name(name)
+        stream_id = self.create_stream()
+        with self._send_lock:
+            self.protocol.set_buffer_length(stream_id, buffer_ms)
+            self.protocol.play(stream_id, name, start)
+        self._flush()
+        self._wait_status(stream_id, StatusCode.PLAY_START, f"play {name!r}")
+        self.stream_id = stream_id
+        return stream_id
+
+    def pause(self, paused: bool, stream_id: int | None = None) -> None:
+        self._send(lambda p: p.pause(self._stream(stream_id), paused))
+
+    def _stream_name(self, name: str | None) -> str:
+        name = name if name is not None else self.url.stream
+        if not name:
+            raise ConfigError("no stream name given and none in the URL")
+        return name
+
+    def _stream(self, stream_id: int | None) -> int:
+        stream_id = stream_id if stream_id is not None else self.stream_id
+        if stream_id is None:
+            raise ConfigError("no stream: call publish() or play() first")
+        return stream_id
+
+    # -- media ----------------------------------------------------------------------
+
+    def _send(self, build: Any) -> None:
+        self._check_open()
+        with self._send_lock:
+            build(self.protocol)
+            data = self.protocol.data_to_send()
+            if data and self._sock is not None:
+                self._sock.sendall(data)
+
+    def send_video(self, payload: bytes, timestamp: int, stream_id: int | None = None) -> None:
+        """Send one video message (an FLV video tag body)."""
+        sid = self._stream(stream_id)
+        self._send(lambda p: p.send_video(sid, timestamp, payload))
+
+    def send_audio(self, payload: bytes, timestamp: int, stream_id: int | None = None) -> None:
+        """Send one audio message (an FLV audio tag body)."""
+        sid = self._stream(stream_id)
+        self._send(lambda p: p.send_audio(sid, timestamp, payload))
+
+    def send_data(self, name: str, *values: Any, timestamp: int = 0, stream_id: int | None = None) -> None:
+        """Send a data message, e.g. ``send_data("@setDataFrame", "onMetaData", {...})``."""
+        sid = self._stream(stream_id)
+        self._send(lambda p: p.send_data(sid, name, *values, timestamp=timestamp))
+
+    def send_packet(self, packet: Packet, stream_id: int | None = None) -> None:
+        """Send a media/data `Packet` as received from somewhere else (relays)."""
+        sid = self._stream(stream_id)
+        message = Message(packet.type_id, packet.timestamp, sid, packet.payload)
+        self._send(lambda p: p.send_message(message, packet.chunk_stream_id))
+
+    def set_chunk_size(self, size: int) -> None:
+        self._send(lambda p: p.set_chunk_size(size))
+
+    def read(self, timeout: float | None = None) -> ev.Event | None:
+        """The next media, data or status event of this client's streams.
+
+        Returns None when the connection is closed and the inbox is empty.
+
+        Raises:
+            TimeoutError: nothing arrived in `timeout` seconds (default: the client's).
+        """
+        try:
+            event = self.inbox.get(timeout=self.timeout if timeout is None else timeout)
+        except gevent.queue.Empty:
+            raise TimeoutError("no message in time") from None
+        if event is None:
+            self.inbox.put_nowait(None)  # keep reporting the end
+        return event
+
+    # -- closing --------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Unpublish if publishing, then close the connection."""
+        if self._sock is None:
+            return
+        if not self._closed:
+            try:
+                with self._send_lock:
+                    if self._publishing and self.stream_id is not None:
+                        self.protocol.fc_unpublish(self._publishing)
+                        self.protocol.delete_stream(self.stream_id)
+                self._flush()
+            except (OSError, ProtocolError):
+                pass
+        self._closed = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if self._reader is not None and self._reader is not gevent.getcurrent():
+            self._reader.join(timeout=2)
+            self._reader.kill(block=False)
+        self._sock.close()
+
+
+def connect(url: str, timeout: float = DEFAULT_TIMEOUT, **connect_args: Any) -> Client:
+    """Open an RTMP connection: TCP, handshake and `connect` (tcUrl and app from the URL).
+
+    Extra keyword arguments go into the connect command object (e.g. flashVer).
+
+    Raises:
+        CallError: the server refused the connection.
+        TimeoutError / OSError: the network failed.
+    """
+    client = Client(url, timeout)
+    try:
+        client.open(**connect_args)
+    except BaseException:
+        client.close()
+        raise
+    return client

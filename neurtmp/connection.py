@@ -1,0 +1,555 @@
+"""Connection: one client of a server (neuray `IConnection`), served by one greenlet.
+
+The connection's greenlet reads the socket, feeds the sans-IO `ServerProtocol`, and
+dispatches each event to the handlers, synchronously. What the protocol queues, and the
+media streams send, goes to the connection's `Outbox`, drained by its writer greenlet.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import gevent
+import gevent.socket
+
+from neurtmp import _outbox
+from neurtmp._handler import call_handler
+from neurtmp.codec import VideoData
+from neurtmp.errors import ConnectionClosed, ProtocolError, RemoteProtocolError
+from neurtmp.protocol import events as ev
+from neurtmp.protocol.commands import StatusCode, status_info
+from neurtmp.protocol.connection import ServerProtocol
+from neurtmp.protocol.message import MessageType
+from neurtmp.protocol.packet import Packet
+from neurtmp.stream import Stream, packet_priority
+
+if TYPE_CHECKING:
+    from neurtmp.server import Server
+
+__all__ = ["Connection"]
+
+log = logging.getLogger(__name__)
+
+#: Bytes read from the socket at once.
+_RECV_SIZE = 256 * 1024
+#: Seconds a refused or closing connection gets to flush its last messages.
+_CLOSE_FLUSH_SECONDS = 2.0
+
+
+class Connection:
+    """One client connection: handlers, properties, statistics, peer address.
+
+    Handed to connect and call handlers. Keeping a reference is safe; using a closed
+    connection raises `ConnectionClosed`.
+    """
+
+    def __init__(self, server: Server, sock: gevent.socket.socket, address: Any, connection_id: int) -> None:
+        options = server.options
+        self._server = server
+        self._sock = sock
+        self.connection_id = connection_id
+        host, port = address[0], address[1]
+        self._peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self._protocol = ServerProtocol(
+            max_message_size=options.max_message_size,
+            max_chunk_streams=options.max_chunk_streams,
+            out_chunk_size=options.chunk_size,
+        )
+        self._io_in, io_out = self._open_io_logs(options.log_io_dir)
+        self._outbox = _outbox.Outbox(
+            sock,
+            high_water=options.outqueue_high_water,
+            soft_limit=options.outqueue_soft_limit,
+            hard_limit=options.outqueue_hard_limit,
+            flush_interval=options.flush_interval,
+            on_overflow=self._on_outbox_failure,
+            io_log=io_out,
+        )
+        self._io_out = io_out
+        self._properties: dict[str, Any] = {}
+        self._call_handlers: dict[str | None, Any] = {}
+        self._stream_handler: Any = None
+        self._owner: Any = None
+        self._connect_event: ev.ConnectRequested | None = None
+        self._streams: dict[int, Stream] = {}
+        self._next_stream_id = 1
+        self._closed = False
+        self._close_reason = ""
+        self._started = time.monotonic()
+        self._last_received = self._started
+        self._last_ping_sent = 0.0
+        self._ping_sent_at: dict[int, float] = {}
+        self.rtt_ms: float | None = None
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            ev.ConnectRequested: self._on_connect,
+            ev.CreateStreamRequested: self._on_create_stream,
+            ev.DeleteStreamRequested: self._on_delete_stream,
+            ev.CloseStreamRequested: self._on_close_stream,
+            ev.PublishRequested: self._on_publish,
+            ev.FCUnpublishRequested: self._on_fc_unpublish,
+            ev.PlayRequested: self._on_play,
+            ev.PauseRequested: self._on_pause,
+            ev.CallReceived: self._on_call,
+            ev.ReleaseStreamRequested: self._on_fmle_command,
+            ev.FCPublishRequested: self._on_fmle_command,
+            ev.FCSubscribeRequested: self._on_fmle_command,
+            ev.CheckBandwidthRequested: self._on_fmle_command,
+            ev.GetStreamLengthRequested: self._on_get_stream_length,
+            ev.VideoReceived: self._on_media,
+            ev.AudioReceived: self._on_media,
+            ev.DataReceived: self._on_data,
+            ev.PingResponseReceived: self._on_ping_response,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.connection_id} {self._peer}>"
+
+    # -- public API -------------------------------------------------------------------
+
+    def get_peer_address(self) -> str:
+        """The client's address as "ip:port" ("[ip]:port" for IPv6)."""
+        return self._peer
+
+    def get_server(self) -> Server:
+        return self._server
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def app(self) -> str:
+        """The application name from connect (query string included)."""
+        return self._connect_event.app if self._connect_event else ""
+
+    def register_remote_call_handler(self, handler: Any, procedure_name: str | None = None) -> None:
+        """Handle the client's calls to `procedure_name` (None: the default handler)."""
+        self._check_open()
+        self._call_handlers[procedure_name] = handler
+
+    def register_stream_event_handler(self, handler: Any) -> None:
+        """Handle createStream / deleteStream on this connection."""
+        self._check_open()
+        self._stream_handler = handler
+
+    def set_property(self, key: str, value: Any) -> None:
+        """Set a user property (keys start with "user_").
+
+        Raises:
+            KeyError: a key that does not start with "user_".
+        """
+        if not key.startswith("user_"):
+            raise KeyError(f"unknown connection property {key!r} (user keys start with 'user_')")
+        self._properties[key] = value
+
+    def get_property(self, key: str) -> Any:
+        """Raises:
+            KeyError: the property is not set.
+        """
+        return self._properties[key]
+
+    def get_statistics(self) -> dict[str, Any]:
+        """Bytes and messages in and out, uptime, last RTT, queue and drop counts."""
+        protocol = self._protocol
+        return {
+            "bytes_in": protocol.bytes_received,
+            "bytes_out": self._outbox.bytes_sent,
+            "bytes_queued": self._outbox.queued_bytes,
+            "messages_in": protocol.messages_received,
+            "messages_out": protocol.messages_sent,
+            "dropped_messages": self._outbox.dropped_messages,
+            "dropped_bytes": self._outbox.dropped_bytes,
+            "uptime": time.monotonic() - self._started,
+            "rtt_ms": self.rtt_ms,
+            "streams": len(self._streams),
+        }
+
+    def get_streams(self) -> list[Stream]:
+        return list(self._streams.values())
+
+    def close(self, reason: str = "closed by the server") -> None:
+        """Close the connection; handlers see stream and connection close events."""
+        if self._closed:
+            return
+        self._close_reason = self._close_reason or reason
+        self._closed = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def call(self, procedure_name: str, *arguments: Any) -> None:
+        """Call a method on the client (no answer is waited for)."""
+        self._check_open()
+        self._protocol.send_command(procedure_name, 0, None, *arguments)
+        self._flush()
+
+    # -- internals used by Stream -----------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConnectionClosed(f"connection {self._peer} is closed")
+
+    def _send_packet(self, stream: Stream, packet: Packet) -> bool:
+        if self._closed:
+            raise ConnectionClosed(f"connection {self._peer} is closed")
+        wire = packet.wire(self._protocol.out_chunk_size, stream.stream_id)
+        if self._outbox.put(wire, packet_priority(packet)):
+            self._protocol.note_sent(0)
+            return True
+        return False
+
+    def _send_status(self, stream_id: int, code: str, description: str, level: str, **extra: Any) -> None:
+        self._protocol.send_status(stream_id, code, description, level, **extra)
+        self._flush()
+
+    def _outqueue_is_full(self) -> bool:
+        return self._outbox.is_full()
+
+    def _stop_stream_from_handler(self, stream: Stream) -> None:
+        """A render/frame handler ended the stream: stop it and tell the client."""
+        if stream.closed or not stream.playing:
+            return
+        stream._stop_loops()
+        stream.playing = False
+        if not self._closed:
+            self._protocol.send_status(stream.stream_id, StatusCode.PLAY_STOP, f"Stopped playing {stream.get_stream_name()}.")
+            self._flush()
+
+    # -- the connection greenlet ------------------------------------------------------
+
+    def serve(self) -> None:
+        """Run the connection until the client leaves or it is closed."""
+        log.debug("%s connected", self._peer)
+        buffer = bytearray(_RECV_SIZE)
+        view = memoryview(buffer)
+        try:
+            while not self._closed:
+                timeout = self._read_timeout()
+                self._sock.settimeout(timeout)
+                try:
+                    n = self._sock.recv_into(buffer)
+                except socket.timeout:
+                    self._on_read_timeout()
+                    continue
+                if not n:
+                    self._close_reason = self._close_reason or "client closed the connection"
+                    break
+                self._last_received = time.monotonic()
+                if self._io_in is not None:
+                    self._io_in.write(view[:n])
+                for event in self._protocol.receive_data(view[:n]):
+                    handler = self._handlers.get(type(event))
+                    if handler is not None:
+                        handler(event)
+                    if self._closed:
+                        break
+                self._flush()
+        except RemoteProtocolError as exc:
+            self._close_reason = f"protocol error: {exc.reason}"
+            log.warning("%s: %s; dropping the connection", self._peer, self._close_reason)
+        except ProtocolError as exc:
+            self._close_reason = f"protocol error: {exc}"
+            log.warning("%s: %s", self._peer, self._close_reason)
+        except ConnectionClosed:
+            pass
+        except OSError as exc:
+            if not self._closed:
+                self._close_reason = f"socket error: {exc}"
+        except gevent.GreenletExit:
+            self._close_reason = self._close_reason or "server shut down"
+        except Exception:
+            self._close_reason = "handler raised"
+            log.exception("%s: a handler raised; dropping the connection", self._peer)
+        finally:
+            self._teardown()
+
+    def _read_timeout(self) -> float:
+        options = self._server.options
+        now = time.monotonic()
+        if not self._protocol.handshake_done:
+            return max(0.01, self._started + options.handshake_timeout - now)
+        if self._owner is None:
+            return max(0.01, self._started + options.connect_timeout - now)
+        idle_deadline = self._last_received + options.idle_timeout
+        ping_due = max(self._last_received, self._last_ping_sent) + options.ping_interval
+        return max(0.01, min(idle_deadline, ping_due) - now)
+
+    def _on_read_timeout(self) -> None:
+        options = self._server.options
+        now = time.monotonic()
+        if not self._protocol.handshake_done:
+            if now - self._started >= options.handshake_timeout:
+                self._timeout(f"handshake not completed in {options.handshake_timeout:g} s")
+        elif self._owner is None:
+            if now - self._started >= options.connect_timeout:
+                self._timeout(f"no connect command in {options.connect_timeout:g} s")
+        elif now - self._last_received >= options.idle_timeout:
+            self._timeout(f"idle for {options.idle_timeout:g} s")
+        elif now - max(self._last_received, self._last_ping_sent) >= options.ping_interval:
+            self._ping()
+
+    def _timeout(self, reason: str) -> None:
+        log.info("%s: timeout: %s; closing", self._peer, reason)
+        self.close(f"timeout: {reason}")
+
+    def _ping(self) -> None:
+        now = time.monotonic()
+        stamp = int(now * 1000) & 0xFFFFFFFF
+        self._last_ping_sent = now
+        self._ping_sent_at = {stamp: now}
+        self._protocol.send_ping(stamp)
+        self._flush()
+
+    def _flush(self) -> None:
+        data = self._protocol.data_to_send()
+        if data:
+            self._outbox.put(data, _outbox.CRITICAL)
+
+    def _on_outbox_failure(self, reason: str) -> None:
+        if not self._closed:
+            log.warning("%s: %s; dropping the connection", self._peer, reason)
+            self.close(reason)
+
+    def _teardown(self) -> None:
+        self._closed = True
+        for stream in list(self._streams.values()):
+            self._end_stream(stream, deleted=True)
+        self._streams.clear()
+        if self._owner is not None and self._connect_event is not None:
+            try:
+                call_handler(self._owner, False, self, self._connect_event.command_object,
+                             self._connect_event.arguments)
+            except Exception:
+                log.exception("%s: connect handler raised on close", self._peer)
+        self._outbox.close(flush_timeout=_CLOSE_FLUSH_SECONDS if self._close_reason.startswith("refused") else 0)
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        for f in (self._io_in, self._io_out):
+            if f is not None:
+                f.close()
+        log.info("%s disconnected (%s)", self._peer, self._close_reason or "closed")
+
+    def _open_io_logs(self, directory: str | None) -> tuple[BinaryIO | None, BinaryIO | None]:
+        if not directory:
+            return None, None
+        os.makedirs(directory, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        peer = self._peer.replace(":", "_").replace("[", "").replace("]", "")
+        base = os.path.join(directory, f"{stamp}-conn{self.connection_id:05d}-{peer}")
+        return open(base + "-in.bin", "wb"), open(base + "-out.bin", "wb")
+
+    # -- event handlers ---------------------------------------------------------------
+
+    def _require_connected(self, what: str) -> bool:
+        if self._owner is None:
+            log.warning("%s: %s before connect; dropping the connection", self._peer, what)
+            self.close(f"{what} before connect")
+            return False
+        return True
+
+    def _on_connect(self, event: ev.ConnectRequested) -> None:
+        if self._connect_event is not None:
+            log.warning("%s: second connect command ignored", self._peer)
+            return
+        self._connect_event = event
+        for handler in self._server._connect_handlers():
+            if call_handler(handler, True, self, event.command_object, event.arguments):
+                self._owner = handler
+                break
+        if self._owner is None:
+            log.info("%s: connect to %r refused by every connect handler", self._peer, event.app)
+            self._protocol.reject_connect(event)
+            self._flush()
+            self._close_reason = "refused: no connect handler accepted it"
+            self._closed = True
+            return
+        self._protocol.accept_connect(event, fourcc_list=list(self._server.options.fourcc_list))
+        log.info("%s connected to app %r", self._peer, event.app)
+        self._ping()
+
+    def _on_create_stream(self, event: ev.CreateStreamRequested) -> None:
+        if not self._require_connected("createStream"):
+            return
+        stream = Stream(self, self._next_stream_id, event.command_object)
+        if self._stream_handler is not None and not call_handler(self._stream_handler, True, stream,
+                                                                 event.command_object):
+            self._protocol.reject_create_stream(event)
+            return
+        self._next_stream_id += 1
+        self._streams[stream.stream_id] = stream
+        self._protocol.accept_create_stream(event, stream.stream_id)
+
+    def _stream_for(self, stream_id: int, what: str) -> Stream | None:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            log.info("%s: %s on unknown stream %d ignored", self._peer, what, stream_id)
+        return stream
+
+    def _on_delete_stream(self, event: ev.DeleteStreamRequested) -> None:
+        stream = self._streams.pop(event.stream_id, None)
+        if stream is not None:
+            self._end_stream(stream, deleted=True)
+
+    def _on_close_stream(self, event: ev.CloseStreamRequested) -> None:
+        stream = self._streams.get(event.message_stream_id)
+        if stream is not None:
+            self._end_stream(stream, deleted=False)
+
+    def _end_stream(self, stream: Stream, deleted: bool) -> None:
+        """Stop playing/publishing on a stream; on delete (or disconnect) close it."""
+        try:
+            if stream.playing:
+                stream.playing = False
+                stream._handler_result(stream._play_handler, False, stream)
+            if stream.publishing:
+                stream.publishing = False
+                stream._handler_result(stream._publish_handler, False, stream, stream.get_stream_name(),
+                                       stream.publish_type)
+            stream._stop_loops()
+            if deleted and not stream.closed:
+                stream._mark_closed()
+                if self._stream_handler is not None:
+                    call_handler(self._stream_handler, False, stream, None)
+        except Exception:
+            log.exception("%s: handler raised while closing %s", self._peer, stream)
+            stream._mark_closed()
+
+    def _on_publish(self, event: ev.PublishRequested) -> None:
+        stream = self._stream_for(event.message_stream_id, "publish")
+        if stream is None or not self._require_connected("publish"):
+            return
+        if stream.publishing or stream.playing:
+            self._protocol.reject_publish(event, StatusCode.PUBLISH_BAD_NAME, "stream is already in use")
+            return
+        stream._name = event.name
+        stream.publish_type = event.publish_type
+        if not stream._handler_result(stream._publish_handler, True, stream, event.name, event.publish_type):
+            log.info("%s: publish %r refused", self._peer, event.name)
+            self._protocol.reject_publish(event)
+            return
+        stream.publishing = True
+        self._protocol.accept_publish(event)
+
+    def _on_fc_unpublish(self, event: ev.FCUnpublishRequested) -> None:
+        for stream in self._streams.values():
+            if stream.publishing and stream.get_stream_name() == event.name:
+                self._end_stream(stream, deleted=False)
+        if event.transaction_id:
+            self._protocol.send_result(event.transaction_id, None)
+
+    def _on_media(self, event: ev.VideoReceived | ev.AudioReceived) -> None:
+        stream = self._streams.get(event.message_stream_id)
+        if stream is None or not stream.publishing:
+            return
+        type_id = MessageType.VIDEO if isinstance(event, ev.VideoReceived) else MessageType.AUDIO
+        packet = Packet(type_id, event.timestamp, event.payload)
+        for handler in stream._media_handlers:
+            call_handler(handler, stream, packet)
+
+    def _on_data(self, event: ev.DataReceived) -> None:
+        stream = self._streams.get(event.message_stream_id)
+        if stream is None or not stream.publishing:
+            return
+        packet = Packet(MessageType.DATA_AMF0, event.timestamp, event.payload)
+        for handler in stream._media_handlers:
+            call_handler(handler, stream, packet)
+
+    def _on_play(self, event: ev.PlayRequested) -> None:
+        stream = self._stream_for(event.message_stream_id, "play")
+        if stream is None or not self._require_connected("play"):
+            return
+        if stream.publishing:
+            self._protocol.reject_play(event, StatusCode.PLAY_FAILED, "stream is publishing")
+            return
+        if stream.playing:  # play again on the same stream: stop the first
+            self._end_stream(stream, deleted=False)
+        stream._name = event.name
+        result = stream._handler_result(stream._play_handler, True, stream)
+        accepted, init = (result if isinstance(result, tuple) else (result, None))
+        if not accepted:
+            log.info("%s: play %r refused", self._peer, event.name)
+            self._protocol.reject_play(event)
+            return
+        self._protocol.accept_play(event)
+        self._flush()
+        stream.playing = True
+        stream.paused = False
+        stream._play_started = time.monotonic()
+        if init is not None:
+            stream.send_video(init.data if isinstance(init, VideoData) else init)
+        stream._start_loops()
+        log.info("%s playing %r", self._peer, event.name)
+
+    def _on_pause(self, event: ev.PauseRequested) -> None:
+        stream = self._stream_for(event.message_stream_id, "pause")
+        if stream is None or not stream.playing:
+            return
+        if event.paused == stream.paused:
+            return
+        if not stream._handler_result(stream._pause_handler, event.paused, stream):
+            return
+        stream.paused = event.paused
+        if event.paused:
+            stream._stop_loops()
+            self._protocol.send_status(stream.stream_id, StatusCode.PAUSE_NOTIFY, f"Paused {stream.get_stream_name()}.")
+        else:
+            stream._start_loops()
+            self._protocol.send_status(stream.stream_id, StatusCode.UNPAUSE_NOTIFY,
+                                       f"Unpaused {stream.get_stream_name()}.")
+
+    def _call_handler_for(self, name: str) -> Any:
+        return self._call_handlers.get(name, self._call_handlers.get(None))
+
+    def _on_call(self, event: ev.CallReceived) -> None:
+        if not self._require_connected(f"call {event.name!r}"):
+            return
+        handler = self._call_handler_for(event.name)
+        if handler is None:
+            if event.transaction_id:
+                self._protocol.send_error(event.transaction_id, None, status_info(
+                    "error", StatusCode.CALL_FAILED, f"Method not found ({event.name})."),
+                    message_stream_id=event.message_stream_id)
+            return
+        try:
+            ok, response = call_handler(handler, self, event.name, event.command_object, event.arguments)
+        except Exception:
+            log.exception("%s: call handler for %r raised", self._peer, event.name)
+            ok, response = False, status_info("error", StatusCode.CALL_FAILED, f"{event.name} failed.")
+        if not event.transaction_id:
+            return
+        if ok:
+            self._protocol.send_result(event.transaction_id, None, response,
+                                       message_stream_id=event.message_stream_id)
+        else:
+            if response is None:
+                response = status_info("error", StatusCode.CALL_FAILED, f"{event.name} failed.")
+            self._protocol.send_error(event.transaction_id, None, response,
+                                      message_stream_id=event.message_stream_id)
+
+    def _on_fmle_command(self, event: Any) -> None:
+        """releaseStream, FCPublish, FCSubscribe, _checkbw: answered as FMS does."""
+        if isinstance(event, ev.FCPublishRequested):
+            self._protocol.send_command("onFCPublish", 0, None, status_info(
+                "status", StatusCode.PUBLISH_START, f"FCPublish to stream {event.name}."))
+        elif isinstance(event, ev.FCSubscribeRequested):
+            self._protocol.send_command("onFCSubscribe", 0, None, status_info(
+                "status", StatusCode.PLAY_START, f"FCSubscribe to stream {event.name}."))
+        if event.transaction_id:
+            self._protocol.send_result(event.transaction_id, None)
+
+    def _on_get_stream_length(self, event: ev.GetStreamLengthRequested) -> None:
+        if event.transaction_id:
+            self._protocol.send_result(event.transaction_id, None, 0.0, message_stream_id=event.message_stream_id)
+
+    def _on_ping_response(self, event: ev.PingResponseReceived) -> None:
+        sent = self._ping_sent_at.pop(event.timestamp, None)
+        if sent is not None:
+            self.rtt_ms = (time.monotonic() - sent) * 1000

@@ -1,0 +1,161 @@
+"""Handler base classes: the only classes a neurtmp user writes.
+
+Each handler has one `handle(...)` method; a plain callable with the same signature is
+accepted wherever a handler is. Every handler is optional: a missing one is not called.
+
+The first seven mirror the neuray RTMP server API (`mi::rtmp`); `PublishEventHandler`
+and `MediaEventHandler` are neurtmp extensions that let handler code receive what
+clients publish, so the live app is built from this API alone.
+
+Handlers run in the connection's greenlet (synchronous-style code; don't block it with
+real blocking calls). Render and frame handlers run in their own greenlets; set the class
+attribute ``threaded = True`` on one to run its `handle` in gevent's thread pool instead,
+for CPU work that releases the GIL (NumPy, PyAV, torch). A threaded handler must not
+call a stream's send methods; it returns what the frame worker should send.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from neurtmp.codec import VideoData
+    from neurtmp.connection import Connection
+    from neurtmp.protocol.packet import Packet
+    from neurtmp.stream import Stream
+
+__all__ = [
+    "CallEventHandler",
+    "ConnectEventHandler",
+    "FrameEventHandler",
+    "MediaEventHandler",
+    "PauseEventHandler",
+    "PlayEventHandler",
+    "PublishEventHandler",
+    "RenderEventHandler",
+    "StreamEventHandler",
+]
+
+
+class ConnectEventHandler:
+    """Decides who owns a new connection (neuray `IConnect_event_handler`).
+
+    Installed on a server with `server.install(handler)`; several may be installed and
+    are asked in order until one returns True. If none does, the client gets `_error`
+    NetConnection.Connect.Rejected. When the connection closes, the handler that claimed
+    it is called again with ``is_create=False`` (the return value is then ignored).
+    """
+
+    def handle(
+        self, is_create: bool, connection: Connection, command_arguments: dict[str, Any], user_arguments: list[Any]
+    ) -> bool:
+        """Args:
+            is_create: True on connect, False on close.
+            connection: the client's connection.
+            command_arguments: the connect command object (app, tcUrl, flashVer, ...).
+            user_arguments: optional extra arguments after it.
+
+        Returns:
+            True to accept and own the connection.
+        """
+        return False
+
+
+class StreamEventHandler:
+    """Called on createStream (False refuses it) and on deleteStream / close.
+
+    Registered with `connection.register_stream_event_handler(handler)`.
+    """
+
+    def handle(self, is_create: bool, stream: Stream, command_arguments: Any) -> bool:
+        return True
+
+
+class CallEventHandler:
+    """Answers a client's remote procedure call.
+
+    Registered with `connection.register_remote_call_handler(handler, procedure_name)`;
+    ``procedure_name=None`` makes it the default for names without their own handler.
+    """
+
+    def handle(
+        self, connection: Connection, procedure_name: str, command_arguments: Any, user_arguments: list[Any]
+    ) -> tuple[bool, Any]:
+        """Returns:
+            (ok, response): `_result` with the response when ok, `_error` otherwise.
+        """
+        return False, None
+
+
+class PlayEventHandler:
+    """Filters play and stop on a stream (`stream.register_play_event_handler`).
+
+    True on start accepts the play and starts the render loop and frame worker; True on
+    stop ends them; False changes nothing (on start, the client gets Play.Failed).
+    Returning ``(True, video_data)`` on start also sends that initialisation frame.
+    """
+
+    def handle(self, is_start: bool, stream: Stream) -> bool | tuple[bool, VideoData | None]:
+        return True
+
+
+class PauseEventHandler:
+    """Filters pause and resume (`stream.register_pause_event_handler`).
+
+    True on pause stops render and frame calls; True on resume restarts them.
+    """
+
+    def handle(self, is_pause: bool, stream: Stream) -> bool:
+        return True
+
+
+class RenderEventHandler:
+    """Draws the next frame; called about `render_rate` times a second while playing.
+
+    Returning False stops the stream.
+    """
+
+    #: Run `handle` in gevent's thread pool (for GIL-releasing CPU work).
+    threaded = False
+
+    def handle(self, stream: Stream) -> bool:
+        return True
+
+
+class FrameEventHandler:
+    """Hands over the next encoded frame; called by a separate worker at the frame rate.
+
+    Returns a `VideoData` (or raw FLV video tag body bytes) to send, None to send nothing
+    this tick, or False to stop the stream. ``outqueue_is_full`` is True when the client
+    is not draining what was sent: send nothing or a tiny frame then.
+    """
+
+    #: Run `handle` in gevent's thread pool (for GIL-releasing CPU work).
+    threaded = False
+
+    def handle(self, stream: Stream, outqueue_is_full: bool) -> VideoData | bytes | None | bool:
+        return None
+
+
+class PublishEventHandler:
+    """neurtmp extension: filters publish and unpublish on a stream.
+
+    Registered with `stream.register_publish_event_handler(handler)`. True on start
+    accepts (NetStream.Publish.Start); False refuses (NetStream.Publish.BadName). With no
+    publish handler, publishing is allowed.
+    """
+
+    def handle(self, is_start: bool, stream: Stream, name: str, publish_type: str) -> bool:
+        return True
+
+
+class MediaEventHandler:
+    """neurtmp extension: receives each audio, video and data message a client publishes.
+
+    Registered with `stream.register_media_event_handler(handler)`. The `Packet` holds
+    the payload once; pass it on to players with `stream.send_packet(packet)`, which
+    shares its wire bytes among them.
+    """
+
+    def handle(self, stream: Stream, packet: Packet) -> None:
+        return None

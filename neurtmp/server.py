@@ -1,0 +1,235 @@
+"""Factory and Server (neuray `IFactory` / `IServer`) on gevent.
+
+`Factory().create_server(**options)` makes a server; `server.install(handler)` adds a
+connect handler; `server.start("0.0.0.0:1935")` binds and returns at once, the server
+then accepting in its own greenlet and serving each connection in another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.pool
+import gevent.server
+import gevent.socket
+
+from neurtmp.connection import Connection
+from neurtmp.errors import ConfigError, ListenError
+from neurtmp.protocol.limits import (
+    DEFAULT_MAX_CHUNK_STREAMS,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_OUT_CHUNK_SIZE,
+    MAX_CHUNK_SIZE,
+)
+
+__all__ = ["Factory", "Server", "ServerOptions", "parse_address"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerOptions:
+    """Tunables of a server; `Factory.create_server` takes them as keyword arguments."""
+
+    #: Chunk size announced to clients for what we send (nginx-rtmp: 4096).
+    chunk_size: int = DEFAULT_OUT_CHUNK_SIZE
+    #: Largest message a client may send.
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    #: Most chunk streams a client may use at once.
+    max_chunk_streams: int = DEFAULT_MAX_CHUNK_STREAMS
+    #: Most connections served at once; more wait in the listen backlog.
+    max_connections: int = 10_000
+    #: Seconds a client has to finish the handshake.
+    handshake_timeout: float = 10.0
+    #: Seconds a client has to send connect (from accept).
+    connect_timeout: float = 10.0
+    #: Seconds without a byte from the client before it is dropped (nginx-rtmp: 60 s).
+    idle_timeout: float = 60.0
+    #: Seconds of silence from the client after which we ping it (nginx-rtmp: 60 s).
+    ping_interval: float = 20.0
+    #: Queued plus kernel-unsent bytes above which `outqueue_is_full` is True.
+    outqueue_high_water: int = 256 * 1024
+    #: Queued bytes above which video is dropped for that client.
+    outqueue_soft_limit: int = 4 * 1024 * 1024
+    #: Queued bytes above which the client is disconnected.
+    outqueue_hard_limit: int = 16 * 1024 * 1024
+    #: Seconds a writer waits to merge messages into one send (0: send at once).
+    flush_interval: float = 0.0
+    #: Enhanced-RTMP codecs advertised to clients that send their own fourCcList.
+    fourcc_list: tuple[str, ...] = ("avc1", "hvc1", "av01", "vp09")
+    #: Directory for raw per-connection byte logs (received and sent), or None.
+    log_io_dir: str | None = None
+    #: Seconds `shutdown()` waits for connections to finish by default.
+    shutdown_grace: float = 5.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raises:
+            ConfigError: a value is out of range.
+        """
+        if not 1 <= self.chunk_size <= MAX_CHUNK_SIZE:
+            raise ConfigError(f"chunk_size must be in 1..{MAX_CHUNK_SIZE}, not {self.chunk_size}")
+        if not 1 <= self.max_message_size <= 0xFFFFFF:
+            raise ConfigError(f"max_message_size must be in 1..16777215, not {self.max_message_size}")
+        for name in ("handshake_timeout", "connect_timeout", "idle_timeout", "ping_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, not {getattr(self, name)}")
+        if self.max_connections < 1:
+            raise ConfigError(f"max_connections must be at least 1, not {self.max_connections}")
+        if not 0 < self.outqueue_high_water <= self.outqueue_soft_limit <= self.outqueue_hard_limit:
+            raise ConfigError("need 0 < outqueue_high_water <= outqueue_soft_limit <= outqueue_hard_limit")
+        if self.flush_interval < 0:
+            raise ConfigError(f"flush_interval must be >= 0, not {self.flush_interval}")
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """ "HOST:PORT", "[V6]:PORT" or ":PORT" -> (host, port).
+
+    Raises:
+        ConfigError: not an address.
+    """
+    host, sep, port_text = address.rpartition(":")
+    if not sep:
+        raise ConfigError(f"listen address {address!r} has no port (use HOST:PORT)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ConfigError(f"put IPv6 addresses in brackets: [{host}]:{port_text}")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"bad port {port_text!r} in {address!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port {port} out of range in {address!r}")
+    return host or "0.0.0.0", port
+
+
+class Server:
+    """An RTMP server: listens, owns its connections, asks connect handlers about them."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self._handlers: list[Any] = []
+        self._stream_server: gevent.server.StreamServer | None = None
+        self._pool = gevent.pool.Pool(options.max_connections)
+        self._connections: set[Connection] = set()
+        self._ids = itertools.count(1)
+        self._stopped = gevent.event.Event()
+        self._address = ""
+
+    # -- handlers -------------------------------------------------------------------
+
+    def install(self, handler: Any) -> None:
+        """Add a connect handler; handlers are asked in the order installed."""
+        self._handlers.append(handler)
+
+    def remove(self, handler: Any) -> None:
+        """Remove a connect handler (connections it owns keep it for their close call)."""
+        if handler in self._handlers:
+            self._handlers.remove(handler)
+
+    def _connect_handlers(self) -> list[Any]:
+        return list(self._handlers)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self, listen_address: str) -> None:
+        """Bind `listen_address` ("0.0.0.0:1935", "[::]:1935", port 0 for any) and serve.
+
+        Returns at once; the server runs in its own greenlets.
+
+        Raises:
+            ListenError: the address could not be bound.
+            ConfigError: the address is malformed, or the server is already started.
+        """
+        if self._stream_server is not None:
+            raise ConfigError("server already started")
+        host, port = parse_address(listen_address)
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except socket.gaierror as exc:
+            raise ListenError(f"cannot listen on {listen_address}: {exc}") from None
+        family, _, _, _, sockaddr = infos[0]
+        listener = gevent.socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(sockaddr)
+            listener.listen(1024)
+        except OSError as exc:
+            listener.close()
+            raise ListenError(f"cannot listen on {listen_address}: {exc.strerror or exc}") from None
+        bound = listener.getsockname()
+        self._address = f"[{bound[0]}]:{bound[1]}" if family == socket.AF_INET6 else f"{bound[0]}:{bound[1]}"
+        self._stopped.clear()
+        self._stream_server = gevent.server.StreamServer(listener, self._handle, spawn=self._pool)
+        self._stream_server.start()
+        log.info("listening on rtmp://%s", self._address)
+
+    def get_listen_address(self) -> str:
+        """The bound "HOST:PORT" ("[V6]:PORT"), with the real port when 0 was asked."""
+        return self._address
+
+    def _handle(self, sock: gevent.socket.socket, address: Any) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = Connection(self, sock, address, next(self._ids))
+        self._connections.add(connection)
+        try:
+            connection.serve()
+        finally:
+            self._connections.discard(connection)
+
+    def get_connections(self) -> list[Connection]:
+        return list(self._connections)
+
+    def shutdown(self, grace: float | None = None) -> None:
+        """Stop accepting at once; let connections finish for up to `grace` seconds, then
+        close the rest. Returns when no connection greenlet is left."""
+        if self._stream_server is None:
+            return
+        grace = self.options.shutdown_grace if grace is None else grace
+        server, self._stream_server = self._stream_server, None
+        server.close()  # the listening socket: new connections are refused from here on
+        if not self._pool.join(timeout=grace):
+            for connection in list(self._connections):
+                connection.close("server shut down")
+            if not self._pool.join(timeout=2):
+                self._pool.kill(block=True, timeout=2)
+        self._stopped.set()
+        log.info("server on %s stopped", self._address)
+
+    def serve_forever(self, listen_address: str | None = None) -> None:
+        """Start (when given an address) and block until `shutdown()`."""
+        if listen_address is not None:
+            self.start(listen_address)
+        self._stopped.wait()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown(grace=0)
+
+
+class Factory:
+    """Makes independent servers (neuray `IFactory`)."""
+
+    def create_server(self, **options: Any) -> Server:
+        """A new server; keyword arguments are `ServerOptions` fields.
+
+        Raises:
+            ConfigError: an unknown option or a bad value.
+        """
+        known = {f.name for f in dataclasses.fields(ServerOptions)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(f"unknown server option(s): {', '.join(unknown)}")
+        return Server(ServerOptions(**options))

@@ -1,0 +1,251 @@
+"""Stream: one RTMP NetStream on a connection (neuray `IStream`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from neurtmp import _outbox
+from neurtmp._handler import call_handler
+from neurtmp.codec import VideoData, flv
+from neurtmp.errors import ConnectionClosed
+from neurtmp.protocol import amf0
+from neurtmp.protocol.message import MessageType
+from neurtmp.protocol.packet import Packet
+
+if TYPE_CHECKING:
+    from neurtmp._render import StreamLoops
+    from neurtmp.connection import Connection
+
+__all__ = ["Stream", "packet_priority"]
+
+log = logging.getLogger(__name__)
+
+#: Renders per second when the `render_rate` property is not set.
+DEFAULT_RENDER_RATE = 30.0
+
+#: Properties the framework reads; any other key must start with "user_".
+RESERVED_PROPERTIES = ("render_rate", "frame_rate")
+
+#: Codec names a stream accepts before the codec registry exists: send payloads as they are.
+_PASS_THROUGH_CODECS = ("none", "")
+
+
+def packet_priority(packet: Packet) -> int:
+    """How droppable a packet is for a slow player (computed once, kept on the packet)."""
+    if packet.priority < 0:
+        payload = packet.payload
+        if packet.type_id == MessageType.VIDEO:
+            if flv.is_video_sequence_header(payload):
+                packet.priority = _outbox.CRITICAL
+            elif flv.is_video_key_frame(payload):
+                packet.priority = _outbox.VIDEO_KEY
+            else:
+                packet.priority = _outbox.VIDEO_INTER
+        elif packet.type_id == MessageType.AUDIO:
+            packet.priority = _outbox.CRITICAL if flv.is_audio_sequence_header(payload) else _outbox.AUDIO
+        else:
+            packet.priority = _outbox.CRITICAL
+    return packet.priority
+
+
+def _positive_rate(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1000:
+        raise ValueError(f"{key} must be a number of calls per second in (0, 1000], not {value!r}")
+    return float(value)
+
+
+class Stream:
+    """One NetStream: its handlers, properties, and the methods that send media to it.
+
+    Created by the framework on createStream; handed to stream, play, pause, render,
+    frame, publish and media handlers. Keeping a reference is safe; using it after it
+    closed raises `ConnectionClosed`.
+    """
+
+    def __init__(self, connection: Connection, stream_id: int, command_arguments: Any = None) -> None:
+        self._connection = connection
+        self.stream_id = stream_id
+        self.command_arguments = command_arguments
+        self._name = ""
+        self._properties: dict[str, Any] = {}
+        self._codec = "none"
+        self._closed = False
+        self.playing = False
+        self.paused = False
+        self.publishing = False
+        self.publish_type = ""
+        self._play_started = 0.0
+        self._play_handler: Any = None
+        self._pause_handler: Any = None
+        self._render_handler: Any = None
+        self._frame_handler: Any = None
+        self._publish_handler: Any = None
+        self._media_handlers: list[Any] = []
+        self._loops: StreamLoops | None = None
+
+    def __repr__(self) -> str:
+        return f"<Stream {self.stream_id} {self._name!r} on {self._connection.get_peer_address()}>"
+
+    # -- identity ---------------------------------------------------------------------
+
+    def get_stream_name(self) -> str:
+        """The name given in play or publish ("" before either)."""
+        return self._name
+
+    def get_connection(self) -> Connection:
+        return self._connection
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConnectionClosed(f"stream {self.stream_id} ({self._name or 'unnamed'}) is closed")
+
+    # -- handlers ---------------------------------------------------------------------
+
+    def register_play_event_handler(self, handler: Any) -> None:
+        self._play_handler = handler
+
+    def register_pause_event_handler(self, handler: Any) -> None:
+        self._pause_handler = handler
+
+    def register_render_event_handler(self, handler: Any) -> None:
+        self._render_handler = handler
+        self._restart_loops()
+
+    def register_frame_event_handler(self, handler: Any) -> None:
+        self._frame_handler = handler
+        self._restart_loops()
+
+    def register_publish_event_handler(self, handler: Any) -> None:
+        """neurtmp extension: filter publish/unpublish (see `PublishEventHandler`)."""
+        self._publish_handler = handler
+
+    def register_media_event_handler(self, handler: Any) -> None:
+        """neurtmp extension: receive published audio/video/data (see `MediaEventHandler`)."""
+        self._media_handlers.append(handler)
+
+    def remove_media_event_handler(self, handler: Any) -> None:
+        if handler in self._media_handlers:
+            self._media_handlers.remove(handler)
+
+    # -- properties -------------------------------------------------------------------
+
+    def set_property(self, key: str, value: Any) -> None:
+        """Set a property: `render_rate` / `frame_rate` (calls per second), or a `user_` key.
+
+        Raises:
+            KeyError: an unknown key that does not start with "user_".
+            ValueError: a bad value for a reserved key.
+        """
+        if key in RESERVED_PROPERTIES:
+            self._properties[key] = _positive_rate(key, value)
+            self._restart_loops()
+        elif key.startswith("user_"):
+            self._properties[key] = value
+        else:
+            raise KeyError(f"unknown stream property {key!r} (user keys start with 'user_')")
+
+    def get_property(self, key: str) -> Any:
+        """A property's value; `render_rate` has a default, `frame_rate` follows it.
+
+        Raises:
+            KeyError: the property is not set and has no default.
+        """
+        if key == "render_rate":
+            return self._properties.get(key, DEFAULT_RENDER_RATE)
+        if key == "frame_rate":
+            return self._properties.get(key, self.get_property("render_rate"))
+        return self._properties[key]
+
+    # -- codec ------------------------------------------------------------------------
+
+    def use_codec(self, name: str) -> bool:
+        """Choose the video encoder for frames of this stream; False when unknown.
+
+        "none" sends what frame handlers return unchanged (FLV video tag bodies).
+        """
+        if name.lower() in _PASS_THROUGH_CODECS:
+            self._codec = "none"
+            return True
+        return False
+
+    def get_video_codec(self) -> str:
+        return self._codec
+
+    # -- sending ----------------------------------------------------------------------
+
+    def clock(self) -> int:
+        """Milliseconds since play started: the timestamp frames are sent with."""
+        return int((time.monotonic() - self._play_started) * 1000) if self._play_started else 0
+
+    def send_packet(self, packet: Packet) -> bool:
+        """Send a media/data packet, sharing its wire bytes with every other player.
+
+        Returns False when the slow-player policy dropped it.
+
+        Raises:
+            ConnectionClosed: the stream or its connection is closed.
+        """
+        self._check_open()
+        return self._connection._send_packet(self, packet)
+
+    def send_video(self, payload: bytes | VideoData, timestamp: int | None = None) -> bool:
+        """Send one video message (FLV video tag body); the stream clock by default."""
+        data = payload.data if isinstance(payload, VideoData) else payload
+        return self.send_packet(Packet(MessageType.VIDEO, self.clock() if timestamp is None else timestamp, data))
+
+    def send_audio(self, payload: bytes, timestamp: int | None = None) -> bool:
+        """Send one audio message (FLV audio tag body); the stream clock by default."""
+        return self.send_packet(Packet(MessageType.AUDIO, self.clock() if timestamp is None else timestamp, payload))
+
+    def send_data(self, name: str, *values: Any, timestamp: int = 0) -> bool:
+        """Send a data message, e.g. ``send_data("onMetaData", {...})``."""
+        payload = amf0.encode_all((name, *values))
+        return self.send_packet(Packet(MessageType.DATA_AMF0, timestamp, payload))
+
+    def send_status(self, code: str, description: str = "", level: str = "status", **extra: Any) -> None:
+        """Send onStatus on this stream (e.g. NetStream.Play.UnpublishNotify)."""
+        self._check_open()
+        self._connection._send_status(self.stream_id, code, description, level, **extra)
+
+    def outqueue_is_full(self) -> bool:
+        """True when the client is not draining what was sent (see FrameEventHandler)."""
+        return self._connection._outqueue_is_full()
+
+    # -- framework side -------------------------------------------------------------
+
+    def _handler_result(self, handler: Any, *args: Any, default: Any = True) -> Any:
+        if handler is None:
+            return default
+        return call_handler(handler, *args)
+
+    def _restart_loops(self) -> None:
+        if self.playing and not self.paused and not self._closed:
+            self._start_loops()
+
+    def _start_loops(self) -> None:
+        from neurtmp._render import StreamLoops
+
+        if self._loops is not None:
+            self._loops.stop()
+        if self._render_handler is None and self._frame_handler is None:
+            self._loops = None
+            return
+        self._loops = StreamLoops(self, self._render_handler, self._frame_handler)
+        self._loops.start()
+
+    def _stop_loops(self) -> None:
+        if self._loops is not None:
+            loops, self._loops = self._loops, None
+            loops.stop()
+
+    def _mark_closed(self) -> None:
+        self._closed = True
+        self.playing = False
+        self.publishing = False
+        self._stop_loops()
