@@ -10,7 +10,10 @@ The queue is bounded in bytes, with a drop policy for media when a player falls 
 * above `soft_limit`, inter-frame video is dropped, and once video was dropped every
   video frame is dropped until the next key frame that fits; audio, sequence headers,
   metadata and commands are kept;
-* above `hard_limit` the connection is closed, with a log line saying why.
+* above `hard_limit` the connection is closed, with a log line saying why;
+* when bytes wait and none could be sent for `send_timeout` seconds (a player that
+  stopped reading a video-only stream stays under the hard limit by dropping), the
+  connection is closed too (nginx-rtmp's `send_timeout` does the same).
 
 The writer takes queued buffers in batches and hands them to the kernel with one
 `sendmsg` (a merged write); with `flush_interval` > 0 it first waits that long so
@@ -23,6 +26,7 @@ import fcntl
 import logging
 import struct
 import termios
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import BinaryIO
@@ -63,6 +67,7 @@ class Outbox:
         soft_limit: queued bytes above which video is dropped.
         hard_limit: queued bytes above which the connection is closed.
         flush_interval: seconds the writer waits to coalesce messages (0: at once).
+        send_timeout: seconds queued bytes may wait with no progress before closing.
         on_overflow: called (once) with a reason when the hard limit is passed.
         io_log: a file that receives every byte sent, or None.
     """
@@ -75,6 +80,7 @@ class Outbox:
         soft_limit: int,
         hard_limit: int,
         flush_interval: float = 0.0,
+        send_timeout: float = 30.0,
         on_overflow: Callable[[str], None] | None = None,
         io_log: BinaryIO | None = None,
     ) -> None:
@@ -83,6 +89,8 @@ class Outbox:
         self.soft_limit = soft_limit
         self.hard_limit = hard_limit
         self.flush_interval = flush_interval
+        self.send_timeout = send_timeout
+        self._last_progress = time.monotonic()
         self._on_overflow = on_overflow
         self._io_log = io_log
         self._queue: deque[bytes | memoryview] = deque()
@@ -115,6 +123,12 @@ class Outbox:
         if self._closed:
             return False
         queued = self._queued
+        if queued:
+            if time.monotonic() - self._last_progress > self.send_timeout:
+                self._overflow(f"nothing could be sent for {self.send_timeout:g} s (the client is not reading)")
+                return False
+        else:
+            self._last_progress = time.monotonic()
         if priority >= VIDEO_KEY:
             if queued > self.soft_limit or (self._skipping_video and priority == VIDEO_INTER):
                 self._skipping_video = True
@@ -172,6 +186,8 @@ class Outbox:
             self._log_sent(batch, sent)
         self.bytes_sent += sent
         self._queued -= sent
+        if sent:
+            self._last_progress = time.monotonic()
         if sent < size:
             # Put back what the kernel did not take, a memoryview tail first.
             rest: list[bytes | memoryview] = []

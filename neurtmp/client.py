@@ -103,9 +103,16 @@ class Client:
         inbox_size: media messages buffered before reading pauses.
     """
 
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT, inbox_size: int = DEFAULT_INBOX_SIZE) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        inbox_size: int = DEFAULT_INBOX_SIZE,
+        receive_buffer_size: int | None = None,
+    ) -> None:
         self.url = parse_rtmp_url(url)
         self.timeout = timeout
+        self.receive_buffer_size = receive_buffer_size
         self.protocol = ClientProtocol()
         self._sock: gevent.socket.socket | None = None
         self._send_lock = gevent.lock.RLock()
@@ -138,11 +145,7 @@ class Client:
             CallError: the server refused the connection.
             TimeoutError / OSError: the network failed.
         """
-        try:
-            self._sock = gevent.socket.create_connection((self.url.host, self.url.port), timeout=self.timeout)
-        except socket.timeout:
-            raise TimeoutError(f"connecting to {self.url.host}:{self.url.port} timed out") from None
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = self._open_socket()
         self._sock.settimeout(None)
         self._reader = gevent.spawn(self._read_loop)
         self._flush()
@@ -154,6 +157,28 @@ class Client:
         result = self._wait_result(tid, "connect")
         self.connect_result = result
         return result
+
+    def _open_socket(self) -> gevent.socket.socket:
+        """TCP connect (host names resolve), with the receive buffer set before connecting."""
+        infos = gevent.socket.getaddrinfo(self.url.host, self.url.port, type=socket.SOCK_STREAM)
+        last_error: OSError | None = None
+        for family, kind, proto, _, address in infos:
+            sock = gevent.socket.socket(family, kind, proto)
+            if self.receive_buffer_size:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer_size)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(address)
+            except socket.timeout:
+                sock.close()
+                raise TimeoutError(f"connecting to {self.url.host}:{self.url.port} timed out") from None
+            except OSError as exc:
+                sock.close()
+                last_error = exc
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        raise last_error or OSError(f"cannot resolve {self.url.host}")
 
     def _read_loop(self) -> None:
         assert self._sock is not None
@@ -403,7 +428,14 @@ class Client:
         self._sock.close()
 
 
-def connect(url: str, timeout: float = DEFAULT_TIMEOUT, **connect_args: Any) -> Client:
+def connect(
+    url: str,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    inbox_size: int = DEFAULT_INBOX_SIZE,
+    receive_buffer_size: int | None = None,
+    **connect_args: Any,
+) -> Client:
     """Open an RTMP connection: TCP, handshake and `connect` (tcUrl and app from the URL).
 
     Extra keyword arguments go into the connect command object (e.g. flashVer).
@@ -412,7 +444,7 @@ def connect(url: str, timeout: float = DEFAULT_TIMEOUT, **connect_args: Any) -> 
         CallError: the server refused the connection.
         TimeoutError / OSError: the network failed.
     """
-    client = Client(url, timeout)
+    client = Client(url, timeout, inbox_size, receive_buffer_size)
     try:
         client.open(**connect_args)
     except BaseException:

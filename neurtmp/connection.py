@@ -67,6 +67,7 @@ class Connection:
             soft_limit=options.outqueue_soft_limit,
             hard_limit=options.outqueue_hard_limit,
             flush_interval=options.flush_interval,
+            send_timeout=options.send_timeout,
             on_overflow=self._on_outbox_failure,
             io_log=io_out,
         )

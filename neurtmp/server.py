@@ -60,6 +60,8 @@ class ServerOptions:
     outqueue_soft_limit: int = 4 * 1024 * 1024
     #: Queued bytes above which the client is disconnected.
     outqueue_hard_limit: int = 16 * 1024 * 1024
+    #: Seconds queued bytes may wait with none sent before the client is dropped.
+    send_timeout: float = 30.0
     #: Seconds a writer waits to merge messages into one send (0: send at once).
     flush_interval: float = 0.0
     #: Enhanced-RTMP codecs advertised to clients that send their own fourCcList.
@@ -80,7 +82,7 @@ class ServerOptions:
             raise ConfigError(f"chunk_size must be in 1..{MAX_CHUNK_SIZE}, not {self.chunk_size}")
         if not 1 <= self.max_message_size <= 0xFFFFFF:
             raise ConfigError(f"max_message_size must be in 1..16777215, not {self.max_message_size}")
-        for name in ("handshake_timeout", "connect_timeout", "idle_timeout", "ping_interval"):
+        for name in ("handshake_timeout", "connect_timeout", "idle_timeout", "ping_interval", "send_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, not {getattr(self, name)}")
         if self.max_connections < 1:
