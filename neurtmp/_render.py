@@ -90,8 +90,15 @@ class StreamLoops:
             return False
         if result is None or result is True:
             return True
-        payload = result.data if isinstance(result, VideoData) else result
-        if payload:
-            stream.send_video(payload)
-            self.frames += 1
+        if isinstance(result, VideoData):
+            frames = [result]
+        elif isinstance(result, (bytes, bytearray, memoryview)):
+            frames = [VideoData(bytes(result))]
+        else:
+            frames = stream._encode_canvas(result)
+        timestamp = stream.clock()
+        for frame in frames:
+            if frame.data:
+                stream.send_video(frame.data, timestamp)
+        self.frames += 1
         return True

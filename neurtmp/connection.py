@@ -484,6 +484,7 @@ class Connection:
         stream.playing = True
         stream.paused = False
         stream._play_started = time.monotonic()
+        stream._reset_encoder()
         if init is not None:
             stream.send_video(init.data if isinstance(init, VideoData) else init)
         stream._start_loops()

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from neurtmp import _outbox
 from neurtmp._handler import call_handler
-from neurtmp.codec import VideoData, flv
-from neurtmp.errors import ConnectionClosed
+import gevent
+
+from neurtmp.codec import VideoData, create_video_encoder, flv
+from neurtmp.errors import ConnectionClosed, EncodeError
 from neurtmp.protocol import amf0
 from neurtmp.protocol.message import MessageType
 from neurtmp.protocol.packet import Packet
@@ -28,7 +30,7 @@ DEFAULT_RENDER_RATE = 30.0
 #: Properties the framework reads; any other key must start with "user_".
 RESERVED_PROPERTIES = ("render_rate", "frame_rate")
 
-#: Codec names a stream accepts before the codec registry exists: send payloads as they are.
+#: Codec names meaning "send what the frame handler returns as it is".
 _PASS_THROUGH_CODECS = ("none", "")
 
 
@@ -71,6 +73,7 @@ class Stream:
         self._name = ""
         self._properties: dict[str, Any] = {}
         self._codec = "none"
+        self._encoder: Any = None
         self._closed = False
         self.playing = False
         self.paused = False
@@ -165,17 +168,53 @@ class Stream:
     # -- codec ------------------------------------------------------------------------
 
     def use_codec(self, name: str) -> bool:
-        """Choose the video encoder for frames of this stream; False when unknown.
+        """Choose the video encoder for this stream's frames; False when unknown.
 
-        "none" sends what frame handlers return unchanged (FLV video tag bodies).
+        With an encoder, frame handlers may return canvases (NumPy arrays); the frame
+        worker encodes them (in the thread pool) and sends the sequence header whenever
+        the encoder is (re)initialised. "none" sends what frame handlers return unchanged.
         """
-        if name.lower() in _PASS_THROUGH_CODECS:
-            self._codec = "none"
-            return True
-        return False
+        key = name.lower()
+        if key in _PASS_THROUGH_CODECS:
+            encoder = None
+        else:
+            encoder = create_video_encoder(key)
+            if encoder is None:
+                return False
+        if self._encoder is not None:
+            self._encoder.close()
+        self._encoder = encoder
+        self._codec = "none" if encoder is None else key
+        return True
 
     def get_video_codec(self) -> str:
         return self._codec
+
+    def get_video_encoder(self) -> Any:
+        """The stream's encoder (to set its parameters), or None for "none"."""
+        return self._encoder
+
+    def _encode_canvas(self, canvas: Any) -> list[VideoData]:
+        """Encode a frame handler's canvas: [sequence header (on re-init)], frame."""
+        encoder = self._encoder
+        if encoder is None:
+            raise EncodeError("the frame handler returned a canvas but the stream has no codec (use_codec)")
+        shape = getattr(canvas, "shape", None)
+        if shape is None or len(shape) != 3:
+            raise EncodeError(f"frame handler returned {type(canvas).__name__}, not a canvas or VideoData")
+        out: list[VideoData] = []
+        height, width = int(shape[0]), int(shape[1])
+        if (encoder.width, encoder.height) != (width, height):
+            header = encoder.init(width, height)
+            if header is not None:
+                out.append(header)
+        out.append(gevent.get_hub().threadpool.apply(encoder.encode_canvas, (canvas,)))
+        return out
+
+    def _reset_encoder(self) -> None:
+        """Make the next canvas re-initialise the encoder (a new player needs a header)."""
+        if self._encoder is not None:
+            self._encoder.close()
 
     # -- sending ----------------------------------------------------------------------
 

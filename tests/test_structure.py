@@ -33,6 +33,15 @@ def test_public_names_exist_and_are_public() -> None:
             assert not name.startswith("_") or name == "__version__"
 
 
+def test_codec_layer_imports_nothing_above_it() -> None:
+    for path in sorted((ROOT / "codec").glob("*.py")):
+        for name in _imports(path):
+            top = name.split(".")[0]
+            assert top not in {"socket", "gevent", "greenlet", "threading", "asyncio"}, f"{path.name} imports {name}"
+            if top == "neurtmp":
+                assert name.startswith(("neurtmp.codec", "neurtmp.errors")), f"{path.name} imports {name}"
+
+
 def test_protocol_layer_is_sans_io() -> None:
     files = sorted((ROOT / "protocol").glob("*.py"))
     assert len(files) >= 10

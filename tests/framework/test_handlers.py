@@ -360,3 +360,37 @@ def test_properties_and_statistics(make_server: Any) -> None:
         stream.send_video(b"\x27\x01\x00\x00\x00")
     with pytest.raises(neurtmp.ConnectionClosed):
         connection.register_remote_call_handler(Calls())
+
+
+def test_threaded_render_handler_does_not_stall_other_connections(make_server: Any) -> None:
+    import time as real_time
+
+    class Blocking(RenderEventHandler):
+        threaded = True  # run in gevent's thread pool
+        calls = 0
+
+        def handle(self, stream: Any) -> bool:
+            Blocking.calls += 1
+            real_time.sleep(0.2)  # stands for CPU work that releases the GIL
+            return True
+
+    def on_connect(is_create: bool, connection: Any, args: Any, user: Any) -> bool:
+        if is_create:
+            connection.register_stream_event_handler(
+                lambda create, s, a: (not create) or s.register_render_event_handler(Blocking()) is None)
+            connection.register_remote_call_handler(lambda *a: (True, "pong"), "ping")
+        return True
+
+    server = make_server(on_connect)
+    viewer = neurtmp.connect(url(server), timeout=5)
+    viewer.play("heavy")
+    other = neurtmp.connect(url(server), timeout=5)
+    worst = 0.0
+    for _ in range(10):
+        started = real_time.monotonic()
+        assert other.call("ping") == "pong"
+        worst = max(worst, real_time.monotonic() - started)
+        gevent.sleep(0.03)
+    assert Blocking.calls >= 2 and worst < 0.1, (Blocking.calls, worst)
+    viewer.close()
+    other.close()
