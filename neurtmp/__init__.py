@@ -27,7 +27,7 @@ from neurtmp.errors import (
 from neurtmp.protocol.message import MessageType
 from neurtmp.protocol.packet import Packet
 from neurtmp.server import Factory, Server, ServerOptions
-from neurtmp.stream import Stream
+from neurtmp.stream import Stream, broadcast
 
 __all__ = [
     "AMFError",
@@ -42,6 +42,7 @@ __all__ = [
     "ServerOptions",
     "Stream",
     "VideoData",
+    "broadcast",
     "connect",
     "ChunkError",
     "CodecError",

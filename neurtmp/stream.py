@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from neurtmp import _outbox
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from neurtmp._render import StreamLoops
     from neurtmp.connection import Connection
 
-__all__ = ["Stream", "packet_priority"]
+__all__ = ["Stream", "broadcast", "packet_priority"]
 
 log = logging.getLogger(__name__)
 
@@ -288,3 +289,25 @@ class Stream:
         self.playing = False
         self.publishing = False
         self._stop_loops()
+
+
+def broadcast(packet: Packet, streams: Iterable[Stream]) -> int:
+    """Send one packet to many playing streams: the fan-out hot path.
+
+    The packet's wire bytes are built once per distinct (chunk size, message stream id)
+    and the same bytes object is queued for every stream; closed streams are skipped.
+    Each stream's connection applies its own slow-player drop policy.
+
+    Returns:
+        how many streams dropped the packet (slow players).
+    """
+    priority = packet_priority(packet)
+    dropped = 0
+    for stream in streams:
+        connection = stream._connection
+        if stream._closed or connection._closed:
+            continue
+        wire = packet.wire(connection._protocol.out_chunk_size, stream.stream_id)
+        if not connection._outbox.put(wire, priority):
+            dropped += 1
+    return dropped

@@ -1,0 +1,157 @@
+"""The live broadcast application: encoders publish, players play, on any app name.
+
+Built only from the public handler API: a connect handler claims connections (to every
+app, or to the configured ones); each stream gets publish, media, play and pause handlers
+that talk to the `Registry`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from neurtmp import Connection, Packet, Server, Stream
+from neurtmp.handlers import ConnectEventHandler, StreamEventHandler
+from neurtmp.live.registry import Registry, split_query
+from neurtmp.live.stream import LiveStream
+
+__all__ = ["LiveApp", "LiveOptions"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveOptions:
+    """Live-app settings."""
+
+    #: Application names served; empty: any.
+    apps: tuple[str, ...] = ()
+    #: A new publisher of a live name replaces the old one instead of getting BadName.
+    takeover: bool = False
+    #: GOP cache bound in packets per stream (0: no GOP cache; players wait for a key frame).
+    gop_packets: int = 1024
+    #: GOP cache bound in bytes per stream.
+    gop_bytes: int = 8 * 1024 * 1024
+
+
+class _Publisher:
+    """A framework stream as a registry publisher (takeover closes its connection)."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+
+    def displace(self) -> None:
+        self.stream.send_status("NetStream.Publish.BadName", "another publisher took over", level="error")
+        self.stream.get_connection().close("another publisher took over")
+
+
+class _StreamHandlers:
+    """The publish, media, play and pause handlers of the live app for one stream."""
+
+    def __init__(self, app: LiveApp, connection: Connection) -> None:
+        self.app = app
+        self.connection = connection
+        self.live: LiveStream | None = None
+        self.publisher: _Publisher | None = None
+        self.playing: Stream | None = None
+
+    # PublishEventHandler
+    def handle_publish(self, is_start: bool, stream: Stream, name: str, publish_type: str) -> bool:
+        registry = self.app.registry
+        if is_start:
+            self.publisher = _Publisher(stream)
+            live = registry.publish(self.connection.app, name, self.publisher, self.connection.get_peer_address())
+            if live is None:
+                return False
+            self.live = live
+            return True
+        if self.live is not None and self.publisher is not None:
+            registry.unpublish(self.live, self.publisher)
+        self.live = None
+        return True
+
+    # MediaEventHandler
+    def handle_media(self, stream: Stream, packet: Packet) -> None:
+        live = self.live
+        if live is not None and live.publisher is self.publisher:
+            live.on_packet(packet)
+
+    # PlayEventHandler
+    def handle_play(self, is_start: bool, stream: Stream) -> bool:
+        registry = self.app.registry
+        if is_start:
+            live = registry.get_or_create(self.connection.app, stream.get_stream_name())
+            self.live, self.playing = live, stream
+            live.add_player(stream)
+            log.info("%s: %s plays (%s)", live.path, self.connection.get_peer_address(),
+                     "live" if live.is_live else "waiting for a publisher")
+            return True
+        if self.live is not None and self.playing is not None:
+            self.live.remove_player(self.playing)
+            log.info("%s: %s stopped playing", self.live.path, self.connection.get_peer_address())
+            registry.forget_if_idle(self.live)
+        self.playing = None
+        return True
+
+    # PauseEventHandler: a paused live player leaves the fan-out and rejoins with a fast start.
+    def handle_pause(self, is_pause: bool, stream: Stream) -> bool:
+        if self.live is None:
+            return False
+        if is_pause:
+            self.live.remove_player(stream)
+        else:
+            self.live.add_player(stream)
+        return True
+
+
+class _Connect(ConnectEventHandler):
+    def __init__(self, app: LiveApp) -> None:
+        self.app = app
+
+    def handle(self, is_create: bool, connection: Connection, command_arguments: Any, user_arguments: Any) -> bool:
+        if not is_create:
+            return True
+        app_name = split_query(str(command_arguments.get("app") or "")).strip("/")
+        if self.app.options.apps and app_name not in self.app.options.apps:
+            return False
+        connection.register_stream_event_handler(_StreamCreated(self.app, connection))
+        return True
+
+
+class _StreamCreated(StreamEventHandler):
+    def __init__(self, app: LiveApp, connection: Connection) -> None:
+        self.app = app
+        self.connection = connection
+
+    def handle(self, is_create: bool, stream: Stream, command_arguments: Any) -> bool:
+        if is_create:
+            handlers = _StreamHandlers(self.app, self.connection)
+            stream.register_publish_event_handler(handlers.handle_publish)
+            stream.register_media_event_handler(handlers.handle_media)
+            stream.register_play_event_handler(handlers.handle_play)
+            stream.register_pause_event_handler(handlers.handle_pause)
+        return True
+
+
+class LiveApp:
+    """Publish/play fan-out on a server.
+
+    Example:
+        server = neurtmp.Factory().create_server()
+        live = LiveApp(LiveOptions(takeover=True))
+        live.install(server)
+        server.start("0.0.0.0:1935")
+    """
+
+    def __init__(self, options: LiveOptions | None = None) -> None:
+        self.options = options or LiveOptions()
+        self.registry = Registry(self.options.takeover, self.options.gop_packets, self.options.gop_bytes)
+        self._connect = _Connect(self)
+
+    def install(self, server: Server) -> None:
+        """Serve live streams on `server` (installs the app's connect handler)."""
+        server.install(self._connect)
+
+    def streams(self) -> list[LiveStream]:
+        return self.registry.streams()

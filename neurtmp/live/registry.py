@@ -1,0 +1,87 @@
+"""The live names of a server: (app, name) -> LiveStream, publish rules, relay hooks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from neurtmp.live.gop import GopCache
+from neurtmp.live.stream import LiveStream
+
+__all__ = ["Registry", "split_query"]
+
+log = logging.getLogger(__name__)
+
+
+def split_query(name: str) -> str:
+    """A name without its query string ("cam?key=1" -> "cam")."""
+    return name.split("?", 1)[0]
+
+
+class Registry:
+    """Live streams by (app, name).
+
+    Args:
+        takeover: a second publisher replaces the first (else it is refused).
+        gop_packets / gop_bytes: GOP cache bounds per stream (0 disables the cache).
+    """
+
+    def __init__(self, takeover: bool = False, gop_packets: int = 1024, gop_bytes: int = 8 * 1024 * 1024) -> None:
+        self.takeover = takeover
+        self.gop_packets = gop_packets
+        self.gop_bytes = gop_bytes
+        self._streams: dict[tuple[str, str], LiveStream] = {}
+        #: Called with the LiveStream whenever a publisher starts (relays hook here).
+        self.on_publish: list[Callable[[LiveStream], None]] = []
+
+    def get(self, app: str, name: str) -> LiveStream | None:
+        return self._streams.get((split_query(app), split_query(name)))
+
+    def get_or_create(self, app: str, name: str) -> LiveStream:
+        key = (split_query(app), split_query(name))
+        stream = self._streams.get(key)
+        if stream is None:
+            gop = GopCache(self.gop_packets, self.gop_bytes) if self.gop_packets > 0 else None
+            stream = LiveStream(key[0], key[1], gop)
+            self._streams[key] = stream
+        return stream
+
+    def streams(self) -> list[LiveStream]:
+        return list(self._streams.values())
+
+    def forget_if_idle(self, stream: LiveStream) -> None:
+        if stream.idle and self._streams.get((stream.app, stream.name)) is stream:
+            del self._streams[(stream.app, stream.name)]
+
+    def publish(self, app: str, name: str, source: Any, peer: str = "") -> LiveStream | None:
+        """Make `source` the publisher of app/name; None when refused (name in use).
+
+        With takeover, the current publisher is displaced (`source.displace()` is not
+        required: the old publisher's connection is closed by the caller's policy).
+        """
+        stream = self.get_or_create(app, name)
+        if stream.publisher is not None:
+            if not self.takeover:
+                log.info("%s: publish from %s refused: already published by %s", stream.path, peer,
+                         stream.publisher_peer)
+                return None
+            old = stream.publisher
+            log.info("%s: %s takes over from %s", stream.path, peer, stream.publisher_peer)
+            stream.stop_publishing(old)
+            displace = getattr(old, "displace", None)
+            if displace is not None:
+                displace()
+        stream.start_publishing(source, peer)
+        log.info("%s: published by %s", stream.path, peer)
+        for hook in list(self.on_publish):
+            try:
+                hook(stream)
+            except Exception:
+                log.exception("%s: publish hook failed", stream.path)
+        return stream
+
+    def unpublish(self, stream: LiveStream, source: Any) -> None:
+        if stream.stop_publishing(source):
+            log.info("%s: unpublished", stream.path)
+        self.forget_if_idle(stream)
