@@ -60,6 +60,9 @@ class ServerOptions:
     outqueue_soft_limit: int = 4 * 1024 * 1024
     #: Queued bytes above which the client is disconnected.
     outqueue_hard_limit: int = 16 * 1024 * 1024
+    #: Kernel send buffer per connection (SO_SNDBUF) in bytes; None keeps the system's
+    #: autotuning. A bound keeps each slow player's kernel memory small too.
+    send_buffer_size: int | None = None
     #: Seconds queued bytes may wait with none sent before the client is dropped.
     send_timeout: float = 30.0
     #: Seconds a writer waits to merge messages into one send (0: send at once).
@@ -182,6 +185,8 @@ class Server:
 
     def _handle(self, sock: gevent.socket.socket, address: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.options.send_buffer_size:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.options.send_buffer_size)
         connection = Connection(self, sock, address, next(self._ids))
         self._connections.add(connection)
         try:
