@@ -35,7 +35,7 @@ _MEDIA_TYPES = {ev.VideoReceived: neurtmp.MessageType.VIDEO, ev.AudioReceived: n
 
 def parse_local_name(local: str, default_app: str = "live") -> tuple[str, str]:
     """ "app/name" -> (app, name); a bare "name" goes to `default_app`."""
-    app, sep, name = local.strip("/").rpartition("/")
+    app, sep, name = local.lstrip("/").rpartition("/")
     if not name:
         raise neurtmp.ConfigError(f"empty local stream name in {local!r}")
     return (app if sep else default_app), name

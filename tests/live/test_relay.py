@@ -1,0 +1,137 @@
+"""Pull and push relays between neurtmp servers, with a remote restart in the middle,
+and `neurtmp serve` as a process."""
+
+from __future__ import annotations
+
+import re
+import signal
+import sys
+from typing import Any
+
+import gevent
+import pytest
+from gevent import subprocess
+
+import neurtmp
+from neurtmp.protocol import events as ev
+from neurtmp.relay import Backoff, PullRelay, PushRelay, parse_local_name
+
+from ..conftest import url
+from ..framework.test_handlers import wait_for
+from ..media import encode_h264
+from .helpers import live_server
+
+
+def test_parse_local_name() -> None:
+    assert parse_local_name("live/cam") == ("live", "cam")
+    assert parse_local_name("cam") == ("live", "cam")
+    with pytest.raises(neurtmp.ConfigError):
+        parse_local_name("live/")
+
+
+class Feeder:
+    """Publishes H.264 frames to a server until stopped; marks each frame's index."""
+
+    def __init__(self, target: str) -> None:
+        self.header, self.frames = encode_h264(30, gop=15)
+        self.client = neurtmp.connect(target, timeout=5)
+        self.client.publish("src")
+        self.sent = 0
+        self._greenlet = gevent.spawn(self._run)
+
+    def _run(self) -> None:
+        self.client.send_data("@setDataFrame", "onMetaData", {"width": 320.0, "height": 240.0})
+        self.client.send_video(self.header.data, 0)
+        while True:
+            frame = self.frames[self.sent % len(self.frames)]
+            self.client.send_video(frame.data, self.sent * 33)
+            self.sent += 1
+            gevent.sleep(0.033)
+
+    def stop(self) -> None:
+        self._greenlet.kill()
+        self.client.close()
+
+
+def count_videos(client: neurtmp.Client, counter: dict[str, int]) -> None:
+    while (event := client.read(timeout=30)) is not None:
+        if isinstance(event, ev.VideoReceived):
+            counter["videos"] += 1
+        elif isinstance(event, ev.StatusReceived):
+            counter[event.code] = counter.get(event.code, 0) + 1
+
+
+@pytest.mark.timeout(90)
+def test_pull_then_push_across_three_servers_survives_an_origin_restart(make_server: Any) -> None:
+    origin, _ = live_server(make_server)
+    origin_address = origin.get_listen_address()
+    edge, edge_app = live_server(make_server)
+    far, far_app = live_server(make_server)
+    pull = PullRelay(edge_app.registry, f"rtmp://localhost:{origin_address.rsplit(':', 1)[1]}/live/src",
+                     "live", "copy", timeout=5, backoff=Backoff(0.2, 1.0)).start()
+    push = PushRelay(edge_app.registry, "live", "copy", url(far, "live/pushed"), timeout=5,
+                     backoff=Backoff(0.2, 1.0)).start()
+    edge_player = neurtmp.connect(url(edge), timeout=5)
+    edge_player.play("copy")
+    far_player = neurtmp.connect(url(far), timeout=5)
+    far_player.play("pushed")
+    edge_count: dict[str, int] = {"videos": 0}
+    far_count: dict[str, int] = {"videos": 0}
+    readers = [gevent.spawn(count_videos, edge_player, edge_count), gevent.spawn(count_videos, far_player, far_count)]
+
+    feeder = Feeder(f"rtmp://{origin_address}/live")
+    wait_for(lambda: edge_count["videos"] >= 20 and far_count["videos"] >= 20, 20)
+
+    # The origin goes away and comes back on the same port; the edge reconnects by itself.
+    feeder.stop()
+    origin.shutdown(grace=0)
+    wait_for(lambda: edge_count.get("NetStream.Play.UnpublishNotify", 0) >= 1, 10)
+    before = edge_count["videos"], far_count["videos"]
+    gevent.sleep(0.5)
+    restarted, _ = live_server(make_server, address=origin_address)
+    feeder = Feeder(f"rtmp://{restarted.get_listen_address()}/live")
+    wait_for(lambda: edge_count["videos"] >= before[0] + 20 and far_count["videos"] >= before[1] + 20, 30)
+    assert pull.attempts >= 2 and pull.connected >= 2
+    assert push.connected >= 1 and push.packets_sent >= 40  # the push carried both origin sessions
+    assert not edge_player.closed and not far_player.closed
+    feeder.stop()
+    pull.stop()
+    push.stop()
+    edge_player.close()
+    far_player.close()
+    gevent.joinall(readers, timeout=5)
+
+
+@pytest.mark.timeout(60)
+def test_neurtmp_serve_command(tmp_path: Any) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "neurtmp.cli", "serve", "--listen", "127.0.0.1:0", "--app", "live",
+         "--log-io", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        address = re.match(r"listening on rtmp://(127\.0\.0\.1:\d+)$", line.strip()).group(1)  # type: ignore[union-attr]
+        with pytest.raises(neurtmp.CallError):
+            neurtmp.connect(f"rtmp://{address}/other", timeout=5)  # only "live" is served
+        header, frames = encode_h264(10, gop=10)
+        player = neurtmp.connect(f"rtmp://{address}/live", timeout=5)
+        player.play("cam")
+        publisher = neurtmp.connect(f"rtmp://{address}/live", timeout=5)
+        publisher.publish("cam")
+        publisher.send_video(header.data, 0)
+        for i, frame in enumerate(frames):
+            publisher.send_video(frame.data, i * 40)
+        videos = 0
+        while videos < 11:
+            if isinstance(player.read(timeout=5), ev.VideoReceived):
+                videos += 1
+        publisher.close()
+        player.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    assert "live/cam: published by 127.0.0.1:" in err and "live/cam: unpublished" in err
+    assert "plays (waiting for a publisher)" in err
+    assert len(list(tmp_path.iterdir())) >= 6  # three connections, two files each
