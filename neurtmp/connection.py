@@ -36,7 +36,7 @@ __all__ = ["Connection"]
 log = logging.getLogger(__name__)
 
 #: Bytes read from the socket at once.
-_RECV_SIZE = 256 * 1024
+_RECV_SIZE = 64 * 1024
 #: Seconds a refused or closing connection gets to flush its last messages.
 _CLOSE_FLUSH_SECONDS = 2.0
 
@@ -66,7 +66,7 @@ class Connection:
             high_water=options.outqueue_high_water,
             soft_limit=options.outqueue_soft_limit,
             hard_limit=options.outqueue_hard_limit,
-            flush_interval=options.flush_interval,
+            flusher=server._flusher,
             send_timeout=options.send_timeout,
             on_overflow=self._on_outbox_failure,
             io_log=io_out,
@@ -227,24 +227,22 @@ class Connection:
     def serve(self) -> None:
         """Run the connection until the client leaves or it is closed."""
         log.debug("%s connected", self._peer)
-        buffer = bytearray(_RECV_SIZE)
-        view = memoryview(buffer)
         try:
             while not self._closed:
                 timeout = self._read_timeout()
                 self._sock.settimeout(timeout)
                 try:
-                    n = self._sock.recv_into(buffer)
+                    data = self._sock.recv(_RECV_SIZE)
                 except socket.timeout:
                     self._on_read_timeout()
                     continue
-                if not n:
+                if not data:
                     self._close_reason = self._close_reason or "client closed the connection"
                     break
                 self._last_received = time.monotonic()
                 if self._io_in is not None:
-                    self._io_in.write(view[:n])
-                for event in self._protocol.receive_data(view[:n]):
+                    self._io_in.write(data)
+                for event in self._protocol.receive_data(data):
                     handler = self._handlers.get(type(event))
                     if handler is not None:
                         handler(event)
@@ -310,7 +308,7 @@ class Connection:
     def _flush(self) -> None:
         data = self._protocol.data_to_send()
         if data:
-            self._outbox.put(data, _outbox.CRITICAL)
+            self._outbox.put(data, _outbox.CRITICAL, urgent=True)
 
     def _on_outbox_failure(self, reason: str) -> None:
         if not self._closed:

@@ -20,6 +20,7 @@ import gevent.pool
 import gevent.server
 import gevent.socket
 
+from neurtmp._outbox import Flusher
 from neurtmp.connection import Connection
 from neurtmp.errors import ConfigError, ListenError
 from neurtmp.protocol.limits import (
@@ -130,6 +131,7 @@ class Server:
         self._ids = itertools.count(1)
         self._stopped = gevent.event.Event()
         self._address = ""
+        self._flusher = Flusher(options.flush_interval) if options.flush_interval > 0 else None
 
     # -- handlers -------------------------------------------------------------------
 
@@ -210,6 +212,8 @@ class Server:
                 connection.close("server shut down")
             if not self._pool.join(timeout=2):
                 self._pool.kill(block=True, timeout=2)
+        if self._flusher is not None:
+            self._flusher.stop()
         self._stopped.set()
         log.info("server on %s stopped", self._address)
 

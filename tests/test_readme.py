@@ -23,7 +23,7 @@ def framework_example() -> str:
 def test_quickstart_has_exactly_the_two_commands() -> None:
     quickstart = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```sh\n(.*?)\n```", quickstart, re.S)
-    assert commands == ["pip install -e . && neurtmp probe --listen 127.0.0.1:1935", "pip install -e '.[test]' && pytest"]
+    assert commands == ["pip install -e . && neurtmp serve --listen 0.0.0.0:1935", "pip install -e '.[test]' && pytest"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install -e '.[test]' && pytest" in ci
 

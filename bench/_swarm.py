@@ -1,0 +1,176 @@
+"""The player swarm of bench/fanout.py: N raw-socket RTMP players in one process.
+
+Each player does the plain handshake, sends connect + createStream + play pipelined,
+parses what arrives only until its first video message (time to first media), then just
+counts bytes and sends an Acknowledgement every window. Output: JSON lines on stdout.
+
+    python bench/_swarm.py HOST PORT APP STREAM N WARMUP WINDOW
+"""
+
+from __future__ import annotations
+
+import json
+import selectors
+import socket
+import sys
+import time
+
+from neurtmp.protocol import ClientProtocol
+from neurtmp.protocol import events as ev
+from neurtmp.protocol.chunk import encode_message
+from neurtmp.protocol.control import acknowledgement
+from neurtmp.protocol.handshake import ClientHandshake
+
+HANDSHAKE_REPLY = 1 + 2 * 1536
+ACK_WINDOW = 2_500_000
+RAMP_PER_SECOND = 400
+
+
+def session_bytes(app: str, stream: str, host: str, port: int) -> tuple[bytes, bytes]:
+    """(C0+C1, C2 + connect/createStream/play) for a plain-handshake player."""
+    client = ClientProtocol(handshake=ClientHandshake(digest=False))
+    hello = client.data_to_send()
+    client.receive_data(b"\x03" + bytes(1536) + bytes(1536))  # a plain S0/S1/S2: zeros
+    client.data_to_send()  # our C2 for those zeros; a real C2 is the server's S1, echoed per player
+    client.connect(app, f"rtmp://{host}:{port}/{app}")
+    client.create_stream()
+    client.play(1, stream, -1)
+    return hello, client.data_to_send()
+
+
+def new_parser() -> ClientProtocol:
+    parser = ClientProtocol(handshake=ClientHandshake(digest=False))
+    parser.data_to_send()
+    parser.receive_data(b"\x03" + bytes(3072))
+    parser.data_to_send()
+    return parser
+
+
+class Player:
+    __slots__ = ("sock", "state", "buffer", "received", "play_sent", "first_media", "parser", "next_ack")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.state = "handshake"
+        self.buffer = b""
+        self.received = 0
+        self.play_sent = 0.0
+        self.first_media: float | None = None
+        self.parser: ClientProtocol | None = None
+        self.next_ack = ACK_WINDOW
+
+
+def main() -> None:
+    host, port, app, stream = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    count, warmup, window = int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
+    hello, commands = session_bytes(app, stream, host, port)
+    selector = selectors.DefaultSelector()
+    players: list[Player] = []
+    scratch = bytearray(1 << 20)
+    failed = 0
+
+    def connect_one() -> None:
+        nonlocal failed
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+        try:
+            sock.connect((host, port))
+        except OSError:
+            failed += 1
+            sock.close()
+            return
+        sock.setblocking(False)
+        sock.sendall(hello)
+        player = Player(sock)
+        players.append(player)
+        selector.register(sock, selectors.EVENT_READ, player)
+
+    def on_readable(player: Player) -> None:
+        sock = player.sock
+        try:
+            n = sock.recv_into(scratch)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            n = 0
+        if not n:
+            selector.unregister(sock)
+            sock.close()
+            player.state = "closed"
+            return
+        player.received += n
+        if player.state == "handshake":
+            player.buffer += scratch[:n]
+            if len(player.buffer) < HANDSHAKE_REPLY:
+                return
+            s1 = player.buffer[1:1537]
+            rest = player.buffer[HANDSHAKE_REPLY:]
+            player.buffer = b""
+            sock.setblocking(True)
+            sock.sendall(s1 + commands)
+            sock.setblocking(False)
+            player.play_sent = time.monotonic()
+            player.state = "starting"
+            player.parser = new_parser()
+            if not rest:
+                return
+            data = rest
+        elif player.state == "starting":
+            data = bytes(scratch[:n])
+        else:
+            if player.received >= player.next_ack:
+                player.next_ack += ACK_WINDOW
+                ack = acknowledgement(player.received)
+                try:
+                    sock.send(encode_message(ack.type_id, 0, 0, ack.payload, 2, 128))
+                except OSError:
+                    pass
+            return
+        assert player.parser is not None
+        for event in player.parser.receive_data(data):
+            if isinstance(event, ev.VideoReceived):
+                player.first_media = time.monotonic() - player.play_sent
+                player.state = "counting"
+                player.parser = None
+                break
+
+    def pump(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            for key, _ in selector.select(min(remaining, 0.05)):
+                on_readable(key.data)
+
+    started = time.monotonic()
+    for i in range(count):
+        connect_one()
+        if i % 50 == 49:
+            pump(50 / RAMP_PER_SECOND)
+    pump(warmup)
+    ramp_seconds = time.monotonic() - started
+    before = [p.received for p in players]
+    print(json.dumps({"event": "window_start"}), flush=True)
+    window_start = time.monotonic()
+    pump(window)
+    elapsed = time.monotonic() - window_start
+    print(json.dumps({"event": "window_end"}), flush=True)
+    delivered = [p.received - b for p, b in zip(players, before)]
+    latencies = sorted(p.first_media for p in players if p.first_media is not None)
+    print(json.dumps({
+        "event": "result",
+        "players": len(players),
+        "connect_failures": failed,
+        "closed": sum(1 for p in players if p.state == "closed"),
+        "started": len(latencies),
+        "window_seconds": elapsed,
+        "ramp_seconds": ramp_seconds,
+        "delivered": delivered,
+        "first_media_median_ms": 1000 * latencies[len(latencies) // 2] if latencies else None,
+        "first_media_p95_ms": 1000 * latencies[int(len(latencies) * 0.95)] if latencies else None,
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
