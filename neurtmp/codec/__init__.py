@@ -1,40 +1,43 @@
-"""Media payloads: FLV tag bodies, H.264 bitstream helpers, VideoData, and encoders by name.
+"""Media payloads and codecs: FLV tag bodies, H.264/AAC helpers, encoders and decoders by name.
 
-`create_video_encoder(name)` returns a new encoder (None for an unknown name). A stream
-whose codec is "none" sends what frame handlers return as it is.
+`create_video_encoder(name)` / `create_video_decoder(name)` return a new codec object, or
+None for an unknown name: "h264" (libx264, or NVENC when a GPU is present), "sorenson"
+(FLV codec 2), "screen video" (FLV codec 3). A stream whose codec is "none" sends what
+frame handlers return as it is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from neurtmp.codec import aac, avc, flv
+from neurtmp.codec.encoders import ScreenVideoEncoder, VideoEncoder
+from neurtmp.codec.pyav import (
+    H264Decoder,
+    H264Encoder,
+    ScreenVideoDecoder,
+    SorensonDecoder,
+    SorensonEncoder,
+    VideoDecoder,
+)
+from neurtmp.codec.video_data import VideoData
 
-from neurtmp.codec import avc, flv
-
-__all__ = ["VideoData", "VideoEncoder", "avc", "create_video_encoder", "encoder_names", "flv"]
-
-
-@dataclass(frozen=True, slots=True)
-class VideoData:
-    """One encoded video frame, ready to send (neuray `IVideo_data`).
-
-    Attributes:
-        data: the FLV video tag body (frame type/codec byte first).
-        is_key_frame: True for a key frame or a sequence header.
-    """
-
-    data: bytes
-    is_key_frame: bool = False
-
-    @classmethod
-    def from_payload(cls, payload: bytes) -> VideoData:
-        """Wrap an FLV video tag body, reading the key-frame flag from it."""
-        return cls(payload, flv.is_video_key_frame(payload))
-
-
-from neurtmp.codec.encoders import ScreenVideoEncoder, VideoEncoder  # noqa: E402
+__all__ = [
+    "VideoData",
+    "VideoDecoder",
+    "VideoEncoder",
+    "aac",
+    "avc",
+    "create_video_decoder",
+    "create_video_encoder",
+    "decoder_names",
+    "encoder_names",
+    "flv",
+]
 
 _ENCODERS: dict[str, type[VideoEncoder]] = {
-    ScreenVideoEncoder.identifier: ScreenVideoEncoder,
+    cls.identifier: cls for cls in (H264Encoder, SorensonEncoder, ScreenVideoEncoder)
+}
+_DECODERS: dict[str, type[VideoDecoder]] = {
+    cls.identifier: cls for cls in (H264Decoder, SorensonDecoder, ScreenVideoDecoder)
 }
 
 
@@ -43,7 +46,18 @@ def encoder_names() -> list[str]:
     return sorted(_ENCODERS)
 
 
+def decoder_names() -> list[str]:
+    """Names `create_video_decoder` knows."""
+    return sorted(_DECODERS)
+
+
 def create_video_encoder(name: str) -> VideoEncoder | None:
-    """A new encoder for `name` ("screen video", ...), or None when unknown."""
+    """A new encoder for `name`, or None when unknown."""
     factory = _ENCODERS.get(name.lower())
+    return factory() if factory is not None else None
+
+
+def create_video_decoder(name: str) -> VideoDecoder | None:
+    """A new decoder for `name`, or None when unknown."""
+    factory = _DECODERS.get(name.lower())
     return factory() if factory is not None else None

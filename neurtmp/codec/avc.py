@@ -133,3 +133,95 @@ def parse_decoder_configuration(record: bytes) -> AVCDecoderConfiguration:
         return config
     except IndexError:
         raise DecodeError("AVC configuration record is truncated") from None
+
+
+def _rbsp(nal_unit: bytes) -> bytes:
+    """Remove emulation-prevention bytes (00 00 03 -> 00 00)."""
+    return nal_unit.replace(b"\x00\x00\x03", b"\x00\x00")
+
+
+class _Bits:
+    """An MSB-first bit reader over an RBSP, with Exp-Golomb codes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.value = int.from_bytes(data, "big")
+        self.left = len(data) * 8
+
+    def bits(self, n: int) -> int:
+        if n > self.left:
+            raise DecodeError("SPS is truncated")
+        self.left -= n
+        return (self.value >> self.left) & ((1 << n) - 1)
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.bits(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise DecodeError("bad Exp-Golomb code in SPS")
+        return (1 << zeros) - 1 + self.bits(zeros)
+
+    def se(self) -> int:
+        k = self.ue()
+        return (k + 1) // 2 if k % 2 else -(k // 2)
+
+
+def _skip_scaling_list(bits: _Bits, size: int) -> None:
+    last = next_scale = 8
+    for _ in range(size):
+        if next_scale:
+            next_scale = (last + bits.se() + 256) % 256
+        last = next_scale or last
+
+
+def sps_dimensions(sps: bytes) -> tuple[int, int]:
+    """(width, height) in pixels from an H.264 SPS NAL unit (cropping applied).
+
+    Raises:
+        DecodeError: not a parsable SPS.
+    """
+    if not sps or sps[0] & 0x1F != NAL_SPS:
+        raise DecodeError("not an SPS NAL unit")
+    bits = _Bits(_rbsp(sps[1:]))
+    profile = bits.bits(8)
+    bits.bits(16)  # constraint flags, level
+    bits.ue()  # seq_parameter_set_id
+    chroma_format = 1
+    if profile in (100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135):
+        chroma_format = bits.ue()
+        if chroma_format == 3:
+            bits.bits(1)
+        bits.ue()
+        bits.ue()  # bit depths
+        bits.bits(1)
+        if bits.bits(1):  # seq_scaling_matrix_present
+            for i in range(8 if chroma_format != 3 else 12):
+                if bits.bits(1):
+                    _skip_scaling_list(bits, 16 if i < 6 else 64)
+    bits.ue()  # log2_max_frame_num
+    poc_type = bits.ue()
+    if poc_type == 0:
+        bits.ue()
+    elif poc_type == 1:
+        bits.bits(1)
+        bits.se()
+        bits.se()
+        for _ in range(bits.ue()):
+            bits.se()
+    bits.ue()  # max_num_ref_frames
+    bits.bits(1)
+    width_mbs = bits.ue() + 1
+    height_map_units = bits.ue() + 1
+    frame_mbs_only = bits.bits(1)
+    if not frame_mbs_only:
+        bits.bits(1)
+    bits.bits(1)  # direct_8x8_inference
+    width = width_mbs * 16
+    height = height_map_units * 16 * (2 - frame_mbs_only)
+    if bits.bits(1):  # frame_cropping
+        left, right, top, bottom = bits.ue(), bits.ue(), bits.ue(), bits.ue()
+        crop_x = 1 if chroma_format in (0, 3) else 2
+        crop_y = (1 if chroma_format in (0, 2) else 2) * (2 - frame_mbs_only)
+        width -= (left + right) * crop_x
+        height -= (top + bottom) * crop_y
+    return width, height

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from neurtmp.codec.flv import FRAME_INTER, FRAME_KEY, VIDEO_SCREEN
+from neurtmp.codec.video_data import VideoData
 from neurtmp.errors import EncodeError
 
 __all__ = ["ScreenVideoEncoder", "VideoEncoder"]
@@ -107,8 +108,6 @@ class ScreenVideoEncoder(VideoEncoder):
         return None
 
     def _encode(self, rgb: np.ndarray) -> Any:
-        from neurtmp.codec import VideoData
-
         block = int(self._values["block_size"])
         if block % 16 or not 16 <= block <= 256:
             raise ValueError(f"block_size must be a multiple of 16 in 16..256, not {block}")

@@ -15,6 +15,12 @@ too-short payload just answers "not a key frame / not a header").
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from neurtmp.errors import DecodeError
+
 __all__ = [
     "AUDIO_AAC",
     "FRAME_DISPOSABLE",
@@ -22,7 +28,11 @@ __all__ = [
     "FRAME_KEY",
     "VIDEO_AVC",
     "VIDEO_HEVC_LEGACY",
+    "FlvReader",
+    "FlvTag",
+    "FlvWriter",
     "avc_sequence_header_tag",
+    "enhanced_video_tag",
     "avc_video_tag",
     "is_audio_sequence_header",
     "is_video_key_frame",
@@ -117,3 +127,88 @@ def avc_video_tag(avcc: bytes, is_key_frame: bool, composition_time: int = 0) ->
 def avc_sequence_header_tag(decoder_configuration: bytes) -> bytes:
     """An AVC sequence header video tag body from an AVCDecoderConfigurationRecord."""
     return bytes((FRAME_KEY << 4 | VIDEO_AVC, 0, 0, 0, 0)) + decoder_configuration
+
+
+#: Enhanced-RTMP video packet types.
+EX_SEQUENCE_START = 0
+EX_CODED_FRAMES = 1
+EX_SEQUENCE_END = 2
+EX_CODED_FRAMES_X = 3
+
+
+def enhanced_video_tag(fourcc: str, packet_type: int, data: bytes, is_key_frame: bool = False,
+                       composition_time: int = 0) -> bytes:
+    """An enhanced-RTMP video tag body: ex-header byte, FourCC, [composition time], data.
+
+    CodedFrames carries a 24-bit composition time for "avc1" and "hvc1"; CodedFramesX is
+    the same without it (composition time 0).
+    """
+    raw = fourcc.encode("latin-1")
+    if len(raw) != 4:
+        raise ValueError(f"FourCC must be 4 characters, not {fourcc!r}")
+    frame_type = FRAME_KEY if is_key_frame or packet_type == EX_SEQUENCE_START else FRAME_INTER
+    head = bytes((0x80 | frame_type << 4 | packet_type,)) + raw
+    if packet_type == EX_CODED_FRAMES and fourcc in ("avc1", "hvc1"):
+        head += _cts(composition_time)
+    return head + data
+
+
+# -- FLV files --------------------------------------------------------------------------
+
+TAG_AUDIO = 8
+TAG_VIDEO = 9
+TAG_SCRIPT = 18
+
+
+@dataclass(frozen=True)
+class FlvTag:
+    type_id: int
+    timestamp: int
+    payload: bytes
+
+
+class FlvWriter:
+    """Writes an FLV file: header, then tags with their back pointers."""
+
+    def __init__(self, file: BinaryIO, has_audio: bool = True, has_video: bool = True) -> None:
+        self._file = file
+        flags = (4 if has_audio else 0) | (1 if has_video else 0)
+        file.write(b"FLV\x01" + bytes((flags,)) + (9).to_bytes(4, "big") + b"\x00\x00\x00\x00")
+
+    def write(self, type_id: int, timestamp: int, payload: bytes) -> None:
+        timestamp &= 0xFFFFFFFF
+        header = (
+            bytes((type_id,)) + len(payload).to_bytes(3, "big") + (timestamp & 0xFFFFFF).to_bytes(3, "big")
+            + bytes((timestamp >> 24,)) + b"\x00\x00\x00"
+        )
+        self._file.write(header + payload + (11 + len(payload)).to_bytes(4, "big"))
+
+
+class FlvReader:
+    """Reads the tags of an FLV file.
+
+    Raises:
+        DecodeError: not an FLV file, or a truncated tag.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        header = file.read(9)
+        if len(header) < 9 or header[:3] != b"FLV":
+            raise DecodeError("not an FLV file")
+        file.read(int.from_bytes(header[5:9], "big") - 9 + 4)  # rest of header + PreviousTagSize0
+
+    def __iter__(self) -> Iterator[FlvTag]:
+        while True:
+            header = self._file.read(11)
+            if not header:
+                return
+            if len(header) < 11:
+                raise DecodeError("truncated FLV tag header")
+            size = int.from_bytes(header[1:4], "big")
+            timestamp = int.from_bytes(header[4:7], "big") | header[7] << 24
+            payload = self._file.read(size)
+            if len(payload) < size:
+                raise DecodeError("truncated FLV tag")
+            self._file.read(4)
+            yield FlvTag(header[0], timestamp, payload)
