@@ -10,7 +10,8 @@ _GLYPHS = {
     "0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
     "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001010010010",
     "8": "111101111101111", "9": "111101111001111", ".": "000000000000010", "s": "000011110001110",
-    "#": "101111101111101", " ": "000000000000000", "x": "000101010101000",
+    " ": "000000000000000", "x": "000101010101000", "f": "011100110100100", "r": "000110101100100",
+    "a": "000011101101011", "m": "000111111101101", "e": "000111111100011",
 }
 _FONT = {c: np.array([int(b) for b in bits], dtype=bool).reshape(5, 3) for c, bits in _GLYPHS.items()}
 
@@ -50,7 +51,7 @@ class Scene:
         yy, xx = np.ogrid[y0:y1, x0:x1]
         disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius * radius
         canvas[y0:y1, x0:x1][disc] = self.color
-        self.draw_text(f"#{self.frame} {self.time:.1f}s", 8, 8, scale=max(2, self.height // 90))
+        self.draw_text(f"frame {self.frame}  {self.time:.1f}s", 8, 8, scale=max(2, self.height // 90))
 
     def draw_text(self, text: str, x: int, y: int, scale: int = 3) -> None:
         """Draw `text` in white with a dark box behind it."""

@@ -54,8 +54,13 @@ class SceneRenderer(RenderEventHandler):
 
 
 class SceneFrames(FrameEventHandler):
-    """Hands the latest picture to the encoder; when the viewer lags, repeats the last
-    picture sent, which the encoder turns into a tiny "nothing changed" frame."""
+    """Hands the latest picture to the encoder. When the viewer lags (outqueue_is_full) it
+    sends a cheap frame instead: with screen video, the last picture again, which encodes
+    as "every block unchanged" (a few hundred bytes); with codecs that have no such cheap
+    frame (H.264, Sorenson at a fixed rate), nothing at all for that tick."""
+
+    #: Codecs whose encoder turns a repeated picture into a tiny frame.
+    REPEAT_IS_CHEAP = ("screen video",)
 
     def __init__(self, scene: Scene) -> None:
         self.scene = scene
@@ -65,7 +70,7 @@ class SceneFrames(FrameEventHandler):
     def handle(self, stream: Any, outqueue_is_full: bool) -> Any:
         if outqueue_is_full and self.last is not None:
             self.cheap_frames += 1
-            return self.last
+            return self.last if stream.get_video_codec() in self.REPEAT_IS_CHEAP else None
         self.last = self.scene.canvas.copy()
         return self.last
 

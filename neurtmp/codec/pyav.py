@@ -147,7 +147,7 @@ class H264Encoder(_PyAVEncoder):
         if codec_name == "h264_nvenc":
             return {"preset": "p1", "tune": "ull", "zerolatency": "1", "bf": "0", "rc": "cbr"}
         return {"preset": str(self._values["preset"]), "tune": "zerolatency", "bf": "0",
-                "x264-params": "repeat-headers=0:aud=0"}
+                "x264-params": "repeat-headers=0:aud=0:scenecut=0"}
 
     def _sequence_header(self) -> VideoData:
         extradata = bytes(self._context.extradata or b"")
