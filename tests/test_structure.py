@@ -51,3 +51,26 @@ def test_protocol_layer_is_sans_io() -> None:
             assert top not in _IO_MODULES, f"{path.name} imports {name}"
             if top == "neurtmp":
                 assert name.startswith(("neurtmp.protocol", "neurtmp.errors")), f"{path.name} imports {name}"
+
+
+#: What the apps built on the framework may import from neurtmp: public packages only.
+_APP_ALLOWED = ("neurtmp", "neurtmp.handlers", "neurtmp.codec", "neurtmp.errors", "neurtmp.protocol",
+                "neurtmp.live", "neurtmp.relay")
+
+
+def _app_files() -> list[pathlib.Path]:
+    examples = ROOT.parent / "examples"
+    return sorted([*(ROOT / "live").glob("*.py"), *(ROOT / "relay").glob("*.py"), *examples.rglob("*.py")])
+
+
+def test_apps_use_only_the_public_api() -> None:
+    files = _app_files()
+    assert len(files) >= 8
+    framework_modules = {"neurtmp.server", "neurtmp.connection", "neurtmp.stream", "neurtmp.client", "neurtmp.cli"}
+    for path in files:
+        for name in _imports(path):
+            if not name.startswith("neurtmp"):
+                continue
+            assert not any(part.startswith("_") for part in name.split(".")), f"{path.name} imports {name}"
+            assert name not in framework_modules, f"{path.name} reaches into {name}; use names from neurtmp"
+            assert name.startswith(_APP_ALLOWED), f"{path.name} imports {name}"
