@@ -156,7 +156,7 @@ def main() -> None:
     pump(window)
     elapsed = time.monotonic() - window_start
     print(json.dumps({"event": "window_end"}), flush=True)
-    delivered = [p.received - b for p, b in zip(players, before)]
+    delivered = [p.received - b for p, b in zip(players, before, strict=True)]
     latencies = sorted(p.first_media for p in players if p.first_media is not None)
     print(json.dumps({
         "event": "result",

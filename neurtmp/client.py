@@ -169,7 +169,7 @@ class Client:
             sock.settimeout(self.timeout)
             try:
                 sock.connect(address)
-            except socket.timeout:
+            except TimeoutError:
                 sock.close()
                 raise TimeoutError(f"connecting to {self.url.host}:{self.url.port} timed out") from None
             except OSError as exc:
@@ -240,6 +240,7 @@ class Client:
             info = answer.arguments[0] if answer.arguments else None
             description = info.get("description", "") if isinstance(info, dict) else str(info)
             raise CallError(f"{what} failed: {answer.code or 'error'} {description}".strip(), answer.code, info)
+        assert isinstance(answer, ev.ResultReceived)
         return answer
 
     def _wait_status(self, stream_id: int, wanted: str, what: str) -> ev.StatusReceived:
@@ -248,7 +249,7 @@ class Client:
         deadline.start()
         try:
             while True:
-                status = queue.get()
+                status: ev.StatusReceived | None = queue.get()
                 if status is None:
                     raise ConnectionClosed(f"connection closed while waiting for {wanted}")
                 if status.code == wanted:
@@ -396,6 +397,8 @@ class Client:
             raise TimeoutError("no message in time") from None
         if event is None:
             self.inbox.put_nowait(None)  # keep reporting the end
+            return None
+        assert isinstance(event, ev.Event)
         return event
 
     # -- closing --------------------------------------------------------------------

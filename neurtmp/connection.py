@@ -219,7 +219,8 @@ class Connection:
         stream._stop_loops()
         stream.playing = False
         if not self._closed:
-            self._protocol.send_status(stream.stream_id, StatusCode.PLAY_STOP, f"Stopped playing {stream.get_stream_name()}.")
+            description = f"Stopped playing {stream.get_stream_name()}."
+            self._protocol.send_status(stream.stream_id, StatusCode.PLAY_STOP, description)
             self._flush()
 
     # -- the connection greenlet ------------------------------------------------------
@@ -233,7 +234,7 @@ class Connection:
                 self._sock.settimeout(timeout)
                 try:
                     data = self._sock.recv(_RECV_SIZE)
-                except socket.timeout:
+                except TimeoutError:
                     self._on_read_timeout()
                     continue
                 if not data:

@@ -7,10 +7,10 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from neurtmp import _outbox
-from neurtmp._handler import call_handler
 import gevent
 
+from neurtmp import _outbox
+from neurtmp._handler import call_handler
 from neurtmp.codec import VideoData, create_video_encoder, flv
 from neurtmp.errors import ConnectionClosed, EncodeError
 from neurtmp.protocol import amf0

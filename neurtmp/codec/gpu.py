@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["GpuInfo", "gpu_count", "gpus"]
 
@@ -20,7 +21,7 @@ class GpuInfo:
     utilization: int  # percent
 
 
-def _nvml() -> object | None:
+def _nvml() -> Any:
     try:
         import pynvml
 
@@ -37,11 +38,11 @@ def gpus() -> list[GpuInfo]:
         return []
     found = []
     try:
-        for index in range(nvml.nvmlDeviceGetCount()):  # type: ignore[attr-defined]
-            handle = nvml.nvmlDeviceGetHandleByIndex(index)  # type: ignore[attr-defined]
-            name = nvml.nvmlDeviceGetName(handle)  # type: ignore[attr-defined]
-            memory = nvml.nvmlDeviceGetMemoryInfo(handle)  # type: ignore[attr-defined]
-            utilization = nvml.nvmlDeviceGetUtilizationRates(handle)  # type: ignore[attr-defined]
+        for index in range(nvml.nvmlDeviceGetCount()):
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            name = nvml.nvmlDeviceGetName(handle)
+            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+            utilization = nvml.nvmlDeviceGetUtilizationRates(handle)
             found.append(GpuInfo(index, name.decode() if isinstance(name, bytes) else str(name),
                                  int(memory.total), int(memory.used), int(utilization.gpu)))
     except Exception:

@@ -58,7 +58,7 @@ class _PyAVEncoder(VideoEncoder):
         errors = []
         for name in self._candidates():
             try:
-                context = av.CodecContext.create(name, "w")
+                context: Any = av.CodecContext.create(name, "w")
                 context.width, context.height = width, height
                 context.pix_fmt = self.pix_fmt
                 rate = int(self._values["frame_rate"])
@@ -210,7 +210,7 @@ class PyAVDecoder(VideoDecoder):
     codec_name = ""
 
     def init(self, data: bytes | VideoData | None = None) -> None:
-        self._context = av.CodecContext.create(self.codec_name, "r")
+        self._context: Any = av.CodecContext.create(self.codec_name, "r")
 
     def _payload(self, data: bytes | VideoData) -> bytes:
         return data.data if isinstance(data, VideoData) else bytes(data)
@@ -222,7 +222,7 @@ class PyAVDecoder(VideoDecoder):
             raise DecodeError(f"{self.codec_name} failed: {exc}") from None
         if not frames:
             return None
-        image = frames[-1].to_ndarray(format="rgb24")
+        image: np.ndarray = frames[-1].to_ndarray(format="rgb24")
         self.height, self.width = image.shape[:2]
         return image
 

@@ -122,9 +122,10 @@ class LiveStream:
     def on_packet(self, packet: Packet) -> None:
         """One message from the publisher: cache what joiners need, then fan out."""
         if packet.type_id == MessageType.DATA_AMF0 or packet.type_id == MessageType.DATA_AMF3:
-            packet = self._data_packet(packet)
-            if packet is None:
+            data = self._data_packet(packet)
+            if data is None:
                 return
+            packet = data
         packet = self._fix_timestamp(packet)
         self.messages += 1
         self.bytes += len(packet.payload)

@@ -181,7 +181,7 @@ class _Decoder:
             assoc[key] = self.value()
         if dense_count > self.r.remaining():
             raise AMFError(f"AMF3 array claims {dense_count} elements in {self.r.remaining()} bytes")
-        dense = []
+        dense: list[Any] = []
         if not assoc:
             self.objects[index] = dense
         for _ in range(dense_count):

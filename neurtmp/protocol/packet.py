@@ -19,7 +19,7 @@ AUDIO_CHUNK_STREAM = 4
 DATA_CHUNK_STREAM = 5
 VIDEO_CHUNK_STREAM = 6
 
-_DEFAULT_CHUNK_STREAM = {
+_DEFAULT_CHUNK_STREAM: dict[int, int] = {
     MessageType.AUDIO: AUDIO_CHUNK_STREAM,
     MessageType.VIDEO: VIDEO_CHUNK_STREAM,
 }
@@ -50,7 +50,7 @@ class Packet:
     @property
     def chunk_stream_id(self) -> int:
         """The chunk stream this kind of message is sent on."""
-        return _DEFAULT_CHUNK_STREAM.get(self.type_id, DATA_CHUNK_STREAM)  # type: ignore[call-overload]
+        return _DEFAULT_CHUNK_STREAM.get(self.type_id, DATA_CHUNK_STREAM)
 
     def wire(self, chunk_size: int, message_stream_id: int, chunk_stream_id: int | None = None) -> bytes:
         """The chunked bytes of this message; built on first use for a key, then shared."""

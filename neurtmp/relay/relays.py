@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import gevent
 import gevent.queue
@@ -133,7 +132,7 @@ class PullRelay(_Relay):
                 self.registry.unpublish(live, self)
             client.close()
 
-    def _publish(self) -> LiveStream | None:
+    def _publish(self) -> LiveStream:
         live = self.registry.publish(self.local_app, self.local_name, self, self.peer)
         if live is None:
             raise neurtmp.CallError(f"local name {self.local_app}/{self.local_name} is already published")

@@ -28,7 +28,8 @@ def test_flv_peeks_legacy_and_enhanced() -> None:
 
 
 def test_annexb_and_avcc_round_trip() -> None:
-    units = [b"\x67\x64\x00\x1f\xaa", b"\x68\xee\x3c", b"\x65" + bytes(range(1, 101)) + b"\x00\x03\x01"]  # emulation-prevented
+    # the last unit ends with an emulation-prevented 00 00 01
+    units = [b"\x67\x64\x00\x1f\xaa", b"\x68\xee\x3c", b"\x65" + bytes(range(1, 101)) + b"\x00\x03\x01"]
     annexb = b"\x00\x00\x00\x01" + units[0] + b"\x00\x00\x01" + units[1] + b"\x00\x00\x00\x01" + units[2]
     assert avc.split_annexb(annexb) == units
     avcc = avc.annexb_to_avcc(annexb)
@@ -79,7 +80,8 @@ def test_screen_video_encoder_is_lossless_and_sends_only_changed_blocks() -> Non
     first = rng.integers(0, 256, (60, 100, 3), dtype=np.uint8)
     second = first.copy()
     second[:20, :20] = 255  # one corner block changes
-    frames: list[VideoData] = [encoder.encode_canvas(first), encoder.encode_canvas(np.dstack([second, second[:, :, :1]]))]
+    rgba = np.dstack([second, second[:, :, :1]])
+    frames: list[VideoData] = [encoder.encode_canvas(first), encoder.encode_canvas(rgba)]
     assert frames[0].is_key_frame and frames[0].data[0] == 0x13
     assert not frames[1].is_key_frame and frames[1].data[0] == 0x23
     assert len(frames[1].data) < len(frames[0].data) / 4

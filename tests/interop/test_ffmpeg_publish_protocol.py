@@ -10,8 +10,8 @@ import threading
 import imageio_ffmpeg
 import pytest
 
-from neurtmp.protocol import events as ev
 from neurtmp.probe import probe_connection
+from neurtmp.protocol import events as ev
 
 
 class ProbeServer:

@@ -19,7 +19,7 @@ from neurtmp.protocol import packet as packet_module
 from ..conftest import url
 from ..framework.test_handlers import wait_for
 from ..media import encode_h264
-from .helpers import FFMPEG, ffmpeg_play_raw, ffmpeg_publish, live_server
+from .helpers import ffmpeg_play_raw, ffmpeg_publish, live_server
 
 
 @pytest.mark.timeout(90)
@@ -93,7 +93,7 @@ def test_player_before_publisher_and_republish(make_server: Any) -> None:
     player = neurtmp.connect(url(server), timeout=5)
     player.play("show")  # nobody publishes yet: the player waits
     seen: list[ev.Event] = []
-    for session in range(2):
+    for _session in range(2):
         publisher = neurtmp.connect(url(server), timeout=5)
         publisher.publish("show")
         publish_frames(publisher, frames, header)  # both sessions start their clock at 0

@@ -110,7 +110,14 @@ def test_timestamps_wrap_at_32_bits() -> None:
 
 @pytest.mark.parametrize(
     ("csid", "header"),
-    [(2, b"\x02"), (63, b"\x3f"), (64, b"\x00\x00"), (319, b"\x00\xff"), (320, b"\x01\x00\x01"), (65599, b"\x01\xff\xff")],
+    [
+        (2, b"\x02"),
+        (63, b"\x3f"),
+        (64, b"\x00\x00"),
+        (319, b"\x00\xff"),
+        (320, b"\x01\x00\x01"),
+        (65599, b"\x01\xff\xff"),
+    ],
 )
 def test_chunk_stream_id_boundaries(csid: int, header: bytes) -> None:
     assert basic_header(0, csid) == header
