@@ -76,3 +76,17 @@ def test_mutated_real_sessions(mutations: list[tuple[int, int]], cuts: list[int]
     for position, value in mutations:
         session[position] = value
     _feed(HANDSHAKE + bytes(session), cuts)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, len(HANDSHAKE) + len(SESSION)), max_size=20))
+def test_any_split_of_the_byte_stream_gives_the_same_events(cuts: list[int]) -> None:
+    data = HANDSHAKE + SESSION
+    expected = ServerProtocol().receive_data(data)
+    server = ServerProtocol()
+    events = []
+    last = 0
+    for point in sorted(set(cuts)) + [len(data)]:
+        events += server.receive_data(data[last:point])
+        last = point
+    assert events == expected
