@@ -200,6 +200,9 @@ class Connection:
         if self._closed:
             raise ConnectionClosed(f"connection {self._peer} is closed")
         wire = packet.wire(self._protocol.out_chunk_size, stream.stream_id)
+        if stream._held is not None:  # sent by a play handler: goes out after Play.Start
+            stream._held.append((wire, packet_priority(packet)))
+            return True
         if self._outbox.put(wire, packet_priority(packet)):
             self._protocol.note_sent(0)
             return True
@@ -472,7 +475,11 @@ class Connection:
         if stream.playing:  # play again on the same stream: stop the first
             self._end_stream(stream, deleted=False)
         stream._name = event.name
-        result = stream._handler_result(stream._play_handler, True, stream)
+        stream._held = []  # what the handler sends waits for the play answer
+        try:
+            result = stream._handler_result(stream._play_handler, True, stream)
+        finally:
+            held, stream._held = stream._held, None
         accepted, init = (result if isinstance(result, tuple) else (result, None))
         if not accepted:
             log.info("%s: play %r refused", self._peer, event.name)
@@ -480,6 +487,8 @@ class Connection:
             return
         self._protocol.accept_play(event)
         self._flush()
+        for wire, priority in held:
+            self._outbox.put(wire, priority)
         stream.playing = True
         stream.paused = False
         stream._play_started = time.monotonic()

@@ -88,6 +88,8 @@ class Stream:
         self._publish_handler: Any = None
         self._media_handlers: list[Any] = []
         self._loops: StreamLoops | None = None
+        #: While a play handler runs: (wire bytes, priority) it sent, released after Play.Start.
+        self._held: list[tuple[bytes, int]] | None = None
 
     def __repr__(self) -> str:
         return f"<Stream {self.stream_id} {self._name!r} on {self._connection.get_peer_address()}>"
@@ -308,6 +310,8 @@ def broadcast(packet: Packet, streams: Iterable[Stream]) -> int:
         if stream._closed or connection._closed:
             continue
         wire = packet.wire(connection._protocol.out_chunk_size, stream.stream_id)
-        if not connection._outbox.put(wire, priority):
+        if stream._held is not None:
+            stream._held.append((wire, priority))
+        elif not connection._outbox.put(wire, priority):
             dropped += 1
     return dropped

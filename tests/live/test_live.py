@@ -50,13 +50,18 @@ def test_late_joiner_starts_on_a_key_frame_at_once(make_server: Any) -> None:
     client.play("late")
     videos: list[ev.VideoReceived] = []
     metadata = None
+    order: list[str] = []
     while len(videos) < 5:
         event = client.read(timeout=5)
+        order.append(event.code if isinstance(event, ev.StatusReceived) else type(event).__name__)
         if isinstance(event, ev.DataReceived) and event.name == "onMetaData":
             metadata = event
         if isinstance(event, ev.VideoReceived):
             videos.append(event)
     assert metadata is not None and metadata.values[0]["width"] == 160
+    # the play answer comes first, then the cached start (metadata, headers, GOP)
+    assert order.index("NetStream.Play.Start") < order.index("VideoReceived")
+    assert order[:3] == ["StreamBegan", "NetStream.Play.Reset", "NetStream.Play.Start"]
     assert flv.is_video_sequence_header(videos[0].payload)
     assert flv.is_video_key_frame(videos[1].payload) and not flv.is_video_sequence_header(videos[1].payload)
     live = app.registry.get("live", "late")
