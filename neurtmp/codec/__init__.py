@@ -1,18 +1,21 @@
 """Media payloads and codecs: FLV tag bodies, H.264/AAC helpers, encoders and decoders by name.
 
 `create_video_encoder(name)` / `create_video_decoder(name)` return a new codec object, or
-None for an unknown name: "h264" (libx264, or NVENC when a GPU is present), "sorenson"
-(FLV codec 2), "screen video" (FLV codec 3). A stream whose codec is "none" sends what
+None for an unknown name: "h264" (libx264, or NVENC when a GPU is present), "hevc"
+(enhanced RTMP "hvc1"; libx265 or NVENC), "sorenson" (FLV codec 2), "screen video" (FLV
+codec 3). A stream whose codec is "none" sends what
 frame handlers return as it is.
 """
 
 from __future__ import annotations
 
-from neurtmp.codec import aac, avc, flv
+from neurtmp.codec import aac, avc, flv, hevc
 from neurtmp.codec.encoders import ScreenVideoEncoder, VideoEncoder
 from neurtmp.codec.pyav import (
     H264Decoder,
     H264Encoder,
+    HEVCDecoder,
+    HEVCEncoder,
     ScreenVideoDecoder,
     SorensonDecoder,
     SorensonEncoder,
@@ -31,13 +34,14 @@ __all__ = [
     "decoder_names",
     "encoder_names",
     "flv",
+    "hevc",
 ]
 
 _ENCODERS: dict[str, type[VideoEncoder]] = {
-    cls.identifier: cls for cls in (H264Encoder, SorensonEncoder, ScreenVideoEncoder)
+    cls.identifier: cls for cls in (H264Encoder, HEVCEncoder, SorensonEncoder, ScreenVideoEncoder)
 }
 _DECODERS: dict[str, type[VideoDecoder]] = {
-    cls.identifier: cls for cls in (H264Decoder, SorensonDecoder, ScreenVideoDecoder)
+    cls.identifier: cls for cls in (H264Decoder, HEVCDecoder, SorensonDecoder, ScreenVideoDecoder)
 }
 
 

@@ -14,14 +14,14 @@ from typing import Any
 import av
 import numpy as np
 
-from neurtmp.codec import avc, flv
+from neurtmp.codec import avc, flv, hevc
 from neurtmp.codec.encoders import VideoEncoder
 from neurtmp.codec.gpu import gpu_count
 from neurtmp.codec.video_data import VideoData
 from neurtmp.errors import DecodeError, EncodeError, EncoderNotFound
 
-__all__ = ["H264Decoder", "H264Encoder", "PyAVDecoder", "ScreenVideoDecoder", "SorensonDecoder",
-           "SorensonEncoder", "VideoDecoder"]
+__all__ = ["H264Decoder", "H264Encoder", "HEVCDecoder", "HEVCEncoder", "PyAVDecoder", "ScreenVideoDecoder",
+           "SorensonDecoder", "SorensonEncoder", "VideoDecoder"]
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,44 @@ class H264Encoder(_PyAVEncoder):
         return flv.avc_video_tag(avc.annexb_to_avcc(data, drop), key)
 
 
+class HEVCEncoder(_PyAVEncoder):
+    """H.265 over enhanced RTMP ("hvc1"): libx265 (low latency), or NVENC with a GPU."""
+
+    identifier = "hevc"
+    parameters = {**_PyAVEncoder.parameters, "preset": "ultrafast", "hardware": "auto"}
+
+    def _candidates(self) -> tuple[str, ...]:
+        hardware = str(self._values["hardware"])
+        if hardware == "never" or (hardware == "auto" and not gpu_count()):
+            return ("libx265",)
+        if hardware == "always":
+            return ("hevc_nvenc",)
+        return ("hevc_nvenc", "libx265")
+
+    def _options(self, codec_name: str) -> dict[str, str]:
+        if codec_name == "hevc_nvenc":
+            return {"preset": "p1", "tune": "ull", "zerolatency": "1", "bf": "0", "rc": "cbr"}
+        return {"preset": str(self._values["preset"]), "tune": "zerolatency",
+                "x265-params": "log-level=error:bframes=0:repeat-headers=0:scenecut=0"}
+
+    def _sequence_header(self) -> VideoData:
+        units = avc.split_annexb(bytes(self._context.extradata or b""))
+        by_type: dict[int, list[bytes]] = {}
+        for unit in units:
+            by_type.setdefault(hevc.nal_type(unit), []).append(unit)
+        record = hevc.build_decoder_configuration(by_type.get(hevc.NAL_VPS, []), by_type.get(hevc.NAL_SPS, []),
+                                                  by_type.get(hevc.NAL_PPS, []))
+        return VideoData(flv.enhanced_video_tag("hvc1", flv.EX_SEQUENCE_START, record), True)
+
+    def _tag(self, data: bytes, key: bool) -> bytes:
+        out = bytearray()
+        for unit in avc.split_annexb(data):
+            if hevc.nal_type(unit) in (hevc.NAL_AUD, hevc.NAL_VPS, hevc.NAL_SPS, hevc.NAL_PPS):
+                continue
+            out += len(unit).to_bytes(4, "big") + unit
+        return flv.enhanced_video_tag("hvc1", flv.EX_CODED_FRAMES, bytes(out), key)
+
+
 class SorensonEncoder(_PyAVEncoder):
     """Sorenson Spark (FLV codec 2, an H.263 variant): FFmpeg's "flv" encoder."""
 
@@ -250,6 +288,34 @@ class H264Decoder(PyAVDecoder):
             return None
         units = avc.avcc_to_nal_units(payload[5:])
         annexb = b"".join(b"\x00\x00\x00\x01" + u for u in units)
+        if flv.is_video_key_frame(payload):
+            annexb = self._prefix + annexb
+        return self._decode(annexb)
+
+
+class HEVCDecoder(PyAVDecoder):
+    """Decodes enhanced-RTMP "hvc1" payloads (SequenceStart, CodedFrames, CodedFramesX)."""
+
+    identifier = "hevc"
+    codec_name = "hevc"
+
+    def init(self, data: bytes | VideoData | None = None) -> None:
+        super().init()
+        self._prefix = b""
+        if data is not None:
+            payload = self._payload(data)
+            config = hevc.parse_decoder_configuration(payload[5:])
+            self._prefix = b"".join(b"\x00\x00\x00\x01" + u for u in config.parameter_sets())
+            self.width, self.height = hevc.sps_dimensions(config.arrays[hevc.NAL_SPS][0])
+
+    def decode_canvas(self, data: bytes | VideoData) -> np.ndarray | None:
+        payload = self._payload(data)
+        if flv.is_video_sequence_header(payload):
+            self.init(payload)
+            return None
+        packet_type = payload[0] & 0x0F
+        body = payload[8:] if packet_type == flv.EX_CODED_FRAMES else payload[5:]
+        annexb = b"".join(b"\x00\x00\x00\x01" + u for u in avc.avcc_to_nal_units(body))
         if flv.is_video_key_frame(payload):
             annexb = self._prefix + annexb
         return self._decode(annexb)

@@ -27,7 +27,7 @@ from neurtmp.errors import DecodeError, EncodeError
 WIDTH, HEIGHT, COUNT = 320, 240, 24
 
 #: Minimum PSNR (dB) of decoded frames against their sources, per codec.
-PSNR = {"h264": 30.0, "sorenson": 24.0, "screen video": 99.0}
+PSNR = {"h264": 30.0, "hevc": 30.0, "sorenson": 24.0, "screen video": 99.0}
 
 
 def pattern(index: int) -> np.ndarray:
@@ -59,12 +59,12 @@ def encode_all(name: str) -> tuple[Any, list[VideoData]]:
 
 
 def test_registries_know_every_codec_and_refuse_unknown_names() -> None:
-    assert encoder_names() == ["h264", "screen video", "sorenson"]
-    assert decoder_names() == ["h264", "screen video", "sorenson"]
+    assert encoder_names() == ["h264", "hevc", "screen video", "sorenson"]
+    assert decoder_names() == ["h264", "hevc", "screen video", "sorenson"]
     assert create_video_encoder("vp6") is None and create_video_decoder("vp6") is None
 
 
-@pytest.mark.parametrize("name", ["h264", "sorenson", "screen video"])
+@pytest.mark.parametrize("name", ["h264", "hevc", "sorenson", "screen video"])
 def test_encode_then_decode_with_pyav(name: str) -> None:
     header, frames = encode_all(name)
     assert frames[0].is_key_frame and len(frames) == COUNT
@@ -79,7 +79,7 @@ def test_encode_then_decode_with_pyav(name: str) -> None:
     assert min(scores) >= PSNR[name], scores
 
 
-@pytest.mark.parametrize(("name", "ffmpeg_codec"), [("h264", "h264"), ("sorenson", "flv1"),
+@pytest.mark.parametrize(("name", "ffmpeg_codec"), [("h264", "h264"), ("hevc", "hevc"), ("sorenson", "flv1"),
                                                     ("screen video", "flashsv")])
 def test_flv_file_decodes_in_ffmpeg(name: str, ffmpeg_codec: str, tmp_path: Any) -> None:
     header, frames = encode_all(name)
@@ -175,3 +175,24 @@ def test_enhanced_rtmp_tags() -> None:
 def test_flv_reader_refuses_other_files() -> None:
     with pytest.raises(DecodeError):
         list(flv.FlvReader(io.BytesIO(b"RIFF....")))
+
+
+def test_hevc_configuration_record_carries_the_sps_profile_and_size() -> None:
+    from neurtmp.codec import hevc
+
+    encoder = create_video_encoder("hevc")
+    assert encoder is not None
+    header = encoder.init(1920, 1080)
+    assert header.data[:5] == bytes((0x80 | 0x10,)) + b"hvc1"  # E-RTMP SequenceStart, key frame
+    config = hevc.parse_decoder_configuration(header.data[5:])
+    [sps] = config.arrays[hevc.NAL_SPS]
+    assert len(config.arrays[hevc.NAL_VPS]) == 1 and len(config.arrays[hevc.NAL_PPS]) == 1
+    assert hevc.sps_dimensions(sps) == (1920, 1080)
+    record = header.data[5:]
+    assert record[1] & 0x1F == 1  # Main profile, copied from the SPS
+    assert record[16] & 0x03 == 1 and record[21] & 0x03 == 3  # 4:2:0, 4-byte NAL lengths
+    frame = encoder.encode_canvas(np.zeros((1080, 1920, 3), np.uint8))
+    assert frame.is_key_frame and frame.data[0] == 0x80 | 0x10 | flv.EX_CODED_FRAMES and frame.data[1:5] == b"hvc1"
+    encoder.close()
+    with pytest.raises(DecodeError):
+        hevc.parse_decoder_configuration(b"\x01" + bytes(5))

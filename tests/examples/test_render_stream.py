@@ -135,3 +135,19 @@ def test_repeating_a_picture_is_a_cheap_screen_video_frame() -> None:
     assert len(repeat.data) < 1000 < len(changed.data) <= len(fresh.data)
     assert len(repeat.data) == 1 + 4 + 2 * 10 * 6  # header + a zero size per 64x64 block
     encoder.close()
+
+
+@pytest.mark.timeout(60)
+def test_demo_streams_hevc_over_enhanced_rtmp_to_ffmpeg(make_server: Any) -> None:
+    from gevent import subprocess as cooperative  # the server runs in this process
+
+    server = make_server(demo.Viewers())
+    player = cooperative.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-t", "1.5",
+         "-i", f"rtmp://{server.get_listen_address()}/demo/scene?size=320x240&codec=hevc",
+         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, timeout=40)
+    assert player.returncode == 0, player.stderr.decode()[-2000:]
+    assert "Video: hevc" in player.stderr.decode()
+    frames = np.frombuffer(player.stdout, np.uint8).reshape(-1, 240, 320, 3)
+    assert len(frames) >= 30 and frames[-1].std() > 20
