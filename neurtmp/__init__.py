@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from neurtmp._version import __version__
-from neurtmp.client import Client, connect
+from neurtmp.client import Client, RtmpUrl, connect, parse_rtmp_url
 from neurtmp.codec import VideoData
 from neurtmp.connection import Connection
 from neurtmp.errors import (
@@ -38,12 +38,14 @@ __all__ = [
     "ListenError",
     "MessageType",
     "Packet",
+    "RtmpUrl",
     "Server",
     "ServerOptions",
     "Stream",
     "VideoData",
     "broadcast",
     "connect",
+    "parse_rtmp_url",
     "ChunkError",
     "CodecError",
     "ConfigError",

@@ -117,6 +117,52 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _proxy(args: argparse.Namespace) -> int:
+    import gevent
+
+    import neurtmp
+    from neurtmp.live import LiveApp
+    from neurtmp.relay import Forwarder
+
+    _configure_logging(args.log_level)
+    try:
+        neurtmp.parse_rtmp_url(args.to)
+        server = neurtmp.Factory().create_server(log_io_dir=args.log_io)
+        live = LiveApp()
+        live.install(server)
+        forwarder = Forwarder(live.registry, args.to)
+        server.start(args.listen)
+    except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
+        print(f"neurtmp proxy: {exc}", file=sys.stderr)
+        return 2
+    forwarder.start()
+    print(f"listening on rtmp://{server.get_listen_address()}", flush=True)
+
+    def stop() -> None:
+        forwarder.stop()
+        server.shutdown(grace=2)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, lambda: gevent.spawn(stop))
+    server.serve_forever()
+    return 0
+
+
+def _add_proxy(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    proxy = sub.add_parser(
+        "proxy",
+        help="accept publishers locally and forward each stream to a remote RTMP server",
+        description="A local RTMP endpoint that forwards every published stream to a remote server, "
+        "reconnecting with backoff when the remote drops (local players may watch too).",
+    )
+    proxy.add_argument("--listen", default="127.0.0.1:1935", help="HOST:PORT to listen on (default %(default)s)")
+    proxy.add_argument("--to", required=True, metavar="URL",
+                       help="rtmp://HOST[:PORT]/APP (the local stream name is appended) or rtmp://HOST/APP/NAME")
+    proxy.add_argument("--log-io", metavar="DIR", help="write each connection's raw bytes to files in DIR")
+    proxy.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    proxy.set_defaults(func=_proxy)
+
+
 def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve = sub.add_parser(
         "serve",
@@ -174,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--once", action="store_true", help="exit after the first client disconnects")
     probe.set_defaults(func=_probe)
     _add_serve(sub)
+    _add_proxy(sub)
     return parser
 
 

@@ -1,7 +1,8 @@
-"""Relays: pull remote streams in, push local streams out (see `relays`)."""
+"""Relays: pull remote streams in, push local streams out, forward local publishers
+to a remote server (see `relays`)."""
 
 from __future__ import annotations
 
-from neurtmp.relay.relays import Backoff, PullRelay, PushRelay, parse_local_name
+from neurtmp.relay.relays import Backoff, Forwarder, PullRelay, PushRelay, parse_local_name
 
-__all__ = ["Backoff", "PullRelay", "PushRelay", "parse_local_name"]
+__all__ = ["Backoff", "Forwarder", "PullRelay", "PushRelay", "parse_local_name"]

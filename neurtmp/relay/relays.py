@@ -2,7 +2,8 @@
 
 A pull relay plays a remote stream and publishes it locally under another name; a push
 relay republishes a local stream to a remote server while it is live (from an encoder
-or from a pull). Both reconnect with exponential backoff when the remote drops or
+or from a pull); a forwarder pushes every locally published stream (the local proxy).
+They reconnect with exponential backoff when the remote drops or
 refuses, logging each attempt. Built on `neurtmp.client` and the live registry.
 """
 
@@ -22,7 +23,7 @@ from neurtmp.live.stream import LiveStream
 from neurtmp.protocol import events as ev
 from neurtmp.protocol.commands import StatusCode
 
-__all__ = ["Backoff", "PullRelay", "PushRelay", "parse_local_name"]
+__all__ = ["Backoff", "Forwarder", "PullRelay", "PushRelay", "parse_local_name"]
 
 log = logging.getLogger(__name__)
 
@@ -210,13 +211,15 @@ class PushRelay(_Relay):
         client = neurtmp.connect(self.url, timeout=self.timeout)
         try:
             client.publish()
+            # Snapshot and subscribe with no switch between: nothing is lost or sent twice.
+            start = live.cached_start()
+            live.add_sink(sink)
             self.connected += 1
             held_since = time.monotonic()
             log.info("%r: publishing to the remote server", self)
-            for packet in live.cached_start():
-                client.send_packet(packet)
-            live.add_sink(sink)
             try:
+                for packet in start:
+                    client.send_packet(packet)
                 while not self._stopped and live.is_live:
                     if client.closed:
                         raise neurtmp.ConnectionClosed("remote server closed the connection")
@@ -234,3 +237,43 @@ class PushRelay(_Relay):
                 live.remove_sink(sink)
         finally:
             client.close()
+
+
+class Forwarder:
+    """Forward every stream published locally to a remote server (the local proxy).
+
+    A publisher of local APP/NAME is republished to `remote` + "/NAME" (or to `remote` as
+    it is when it already names a stream), one `PushRelay` per name, with its reconnects.
+
+    Args:
+        registry: the local live registry.
+        remote: rtmp://HOST[:PORT]/APP, or rtmp://HOST[:PORT]/APP/NAME for one fixed name.
+    """
+
+    def __init__(self, registry: Registry, remote: str, timeout: float = 10.0, backoff: Backoff | None = None) -> None:
+        self.registry = registry
+        self.remote = remote.rstrip("/")
+        self.fixed_name = bool(neurtmp.parse_rtmp_url(self.remote).stream)
+        self.timeout = timeout
+        self.backoff = backoff
+        self.relays: dict[tuple[str, str], PushRelay] = {}
+
+    def start(self) -> Forwarder:
+        self.registry.on_publish.append(self._on_publish)
+        return self
+
+    def stop(self) -> None:
+        if self._on_publish in self.registry.on_publish:
+            self.registry.on_publish.remove(self._on_publish)
+        for relay in self.relays.values():
+            relay.stop()
+        self.relays.clear()
+
+    def _on_publish(self, live: LiveStream) -> None:
+        key = (live.app, live.name)
+        if key in self.relays:
+            return  # its PushRelay follows the name going live again by itself
+        url = self.remote if self.fixed_name else f"{self.remote}/{live.name}"
+        backoff = Backoff(self.backoff.initial, self.backoff.maximum) if self.backoff else None
+        log.info("forwarding %s to %s", live.path, url)
+        self.relays[key] = PushRelay(self.registry, live.app, live.name, url, self.timeout, backoff).start()

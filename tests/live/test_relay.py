@@ -135,3 +135,34 @@ def test_neurtmp_serve_command(tmp_path: Any) -> None:
     assert "live/cam: published by 127.0.0.1:" in err and "live/cam: unpublished" in err
     assert "plays (waiting for a publisher)" in err
     assert len(list(tmp_path.iterdir())) >= 6  # three connections, two files each
+
+
+@pytest.mark.timeout(60)
+def test_local_proxy_forwards_each_publisher_to_the_remote(make_server: Any) -> None:
+    from neurtmp.relay import Forwarder
+
+    remote, remote_app = live_server(make_server)
+    local, local_app = live_server(make_server)
+    forwarder = Forwarder(local_app.registry, url(remote, "ingest"), backoff=Backoff(0.2, 1)).start()
+    watcher = neurtmp.connect(url(remote, "ingest"), timeout=5)
+    watcher.play("cam1")
+    header, frames = encode_h264(20, gop=10)
+    encoder = neurtmp.connect(url(local, "live"), timeout=5)  # what OBS would do, pointed at the proxy
+    encoder.publish("cam1")
+    wait_for(lambda: ("live", "cam1") in forwarder.relays and forwarder.relays[("live", "cam1")].connected == 1)
+    encoder.send_video(header.data, 0)
+    for i, frame in enumerate(frames):
+        encoder.send_video(frame.data, i * 33)
+    videos = []
+    while len(videos) < 21:
+        event = watcher.read(timeout=10)
+        if isinstance(event, ev.VideoReceived):
+            videos.append(event.payload)
+    assert videos == [header.data] + [f.data for f in frames]  # byte for byte, in order
+    assert list(forwarder.relays) == [("live", "cam1")]
+    live = remote_app.registry.get("ingest", "cam1")
+    assert live is not None and live.is_live
+    encoder.close()
+    wait_for(lambda: not live.is_live, 10)  # the remote publish ends with the local one
+    forwarder.stop()
+    watcher.close()
