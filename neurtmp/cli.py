@@ -7,6 +7,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from neurtmp._version import __version__
 from neurtmp.errors import RemoteProtocolError
@@ -62,10 +63,26 @@ def _configure_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _run_until_signalled(server: Any, relays: Sequence[Any], grace: float) -> int:
+    """Start the relays, announce the address, serve until SIGINT/SIGTERM, then stop cleanly."""
     import gevent
-    import gevent.signal
 
+    for relay in relays:
+        relay.start()
+    print(f"listening on rtmp://{server.get_listen_address()}", flush=True)
+
+    def stop() -> None:
+        for relay in relays:
+            relay.stop()
+        server.shutdown(grace=grace)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, lambda: gevent.spawn(stop))
+    server.serve_forever()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
     import neurtmp
     from neurtmp.live import LiveApp, LiveOptions
     from neurtmp.relay import PullRelay, PushRelay, parse_local_name
@@ -102,24 +119,10 @@ def _serve(args: argparse.Namespace) -> int:
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
-    for relay in relays:
-        relay.start()
-    print(f"listening on rtmp://{server.get_listen_address()}", flush=True)
-
-    def stop() -> None:
-        for relay in relays:
-            relay.stop()
-        server.shutdown(grace=args.shutdown_grace)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        gevent.signal_handler(signum, lambda: gevent.spawn(stop))
-    server.serve_forever()
-    return 0
+    return _run_until_signalled(server, relays, args.shutdown_grace)
 
 
 def _proxy(args: argparse.Namespace) -> int:
-    import gevent
-
     import neurtmp
     from neurtmp.live import LiveApp
     from neurtmp.relay import Forwarder
@@ -135,17 +138,7 @@ def _proxy(args: argparse.Namespace) -> int:
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp proxy: {exc}", file=sys.stderr)
         return 2
-    forwarder.start()
-    print(f"listening on rtmp://{server.get_listen_address()}", flush=True)
-
-    def stop() -> None:
-        forwarder.stop()
-        server.shutdown(grace=2)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        gevent.signal_handler(signum, lambda: gevent.spawn(stop))
-    server.serve_forever()
-    return 0
+    return _run_until_signalled(server, [forwarder], grace=2.0)
 
 
 def _add_proxy(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -108,6 +108,23 @@ def build_decoder_configuration(sps: list[bytes], pps: list[bytes]) -> bytes:
     return bytes(out)
 
 
+def read_parameter_sets(record: bytes, pos: int, count: int, what: str) -> tuple[list[bytes], int]:
+    """`count` units each prefixed by a 16-bit length, from `pos`; returns (units, new pos).
+
+    Raises:
+        DecodeError: the record ends early.
+    """
+    units = []
+    for _ in range(count):
+        size = int.from_bytes(record[pos : pos + 2], "big")
+        unit = record[pos + 2 : pos + 2 + size]
+        if pos + 2 > len(record) or len(unit) != size:
+            raise DecodeError(f"{what} configuration record is truncated")
+        units.append(unit)
+        pos += 2 + size
+    return units, pos
+
+
 def parse_decoder_configuration(record: bytes) -> AVCDecoderConfiguration:
     """Parse an AVCDecoderConfigurationRecord.
 
@@ -118,18 +135,8 @@ def parse_decoder_configuration(record: bytes) -> AVCDecoderConfiguration:
         if record[0] != 1:
             raise DecodeError(f"AVC configuration version {record[0]} (expected 1)")
         config = AVCDecoderConfiguration(record[1], record[2], record[3], (record[4] & 0x03) + 1)
-        pos = 6
-        for target, count in ((config.sps, record[5] & 0x1F), (config.pps, None)):
-            if count is None:
-                count = record[pos]
-                pos += 1
-            for _ in range(count):
-                size = int.from_bytes(record[pos : pos + 2], "big")
-                unit = record[pos + 2 : pos + 2 + size]
-                if len(unit) != size:
-                    raise DecodeError("AVC configuration record is truncated")
-                target.append(unit)
-                pos += 2 + size
+        config.sps, pos = read_parameter_sets(record, 6, record[5] & 0x1F, "AVC")
+        config.pps, pos = read_parameter_sets(record, pos + 1, record[pos], "AVC")
         return config
     except IndexError:
         raise DecodeError("AVC configuration record is truncated") from None

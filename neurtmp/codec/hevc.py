@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from neurtmp.codec.avc import _Bits, _rbsp
+from neurtmp.codec.avc import _Bits, _rbsp, read_parameter_sets
 from neurtmp.errors import DecodeError
 
 __all__ = ["HEVCDecoderConfiguration", "build_decoder_configuration", "nal_type", "parse_decoder_configuration"]
@@ -124,14 +124,8 @@ def parse_decoder_configuration(record: bytes) -> HEVCDecoderConfiguration:
         for _ in range(record[22]):
             kind = record[pos] & 0x3F
             count = int.from_bytes(record[pos + 1 : pos + 3], "big")
-            pos += 3
-            for _ in range(count):
-                size = int.from_bytes(record[pos : pos + 2], "big")
-                unit = record[pos + 2 : pos + 2 + size]
-                if len(unit) != size:
-                    raise DecodeError("HEVC configuration record is truncated")
-                config.arrays.setdefault(kind, []).append(unit)
-                pos += 2 + size
+            units, pos = read_parameter_sets(record, pos + 3, count, "HEVC")
+            config.arrays.setdefault(kind, []).extend(units)
     except IndexError:
         raise DecodeError("HEVC configuration record is truncated") from None
     return config

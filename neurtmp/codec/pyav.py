@@ -41,7 +41,10 @@ def _as_rgb(canvas: Any) -> np.ndarray:
 class _PyAVEncoder(VideoEncoder):
     """Common PyAV encoder plumbing: open on init, encode canvases, flush on close."""
 
+    #: FFmpeg encoder names; the first is the software one.
     codec_names: tuple[str, ...] = ()
+    #: The NVENC encoder used when a GPU is present ("hardware" parameter: auto/always/never).
+    hardware_codec = ""
     pix_fmt = "yuv420p"
     parameters = {"bitrate": 1_000_000, "frame_rate": 30, "key_frame_interval": 60, "preset": "veryfast"}
 
@@ -77,7 +80,14 @@ class _PyAVEncoder(VideoEncoder):
         raise EncoderNotFound(f"no working {self.identifier} encoder ({'; '.join(errors)})")
 
     def _candidates(self) -> tuple[str, ...]:
-        return self.codec_names
+        """The software codec, the NVENC one, or both, by the "hardware" parameter."""
+        software, hardware = self.codec_names[0], self.hardware_codec
+        choice = str(self._values.get("hardware", "never"))
+        if not hardware or choice == "never" or (choice == "auto" and not gpu_count()):
+            return (software,)
+        if choice == "always":
+            return (hardware,)
+        return (hardware, software)
 
     def init(self, width: int, height: int) -> Any:
         super().init(width, height)
@@ -129,23 +139,21 @@ class _PyAVEncoder(VideoEncoder):
         return self._wrap(packets) if packets else None
 
 
+#: NVENC settings for live streaming: fastest preset, ultra-low-latency tuning, no B-frames.
+_NVENC_OPTIONS = {"preset": "p1", "tune": "ull", "zerolatency": "1", "bf": "0", "rc": "cbr"}
+
+
 class H264Encoder(_PyAVEncoder):
     """H.264 as AVC video tags: libx264 (low latency), or NVENC when a GPU is present."""
 
     identifier = "h264"
+    codec_names = ("libx264",)
+    hardware_codec = "h264_nvenc"
     parameters = {**_PyAVEncoder.parameters, "preset": "veryfast", "hardware": "auto"}
 
-    def _candidates(self) -> tuple[str, ...]:
-        hardware = str(self._values["hardware"])
-        if hardware == "never" or (hardware == "auto" and not gpu_count()):
-            return ("libx264",)
-        if hardware == "always":
-            return ("h264_nvenc",)
-        return ("h264_nvenc", "libx264")
-
     def _options(self, codec_name: str) -> dict[str, str]:
-        if codec_name == "h264_nvenc":
-            return {"preset": "p1", "tune": "ull", "zerolatency": "1", "bf": "0", "rc": "cbr"}
+        if codec_name == self.hardware_codec:
+            return dict(_NVENC_OPTIONS)
         return {"preset": str(self._values["preset"]), "tune": "zerolatency", "bf": "0",
                 "x264-params": "repeat-headers=0:aud=0:scenecut=0"}
 
@@ -171,19 +179,13 @@ class HEVCEncoder(_PyAVEncoder):
     """H.265 over enhanced RTMP ("hvc1"): libx265 (low latency), or NVENC with a GPU."""
 
     identifier = "hevc"
+    codec_names = ("libx265",)
+    hardware_codec = "hevc_nvenc"
     parameters = {**_PyAVEncoder.parameters, "preset": "ultrafast", "hardware": "auto"}
 
-    def _candidates(self) -> tuple[str, ...]:
-        hardware = str(self._values["hardware"])
-        if hardware == "never" or (hardware == "auto" and not gpu_count()):
-            return ("libx265",)
-        if hardware == "always":
-            return ("hevc_nvenc",)
-        return ("hevc_nvenc", "libx265")
-
     def _options(self, codec_name: str) -> dict[str, str]:
-        if codec_name == "hevc_nvenc":
-            return {"preset": "p1", "tune": "ull", "zerolatency": "1", "bf": "0", "rc": "cbr"}
+        if codec_name == self.hardware_codec:
+            return dict(_NVENC_OPTIONS)
         return {"preset": str(self._values["preset"]), "tune": "zerolatency",
                 "x265-params": "log-level=error:bframes=0:repeat-headers=0:scenecut=0"}
 
