@@ -337,6 +337,16 @@ class Client:
     def pause(self, paused: bool, stream_id: int | None = None) -> None:
         self._send(lambda p: p.pause(self._stream(stream_id), paused))
 
+    def receive_audio(self, enabled: bool, stream_id: int | None = None) -> None:
+        """Ask the server to stop (False) or resume (True) sending audio."""
+        sid = self._stream(stream_id)
+        self._send(lambda p: p.send_command("receiveAudio", 0, None, enabled, message_stream_id=sid))
+
+    def receive_video(self, enabled: bool, stream_id: int | None = None) -> None:
+        """Ask the server to stop (False) or resume (True) sending video."""
+        sid = self._stream(stream_id)
+        self._send(lambda p: p.send_command("receiveVideo", 0, None, enabled, message_stream_id=sid))
+
     def _stream_name(self, name: str | None) -> str:
         name = name if name is not None else self.url.stream
         if not name:

@@ -105,6 +105,8 @@ class Connection:
             ev.AudioReceived: self._on_media,
             ev.DataReceived: self._on_data,
             ev.PingResponseReceived: self._on_ping_response,
+            ev.ReceiveAudioRequested: self._on_receive_media,
+            ev.ReceiveVideoRequested: self._on_receive_media,
         }
 
     def __repr__(self) -> str:
@@ -199,6 +201,8 @@ class Connection:
     def _send_packet(self, stream: Stream, packet: Packet) -> bool:
         if self._closed:
             raise ConnectionClosed(f"connection {self._peer} is closed")
+        if not stream._wants(packet.type_id):
+            return False
         wire = packet.wire(self._protocol.out_chunk_size, stream.stream_id)
         if stream._held is not None:  # sent by a play handler: goes out after Play.Start
             stream._held.append((wire, packet_priority(packet)))
@@ -558,6 +562,16 @@ class Connection:
     def _on_get_stream_length(self, event: ev.GetStreamLengthRequested) -> None:
         if event.transaction_id:
             self._protocol.send_result(event.transaction_id, None, 0.0, message_stream_id=event.message_stream_id)
+
+    def _on_receive_media(self, event: ev.ReceiveAudioRequested | ev.ReceiveVideoRequested) -> None:
+        """receiveAudio / receiveVideo: a player turns one kind of media off or on."""
+        stream = self._stream_for(event.message_stream_id, "receiveAudio/receiveVideo")
+        if stream is None:
+            return
+        if isinstance(event, ev.ReceiveAudioRequested):
+            stream.receive_audio = event.enabled
+        else:
+            stream.receive_video = event.enabled
 
     def _on_ping_response(self, event: ev.PingResponseReceived) -> None:
         sent = self._ping_sent_at.pop(event.timestamp, None)

@@ -88,6 +88,9 @@ class Stream:
         self._publish_handler: Any = None
         self._media_handlers: list[Any] = []
         self._loops: StreamLoops | None = None
+        #: receiveAudio / receiveVideo from the player: False turns that media off.
+        self.receive_audio = True
+        self.receive_video = True
         #: While a play handler runs: (wire bytes, priority) it sent, released after Play.Start.
         self._held: list[tuple[bytes, int]] | None = None
 
@@ -261,6 +264,14 @@ class Stream:
 
     # -- framework side -------------------------------------------------------------
 
+    def _wants(self, type_id: int) -> bool:
+        """Whether the player takes this kind of message (receiveAudio / receiveVideo)."""
+        if type_id == MessageType.AUDIO:
+            return self.receive_audio
+        if type_id == MessageType.VIDEO:
+            return self.receive_video
+        return True
+
     def _handler_result(self, handler: Any, *args: Any, default: Any = True) -> Any:
         if handler is None:
             return default
@@ -304,10 +315,15 @@ def broadcast(packet: Packet, streams: Iterable[Stream]) -> int:
         how many streams dropped the packet (slow players).
     """
     priority = packet_priority(packet)
+    type_id = packet.type_id
     dropped = 0
     for stream in streams:
         connection = stream._connection
         if stream._closed or connection._closed:
+            continue
+        if (type_id == MessageType.AUDIO and not stream.receive_audio) or (
+            type_id == MessageType.VIDEO and not stream.receive_video
+        ):
             continue
         wire = packet.wire(connection._protocol.out_chunk_size, stream.stream_id)
         if stream._held is not None:

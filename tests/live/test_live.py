@@ -248,3 +248,38 @@ def test_wire_bytes_are_built_once_for_all_players(make_server: Any, monkeypatch
     assert calls.count(9) == 11  # 11 video messages, 3 players, one encoding each
     for client in players + [publisher]:
         client.close()
+
+
+@pytest.mark.timeout(60)
+def test_receive_audio_false_stops_audio_for_that_player_only(make_server: Any) -> None:
+    server, _ = live_server(make_server)
+    quiet, normal = neurtmp.connect(url(server), timeout=5), neurtmp.connect(url(server), timeout=5)
+    for player in (quiet, normal):
+        player.play("radio")
+    quiet.receive_audio(False)
+    quiet.call("_checkbw")  # a round trip: receiveAudio has been handled by now
+    publisher = neurtmp.connect(url(server), timeout=5)
+    publisher.publish("radio")
+    for i in range(10):
+        publisher.send_audio(b"\xaf\x01" + bytes(100), i * 23)
+        publisher.send_video(bytes((0x17 if i == 0 else 0x27, 1, 0, 0, 0)) + bytes(500), i * 23)
+    counts = []
+    for player in (quiet, normal):
+        kinds: dict[str, int] = {"audio": 0, "video": 0}
+        while kinds["video"] < 10:
+            event = player.read(timeout=5)
+            if isinstance(event, ev.AudioReceived):
+                kinds["audio"] += 1
+            elif isinstance(event, ev.VideoReceived):
+                kinds["video"] += 1
+        gevent.sleep(0.1)
+        while True:
+            try:
+                if isinstance(player.read(timeout=0.2), ev.AudioReceived):
+                    kinds["audio"] += 1
+            except TimeoutError:
+                break
+        counts.append(kinds)
+    assert counts == [{"audio": 0, "video": 10}, {"audio": 10, "video": 10}]
+    for client in (quiet, normal, publisher):
+        client.close()
