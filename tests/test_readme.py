@@ -40,7 +40,8 @@ def test_framework_example_serves_an_animated_stream(tmp_path: pathlib.Path) -> 
         address = re.match(r"listening on rtmp://(\S+)", line).group(1)  # type: ignore[union-attr]
         player = subprocess.run(
             [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i",
-             f"rtmp://{address}/app/scene", "-frames:v", "20", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+             f"rtmp://{address}/app/scene", "-frames:v", "20",
+             "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
             capture_output=True, timeout=30,
         )
     finally:

@@ -266,7 +266,7 @@ def test_play_runs_render_and_frame_loops_and_pause_stops_them(make_server: Any)
     stream_id = client.play("scene")
     gevent.sleep(0.5)
     renders, frames = playing.render.count, playing.frames.count
-    assert 15 <= renders <= 30 and 15 <= frames <= 30  # render_rate 50 for 0.5 s
+    assert 10 <= renders <= 30 and 10 <= frames <= 30  # render_rate 50 for 0.5 s (25 on an idle machine)
     videos = []
     while len(videos) < 15:
         event = client.read(timeout=2)

@@ -103,7 +103,7 @@ def test_ffmpeg_plays_a_frame_handler_stream(make_server: Any) -> None:
     server = make_server(on_connect)
     result = subprocess.run([
         FFMPEG, "-hide_banner", "-loglevel", "error", "-t", "3",
-        "-i", f"rtmp://{server.get_listen_address()}/app/scene", "-f", "framemd5", "-",
+        "-i", f"rtmp://{server.get_listen_address()}/app/scene", "-fps_mode", "passthrough", "-f", "framemd5", "-",
     ], capture_output=True, text=True, timeout=40)
     assert result.returncode == 0, result.stderr
     decoded = [line for line in result.stdout.splitlines() if line and not line.startswith("#")]

@@ -37,6 +37,6 @@ def ffmpeg_play_raw(url: str, width: int, height: int, extra: list[str] | None =
     """An ffmpeg player writing decoded rgb24 frames to stdout until the stream ends."""
     return subprocess.Popen(
         [FFMPEG, "-hide_banner", "-loglevel", "error", *(extra or []), "-i", url,
-         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-"],
+         "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
