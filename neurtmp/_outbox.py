@@ -141,6 +141,8 @@ class Outbox:
         self._failed: str | None = None
         self._last_progress = time.monotonic()
         self.bytes_sent = 0
+        #: Media messages queued (not urgent protocol output); drops are counted apart.
+        self.media_messages = 0
         self.dropped_messages = 0
         self.dropped_bytes = 0
         self._writer = gevent.spawn(self._run)
@@ -183,6 +185,8 @@ class Outbox:
             self._drained.clear()
         self._queue.append(data)
         self._queued = queued + len(data)
+        if not urgent:
+            self.media_messages += 1
         if self._writing:
             return True
         if urgent or self._flusher is None:

@@ -164,7 +164,7 @@ class Connection:
             "bytes_out": self._outbox.bytes_sent,
             "bytes_queued": self._outbox.queued_bytes,
             "messages_in": protocol.messages_received,
-            "messages_out": protocol.messages_sent,
+            "messages_out": protocol.messages_sent + self._outbox.media_messages,
             "dropped_messages": self._outbox.dropped_messages,
             "dropped_bytes": self._outbox.dropped_bytes,
             "uptime": time.monotonic() - self._started,
@@ -207,10 +207,7 @@ class Connection:
         if stream._held is not None:  # sent by a play handler: goes out after Play.Start
             stream._held.append((wire, packet_priority(packet)))
             return True
-        if self._outbox.put(wire, packet_priority(packet)):
-            self._protocol.note_sent(0)
-            return True
-        return False
+        return self._outbox.put(wire, packet_priority(packet))
 
     def _send_status(self, stream_id: int, code: str, description: str, level: str, **extra: Any) -> None:
         self._protocol.send_status(stream_id, code, description, level, **extra)

@@ -260,11 +260,6 @@ class _Session:
         self.messages_sent += 1
         self._queue(self._encoder.encode(message, chunk_stream_id))
 
-    def note_sent(self, nbytes: int, messages: int = 1) -> None:
-        """Count bytes that were sent around the outbox (shared `Packet` wire bytes)."""
-        self.bytes_sent += nbytes
-        self.messages_sent += messages
-
     def _send_control(self, message: Message) -> None:
         self.messages_sent += 1
         self._queue(self._encoder.encode(message, CONTROL_CHUNK_STREAM))
