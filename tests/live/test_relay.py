@@ -166,3 +166,35 @@ def test_local_proxy_forwards_each_publisher_to_the_remote(make_server: Any) -> 
     wait_for(lambda: not live.is_live, 10)  # the remote publish ends with the local one
     forwarder.stop()
     watcher.close()
+
+
+@pytest.mark.timeout(60)
+def test_neurtmp_proxy_command_forwards_to_the_remote(make_server: Any) -> None:
+    remote, remote_app = live_server(make_server)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "neurtmp.cli", "proxy", "--listen", "127.0.0.1:0", "--to", url(remote, "ingest")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        address = re.match(r"listening on rtmp://(127\.0\.0\.1:\d+)$", line.strip()).group(1)  # type: ignore[union-attr]
+        encoder = neurtmp.connect(f"rtmp://{address}/live", timeout=5)
+        encoder.publish("studio")
+        wait_for(lambda: (s := remote_app.registry.get("ingest", "studio")) is not None and s.is_live, 15)
+        watcher = neurtmp.connect(url(remote, "ingest"), timeout=5)
+        watcher.play("studio")
+        header, frames = encode_h264(10, gop=10)
+        encoder.send_video(header.data, 0)
+        for i, frame in enumerate(frames):
+            encoder.send_video(frame.data, i * 40)
+        videos = 0
+        while videos < 11:
+            if isinstance(watcher.read(timeout=10), ev.VideoReceived):
+                videos += 1
+        encoder.close()
+        watcher.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    assert "forwarding live/studio to rtmp://" in err
