@@ -3,9 +3,11 @@ and `neurtmp serve` as a process."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import gevent
@@ -20,6 +22,26 @@ from ..conftest import url
 from ..framework.test_handlers import wait_for
 from ..media import encode_h264
 from .helpers import live_server
+
+
+@contextlib.contextmanager
+def neurtmp_process(*arguments: str) -> Iterator[tuple[str, list[str]]]:
+    """Run `neurtmp ARGUMENTS --listen 127.0.0.1:0`; yields (address, [stderr once stopped]).
+
+    Stopped with SIGTERM at the end, which must make it exit with status 0.
+    """
+    process = subprocess.Popen([sys.executable, "-m", "neurtmp.cli", *arguments, "--listen", "127.0.0.1:0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log: list[str] = []
+    try:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        address = re.match(r"listening on rtmp://(127\.0\.0\.1:\d+)$", line.strip()).group(1)  # type: ignore[union-attr]
+        yield address, log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=15)
+        log.append(err)
+    assert process.returncode == 0, err
 
 
 def test_parse_local_name() -> None:
@@ -104,14 +126,7 @@ def test_pull_then_push_across_three_servers_survives_an_origin_restart(make_ser
 
 @pytest.mark.timeout(60)
 def test_neurtmp_serve_command(tmp_path: Any) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "neurtmp.cli", "serve", "--listen", "127.0.0.1:0", "--app", "live",
-         "--log-io", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        line = process.stdout.readline()  # type: ignore[union-attr]
-        address = re.match(r"listening on rtmp://(127\.0\.0\.1:\d+)$", line.strip()).group(1)  # type: ignore[union-attr]
+    with neurtmp_process("serve", "--app", "live", "--log-io", str(tmp_path)) as (address, log):
         with pytest.raises(neurtmp.CallError):
             neurtmp.connect(f"rtmp://{address}/other", timeout=5)  # only "live" is served
         header, frames = encode_h264(10, gop=10)
@@ -128,10 +143,7 @@ def test_neurtmp_serve_command(tmp_path: Any) -> None:
                 videos += 1
         publisher.close()
         player.close()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=15)
-    assert process.returncode == 0, err
+    [err] = log
     assert "live/cam: published by 127.0.0.1:" in err and "live/cam: unpublished" in err
     assert "plays (waiting for a publisher)" in err
     assert len(list(tmp_path.iterdir())) >= 6  # three connections, two files each
@@ -171,13 +183,7 @@ def test_local_proxy_forwards_each_publisher_to_the_remote(make_server: Any) -> 
 @pytest.mark.timeout(60)
 def test_neurtmp_proxy_command_forwards_to_the_remote(make_server: Any) -> None:
     remote, remote_app = live_server(make_server)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "neurtmp.cli", "proxy", "--listen", "127.0.0.1:0", "--to", url(remote, "ingest")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        line = process.stdout.readline()  # type: ignore[union-attr]
-        address = re.match(r"listening on rtmp://(127\.0\.0\.1:\d+)$", line.strip()).group(1)  # type: ignore[union-attr]
+    with neurtmp_process("proxy", "--to", url(remote, "ingest")) as (address, log):
         encoder = neurtmp.connect(f"rtmp://{address}/live", timeout=5)
         encoder.publish("studio")
         wait_for(lambda: (s := remote_app.registry.get("ingest", "studio")) is not None and s.is_live, 15)
@@ -193,8 +199,5 @@ def test_neurtmp_proxy_command_forwards_to_the_remote(make_server: Any) -> None:
                 videos += 1
         encoder.close()
         watcher.close()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=15)
-    assert process.returncode == 0, err
+    [err] = log
     assert "forwarding live/studio to rtmp://" in err
