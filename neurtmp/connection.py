@@ -37,6 +37,12 @@ log = logging.getLogger(__name__)
 
 #: Bytes read from the socket at once.
 _RECV_SIZE = 64 * 1024
+#: The message type a published event is passed on as.
+_PUBLISHED_TYPES: dict[type, int] = {
+    ev.VideoReceived: MessageType.VIDEO,
+    ev.AudioReceived: MessageType.AUDIO,
+    ev.DataReceived: MessageType.DATA_AMF0,
+}
 #: Seconds a refused or closing connection gets to flush its last messages.
 _CLOSE_FLUSH_SECONDS = 2.0
 
@@ -101,9 +107,9 @@ class Connection:
             ev.FCSubscribeRequested: self._on_fmle_command,
             ev.CheckBandwidthRequested: self._on_fmle_command,
             ev.GetStreamLengthRequested: self._on_get_stream_length,
-            ev.VideoReceived: self._on_media,
-            ev.AudioReceived: self._on_media,
-            ev.DataReceived: self._on_data,
+            ev.VideoReceived: self._on_published,
+            ev.AudioReceived: self._on_published,
+            ev.DataReceived: self._on_published,
             ev.PingResponseReceived: self._on_ping_response,
             ev.ReceiveAudioRequested: self._on_receive_media,
             ev.ReceiveVideoRequested: self._on_receive_media,
@@ -449,20 +455,12 @@ class Connection:
         if event.transaction_id:
             self._protocol.send_result(event.transaction_id, None)
 
-    def _on_media(self, event: ev.VideoReceived | ev.AudioReceived) -> None:
+    def _on_published(self, event: ev.VideoReceived | ev.AudioReceived | ev.DataReceived) -> None:
+        """A publisher's audio, video or data message, handed to the stream's media handlers."""
         stream = self._streams.get(event.message_stream_id)
         if stream is None or not stream.publishing:
             return
-        type_id = MessageType.VIDEO if isinstance(event, ev.VideoReceived) else MessageType.AUDIO
-        packet = Packet(type_id, event.timestamp, event.payload)
-        for handler in stream._media_handlers:
-            call_handler(handler, stream, packet)
-
-    def _on_data(self, event: ev.DataReceived) -> None:
-        stream = self._streams.get(event.message_stream_id)
-        if stream is None or not stream.publishing:
-            return
-        packet = Packet(MessageType.DATA_AMF0, event.timestamp, event.payload)
+        packet = Packet(_PUBLISHED_TYPES[type(event)], event.timestamp, event.payload)
         for handler in stream._media_handlers:
             call_handler(handler, stream, packet)
 

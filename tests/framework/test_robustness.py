@@ -179,6 +179,16 @@ def test_outqueue_is_full_when_the_player_stops_reading(make_server: Any) -> Non
     consumer.join(timeout=3)
 
 
+def peak_queue_until_dropped(connection: neurtmp.Connection, timeout: float = 15) -> int:
+    """Watch a player's send queue until the server drops it; returns the largest seen."""
+    peak = 0
+    with gevent.Timeout(timeout, AssertionError(f"{connection} was never dropped")):
+        while not connection.closed:
+            peak = max(peak, connection.get_statistics()["bytes_queued"])
+            gevent.sleep(0.01)
+    return peak
+
+
 class AudioAndVideo(Ticker):
     """Audio is never dropped for a slow player, so it fills the queue to the hard bound."""
 
@@ -196,11 +206,7 @@ def test_a_player_that_never_reads_is_dropped_past_the_hard_bound(make_server: A
     stuck = neurtmp.connect(url(server), timeout=5, inbox_size=2, receive_buffer_size=16 * 1024)
     stuck.play("flood")
     [connection] = server.get_connections()
-    peak = 0
-    with gevent.Timeout(15, AssertionError("stuck player was never dropped")):
-        while not connection.closed:
-            peak = max(peak, connection.get_statistics()["bytes_queued"])
-            gevent.sleep(0.01)
+    peak = peak_queue_until_dropped(connection)
     assert peak <= 1024 * 1024
     assert connection.get_statistics()["dropped_messages"] > 0  # video was dropped before giving up
     assert "send queue passed 1048576 bytes" in caplog.text
@@ -216,11 +222,7 @@ def test_a_stalled_video_only_player_is_dropped_after_send_timeout(make_server: 
     stuck = neurtmp.connect(url(server), timeout=5, inbox_size=2, receive_buffer_size=16 * 1024)
     stuck.play("video-only")
     [connection] = server.get_connections()
-    peak = 0
-    with gevent.Timeout(15, AssertionError("stalled player was never dropped")):
-        while not connection.closed:
-            peak = max(peak, connection.get_statistics()["bytes_queued"])
-            gevent.sleep(0.01)
+    peak = peak_queue_until_dropped(connection)
     assert peak <= 256 * 1024 + 50_100  # video dropped at the soft bound
     assert "nothing could be sent for 1 s" in caplog.text
     stuck.close()

@@ -44,6 +44,21 @@ def neurtmp_process(*arguments: str) -> Iterator[tuple[str, list[str]]]:
     assert process.returncode == 0, err
 
 
+def send_and_receive(publisher: neurtmp.Client, player: neurtmp.Client) -> bool:
+    """Publish a sequence header and 10 H.264 frames; True when the player gets exactly
+    those 11 payloads in order (TimeoutError when they don't all come)."""
+    header, frames = encode_h264(10, gop=10)
+    sent = [header.data] + [frame.data for frame in frames]
+    for i, payload in enumerate(sent):
+        publisher.send_video(payload, i * 40)
+    received: list[bytes] = []
+    while len(received) < len(sent):
+        event = player.read(timeout=10)
+        if isinstance(event, ev.VideoReceived):
+            received.append(event.payload)
+    return received == sent
+
+
 def test_parse_local_name() -> None:
     assert parse_local_name("live/cam") == ("live", "cam")
     assert parse_local_name("cam") == ("live", "cam")
@@ -129,18 +144,11 @@ def test_neurtmp_serve_command(tmp_path: Any) -> None:
     with neurtmp_process("serve", "--app", "live", "--log-io", str(tmp_path)) as (address, log):
         with pytest.raises(neurtmp.CallError):
             neurtmp.connect(f"rtmp://{address}/other", timeout=5)  # only "live" is served
-        header, frames = encode_h264(10, gop=10)
         player = neurtmp.connect(f"rtmp://{address}/live", timeout=5)
         player.play("cam")
         publisher = neurtmp.connect(f"rtmp://{address}/live", timeout=5)
         publisher.publish("cam")
-        publisher.send_video(header.data, 0)
-        for i, frame in enumerate(frames):
-            publisher.send_video(frame.data, i * 40)
-        videos = 0
-        while videos < 11:
-            if isinstance(player.read(timeout=5), ev.VideoReceived):
-                videos += 1
+        assert send_and_receive(publisher, player)
         publisher.close()
         player.close()
     [err] = log
@@ -189,14 +197,7 @@ def test_neurtmp_proxy_command_forwards_to_the_remote(make_server: Any) -> None:
         wait_for(lambda: (s := remote_app.registry.get("ingest", "studio")) is not None and s.is_live, 15)
         watcher = neurtmp.connect(url(remote, "ingest"), timeout=5)
         watcher.play("studio")
-        header, frames = encode_h264(10, gop=10)
-        encoder.send_video(header.data, 0)
-        for i, frame in enumerate(frames):
-            encoder.send_video(frame.data, i * 40)
-        videos = 0
-        while videos < 11:
-            if isinstance(watcher.read(timeout=10), ev.VideoReceived):
-                videos += 1
+        assert send_and_receive(encoder, watcher)
         encoder.close()
         watcher.close()
     [err] = log
