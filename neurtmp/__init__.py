@@ -1,11 +1,15 @@
-"""neurtmp: an RTMP server framework and live-streaming toolkit for Python."""
+"""neurtmp: an RTMP server framework and live-streaming toolkit for Python.
+
+The names below are loaded on first use, so `import neurtmp.protocol` (the sans-IO core)
+does not pull in gevent, PyAV or NumPy, and a server that never encodes never loads PyAV.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from neurtmp._version import __version__
-from neurtmp.client import Client, RtmpUrl, connect, parse_rtmp_url
-from neurtmp.codec import VideoData
-from neurtmp.connection import Connection
 from neurtmp.errors import (
     AMFError,
     CallError,
@@ -24,40 +28,87 @@ from neurtmp.errors import (
     ProtocolError,
     RemoteProtocolError,
 )
-from neurtmp.protocol.message import MessageType
-from neurtmp.protocol.packet import Packet
-from neurtmp.server import Factory, Server, ServerOptions
-from neurtmp.stream import Stream, broadcast
+
+if TYPE_CHECKING:
+    from neurtmp.client import Client, RtmpUrl, connect, parse_rtmp_url
+    from neurtmp.codec.video_data import VideoData
+    from neurtmp.connection import Connection
+    from neurtmp.protocol import events
+    from neurtmp.protocol.commands import StatusCode
+    from neurtmp.protocol.message import MessageType
+    from neurtmp.protocol.packet import DataPacket, Packet
+    from neurtmp.server import Factory, Server, ServerOptions
+    from neurtmp.stream import Stream, broadcast
+
+#: Public name -> the module that defines it (imported on first access).
+_LAZY = {
+    "Client": "neurtmp.client",
+    "RtmpUrl": "neurtmp.client",
+    "connect": "neurtmp.client",
+    "parse_rtmp_url": "neurtmp.client",
+    "VideoData": "neurtmp.codec.video_data",
+    "Connection": "neurtmp.connection",
+    "StatusCode": "neurtmp.protocol.commands",
+    "MessageType": "neurtmp.protocol.message",
+    "DataPacket": "neurtmp.protocol.packet",
+    "Packet": "neurtmp.protocol.packet",
+    "Factory": "neurtmp.server",
+    "Server": "neurtmp.server",
+    "ServerOptions": "neurtmp.server",
+    "Stream": "neurtmp.stream",
+    "broadcast": "neurtmp.stream",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "events":  # the events `Client.read()` returns
+        events_module = importlib.import_module("neurtmp.protocol.events")
+        globals()[name] = events_module
+        return events_module
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neurtmp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "AMFError",
     "CallError",
-    "Client",
-    "Connection",
-    "Factory",
-    "ListenError",
-    "MessageType",
-    "Packet",
-    "RtmpUrl",
-    "Server",
-    "ServerOptions",
-    "Stream",
-    "VideoData",
-    "broadcast",
-    "connect",
-    "parse_rtmp_url",
     "ChunkError",
+    "Client",
     "CodecError",
     "ConfigError",
+    "Connection",
     "ConnectionClosed",
+    "DataPacket",
     "DecodeError",
     "EncodeError",
     "EncoderNotFound",
+    "Factory",
     "HandshakeError",
     "LimitExceeded",
+    "ListenError",
     "LocalProtocolError",
+    "MessageType",
     "NeurtmpError",
+    "Packet",
     "ProtocolError",
     "RemoteProtocolError",
+    "RtmpUrl",
+    "Server",
+    "ServerOptions",
+    "StatusCode",
+    "Stream",
+    "VideoData",
     "__version__",
+    "broadcast",
+    "connect",
+    "events",
+    "parse_rtmp_url",
 ]

@@ -84,7 +84,7 @@ class Flusher:
                 gevent.sleep(self.interval)
                 pending, self._pending = self._pending, []
                 for outbox in pending:
-                    outbox._flush_scheduled()
+                    outbox.flush_scheduled()
         finally:
             self._greenlet = None
 
@@ -240,7 +240,7 @@ class Outbox:
         if not self._queue:
             self._drained.set()
 
-    def _flush_scheduled(self) -> None:
+    def flush_scheduled(self) -> None:
         """Called by the flusher: send without blocking; leave the rest to the writer."""
         self._scheduled = False
         if self._closed or self._writing:

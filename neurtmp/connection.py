@@ -1,8 +1,13 @@
 """Connection: one client of a server (neuray `IConnection`), served by one greenlet.
 
 The connection's greenlet reads the socket, feeds the sans-IO `ServerProtocol`, and
-dispatches each event to the handlers, synchronously. What the protocol queues, and the
-media streams send, goes to the connection's `Outbox`, drained by its writer greenlet.
+dispatches each event: connection commands here, stream commands to their `Stream`,
+which owns the NetStream state. What the protocol queues, and the media streams send,
+goes to the connection's `Outbox`, drained by its writer greenlet (or the server's
+flusher).
+
+Streams use a narrow output interface: `enqueue(wire, priority)`, `out_chunk_size`,
+`protocol` (to answer their commands), `flush()`, `outqueue_is_full()`, `check_open()`.
 """
 
 from __future__ import annotations
@@ -19,14 +24,11 @@ import gevent.socket
 
 from neurtmp import _outbox
 from neurtmp._handler import call_handler
-from neurtmp.codec import VideoData
 from neurtmp.errors import ConnectionClosed, ProtocolError, RemoteProtocolError
 from neurtmp.protocol import events as ev
 from neurtmp.protocol.commands import StatusCode, status_info
 from neurtmp.protocol.connection import ServerProtocol
-from neurtmp.protocol.message import MessageType
-from neurtmp.protocol.packet import Packet
-from neurtmp.stream import Stream, packet_priority
+from neurtmp.stream import Stream
 
 if TYPE_CHECKING:
     from neurtmp.server import Server
@@ -37,12 +39,6 @@ log = logging.getLogger(__name__)
 
 #: Bytes read from the socket at once.
 _RECV_SIZE = 64 * 1024
-#: The message type a published event is passed on as.
-_PUBLISHED_TYPES: dict[type, int] = {
-    ev.VideoReceived: MessageType.VIDEO,
-    ev.AudioReceived: MessageType.AUDIO,
-    ev.DataReceived: MessageType.DATA_AMF0,
-}
 #: Seconds a refused or closing connection gets to flush its last messages.
 _CLOSE_FLUSH_SECONDS = 2.0
 
@@ -72,19 +68,21 @@ class Connection:
             high_water=options.outqueue_high_water,
             soft_limit=options.outqueue_soft_limit,
             hard_limit=options.outqueue_hard_limit,
-            flusher=server._flusher,
+            flusher=server.flusher,
             send_timeout=options.send_timeout,
             on_overflow=self._on_outbox_failure,
             io_log=io_out,
         )
         self._io_out = io_out
+        #: Queue one message's wire bytes with a drop priority (`neurtmp._outbox`);
+        #: False when the slow-player policy dropped it or the connection is closed.
+        self.enqueue: Callable[[bytes, int], bool] = self._outbox.put
         self._properties: dict[str, Any] = {}
         self._call_handlers: dict[str | None, Any] = {}
         self._stream_handler: Any = None
         self._owner: Any = None
         self._connect_event: ev.ConnectRequested | None = None
         self._streams: dict[int, Stream] = {}
-        self._next_stream_id = 1
         self._closed = False
         self._close_reason = ""
         self._started = time.monotonic()
@@ -94,6 +92,7 @@ class Connection:
         self.rtt_ms: float | None = None
         self._handlers: dict[type, Callable[[Any], None]] = {
             ev.ConnectRequested: self._on_connect,
+            ev.CommandOutOfState: self._on_out_of_state,
             ev.CreateStreamRequested: self._on_create_stream,
             ev.DeleteStreamRequested: self._on_delete_stream,
             ev.CloseStreamRequested: self._on_close_stream,
@@ -138,12 +137,12 @@ class Connection:
 
     def register_remote_call_handler(self, handler: Any, procedure_name: str | None = None) -> None:
         """Handle the client's calls to `procedure_name` (None: the default handler)."""
-        self._check_open()
+        self.check_open()
         self._call_handlers[procedure_name] = handler
 
     def register_stream_event_handler(self, handler: Any) -> None:
         """Handle createStream / deleteStream on this connection."""
-        self._check_open()
+        self.check_open()
         self._stream_handler = handler
 
     def set_property(self, key: str, value: Any) -> None:
@@ -194,44 +193,38 @@ class Connection:
 
     def call(self, procedure_name: str, *arguments: Any) -> None:
         """Call a method on the client (no answer is waited for)."""
-        self._check_open()
+        self.check_open()
         self._protocol.send_command(procedure_name, 0, None, *arguments)
-        self._flush()
+        self.flush()
 
-    # -- internals used by Stream -----------------------------------------------------
+    # -- the output interface streams use ----------------------------------------------
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
+        """Raises:
+            ConnectionClosed: the connection is closed.
+        """
         if self._closed:
             raise ConnectionClosed(f"connection {self._peer} is closed")
 
-    def _send_packet(self, stream: Stream, packet: Packet) -> bool:
-        if self._closed:
-            raise ConnectionClosed(f"connection {self._peer} is closed")
-        if not stream._wants(packet.type_id):
-            return False
-        wire = packet.wire(self._protocol.out_chunk_size, stream.stream_id)
-        if stream._held is not None:  # sent by a play handler: goes out after Play.Start
-            stream._held.append((wire, packet_priority(packet)))
-            return True
-        return self._outbox.put(wire, packet_priority(packet))
+    @property
+    def protocol(self) -> ServerProtocol:
+        """The sans-IO protocol object (framework side: streams answer their commands with it)."""
+        return self._protocol
 
-    def _send_status(self, stream_id: int, code: str, description: str, level: str, **extra: Any) -> None:
-        self._protocol.send_status(stream_id, code, description, level, **extra)
-        self._flush()
+    @property
+    def out_chunk_size(self) -> int:
+        """The chunk size of what is sent to this client (for `Packet.wire`)."""
+        return self._protocol.out_chunk_size
 
-    def _outqueue_is_full(self) -> bool:
+    def flush(self) -> None:
+        """Queue what the protocol object has to send, ahead of any drop policy."""
+        data = self._protocol.data_to_send()
+        if data:
+            self._outbox.put(data, _outbox.CRITICAL, urgent=True)
+
+    def outqueue_is_full(self) -> bool:
+        """True when the client is not draining what was sent."""
         return self._outbox.is_full()
-
-    def _stop_stream_from_handler(self, stream: Stream) -> None:
-        """A render/frame handler ended the stream: stop it and tell the client."""
-        if stream.closed or not stream.playing:
-            return
-        stream._stop_loops()
-        stream.playing = False
-        if not self._closed:
-            description = f"Stopped playing {stream.get_stream_name()}."
-            self._protocol.send_status(stream.stream_id, StatusCode.PLAY_STOP, description)
-            self._flush()
 
     # -- the connection greenlet ------------------------------------------------------
 
@@ -259,7 +252,7 @@ class Connection:
                         handler(event)
                     if self._closed:
                         break
-                self._flush()
+                self.flush()
         except RemoteProtocolError as exc:
             self._close_reason = f"protocol error: {exc.reason}"
             log.warning("%s: %s; dropping the connection", self._peer, self._close_reason)
@@ -314,12 +307,7 @@ class Connection:
         self._last_ping_sent = now
         self._ping_sent_at = {stamp: now}
         self._protocol.send_ping(stamp)
-        self._flush()
-
-    def _flush(self) -> None:
-        data = self._protocol.data_to_send()
-        if data:
-            self._outbox.put(data, _outbox.CRITICAL, urgent=True)
+        self.flush()
 
     def _on_outbox_failure(self, reason: str) -> None:
         if not self._closed:
@@ -329,7 +317,7 @@ class Connection:
     def _teardown(self) -> None:
         self._closed = True
         for stream in list(self._streams.values()):
-            self._end_stream(stream, deleted=True)
+            self._end_stream(stream, delete=True)
         self._streams.clear()
         if self._owner is not None and self._connect_event is not None:
             try:
@@ -358,26 +346,28 @@ class Connection:
 
     # -- event handlers ---------------------------------------------------------------
 
-    def _require_connected(self, what: str) -> bool:
-        if self._owner is None:
-            log.warning("%s: %s before connect; dropping the connection", self._peer, what)
-            self.close(f"{what} before connect")
-            return False
-        return True
+    def _on_out_of_state(self, event: ev.CommandOutOfState) -> None:
+        """A command the protocol's state table refused: drop a client that skips
+        connect; ignore (and log) a stream command on a stream it does not have."""
+        if event.before_connect:
+            log.warning("%s: %s; dropping the connection", self._peer, event.reason)
+            self.close(event.reason)
+        else:
+            log.info("%s: %s ignored", self._peer, event.reason)
 
     def _on_connect(self, event: ev.ConnectRequested) -> None:
         if self._connect_event is not None:
             log.warning("%s: second connect command ignored", self._peer)
             return
         self._connect_event = event
-        for handler in self._server._connect_handlers():
+        for handler in self._server.get_connect_handlers():
             if call_handler(handler, True, self, event.command_object, event.arguments):
                 self._owner = handler
                 break
         if self._owner is None:
             log.info("%s: connect to %r refused by every connect handler", self._peer, event.app)
             self._protocol.reject_connect(event)
-            self._flush()
+            self.flush()
             self._close_reason = "refused: no connect handler accepted it"
             self._closed = True
             return
@@ -386,140 +376,63 @@ class Connection:
         self._ping()
 
     def _on_create_stream(self, event: ev.CreateStreamRequested) -> None:
-        if not self._require_connected("createStream"):
-            return
-        stream = Stream(self, self._next_stream_id, event.command_object)
+        stream = Stream(self, self._protocol.new_stream_id(), event.command_object)
         if self._stream_handler is not None and not call_handler(self._stream_handler, True, stream,
                                                                  event.command_object):
             self._protocol.reject_create_stream(event)
             return
-        self._next_stream_id += 1
         self._streams[stream.stream_id] = stream
         self._protocol.accept_create_stream(event, stream.stream_id)
-
-    def _stream_for(self, stream_id: int, what: str) -> Stream | None:
-        stream = self._streams.get(stream_id)
-        if stream is None:
-            log.info("%s: %s on unknown stream %d ignored", self._peer, what, stream_id)
-        return stream
 
     def _on_delete_stream(self, event: ev.DeleteStreamRequested) -> None:
         stream = self._streams.pop(event.stream_id, None)
         if stream is not None:
-            self._end_stream(stream, deleted=True)
+            self._end_stream(stream, delete=True)
 
     def _on_close_stream(self, event: ev.CloseStreamRequested) -> None:
         stream = self._streams.get(event.message_stream_id)
         if stream is not None:
-            self._end_stream(stream, deleted=False)
+            self._end_stream(stream, delete=False)
 
-    def _end_stream(self, stream: Stream, deleted: bool) -> None:
-        """Stop playing/publishing on a stream; on delete (or disconnect) close it."""
-        try:
-            if stream.playing:
-                stream.playing = False
-                stream._handler_result(stream._play_handler, False, stream)
-            if stream.publishing:
-                stream.publishing = False
-                stream._handler_result(stream._publish_handler, False, stream, stream.get_stream_name(),
-                                       stream.publish_type)
-            stream._stop_loops()
-            if deleted and not stream.closed:
-                stream._mark_closed()
-                if self._stream_handler is not None:
-                    call_handler(self._stream_handler, False, stream, None)
-        except Exception:
-            log.exception("%s: handler raised while closing %s", self._peer, stream)
-            stream._mark_closed()
+    def _end_stream(self, stream: Stream, delete: bool) -> None:
+        """Stop playing/publishing on a stream; on delete (or disconnect) close it and
+        tell the stream handler."""
+        was_open = not stream.closed
+        stream.end(delete)
+        if delete and was_open and self._stream_handler is not None:
+            try:
+                call_handler(self._stream_handler, False, stream, None)
+            except Exception:
+                log.exception("%s: stream handler raised while closing %s", self._peer, stream)
 
     def _on_publish(self, event: ev.PublishRequested) -> None:
-        stream = self._stream_for(event.message_stream_id, "publish")
-        if stream is None or not self._require_connected("publish"):
-            return
-        if stream.publishing or stream.playing:
-            self._protocol.reject_publish(event, StatusCode.PUBLISH_BAD_NAME, "stream is already in use")
-            return
-        stream._name = event.name
-        stream.publish_type = event.publish_type
-        if not stream._handler_result(stream._publish_handler, True, stream, event.name, event.publish_type):
-            log.info("%s: publish %r refused", self._peer, event.name)
-            self._protocol.reject_publish(event)
-            return
-        stream.publishing = True
-        self._protocol.accept_publish(event)
+        self._streams[event.message_stream_id].start_publish(event)
 
     def _on_fc_unpublish(self, event: ev.FCUnpublishRequested) -> None:
         for stream in self._streams.values():
             if stream.publishing and stream.get_stream_name() == event.name:
-                self._end_stream(stream, deleted=False)
+                stream.stop_publish()
         if event.transaction_id:
             self._protocol.send_result(event.transaction_id, None)
 
     def _on_published(self, event: ev.VideoReceived | ev.AudioReceived | ev.DataReceived) -> None:
-        """A publisher's audio, video or data message, handed to the stream's media handlers."""
         stream = self._streams.get(event.message_stream_id)
-        if stream is None or not stream.publishing:
-            return
-        packet = Packet(_PUBLISHED_TYPES[type(event)], event.timestamp, event.payload)
-        for handler in stream._media_handlers:
-            call_handler(handler, stream, packet)
+        if stream is not None:
+            stream.deliver(event)
 
     def _on_play(self, event: ev.PlayRequested) -> None:
-        stream = self._stream_for(event.message_stream_id, "play")
-        if stream is None or not self._require_connected("play"):
-            return
-        if stream.publishing:
-            self._protocol.reject_play(event, StatusCode.PLAY_FAILED, "stream is publishing")
-            return
-        if stream.playing:  # play again on the same stream: stop the first
-            self._end_stream(stream, deleted=False)
-        stream._name = event.name
-        stream._held = []  # what the handler sends waits for the play answer
-        try:
-            result = stream._handler_result(stream._play_handler, True, stream)
-        finally:
-            held, stream._held = stream._held, None
-        accepted, init = (result if isinstance(result, tuple) else (result, None))
-        if not accepted:
-            log.info("%s: play %r refused", self._peer, event.name)
-            self._protocol.reject_play(event)
-            return
-        self._protocol.accept_play(event)
-        self._flush()
-        for wire, priority in held:
-            self._outbox.put(wire, priority)
-        stream.playing = True
-        stream.paused = False
-        stream._play_started = time.monotonic()
-        stream._reset_encoder()
-        if init is not None:
-            stream.send_video(init.data if isinstance(init, VideoData) else init)
-        stream._start_loops()
-        log.info("%s playing %r", self._peer, event.name)
+        self._streams[event.message_stream_id].start_play(event)
 
     def _on_pause(self, event: ev.PauseRequested) -> None:
-        stream = self._stream_for(event.message_stream_id, "pause")
-        if stream is None or not stream.playing:
-            return
-        if event.paused == stream.paused:
-            return
-        if not stream._handler_result(stream._pause_handler, event.paused, stream):
-            return
-        stream.paused = event.paused
-        if event.paused:
-            stream._stop_loops()
-            self._protocol.send_status(stream.stream_id, StatusCode.PAUSE_NOTIFY, f"Paused {stream.get_stream_name()}.")
-        else:
-            stream._start_loops()
-            self._protocol.send_status(stream.stream_id, StatusCode.UNPAUSE_NOTIFY,
-                                       f"Unpaused {stream.get_stream_name()}.")
+        self._streams[event.message_stream_id].set_paused(event)
+
+    def _on_receive_media(self, event: ev.ReceiveAudioRequested | ev.ReceiveVideoRequested) -> None:
+        self._streams[event.message_stream_id].set_receive(event)
 
     def _call_handler_for(self, name: str) -> Any:
         return self._call_handlers.get(name, self._call_handlers.get(None))
 
     def _on_call(self, event: ev.CallReceived) -> None:
-        if not self._require_connected(f"call {event.name!r}"):
-            return
         handler = self._call_handler_for(event.name)
         if handler is None:
             if event.transaction_id:
@@ -557,16 +470,6 @@ class Connection:
     def _on_get_stream_length(self, event: ev.GetStreamLengthRequested) -> None:
         if event.transaction_id:
             self._protocol.send_result(event.transaction_id, None, 0.0, message_stream_id=event.message_stream_id)
-
-    def _on_receive_media(self, event: ev.ReceiveAudioRequested | ev.ReceiveVideoRequested) -> None:
-        """receiveAudio / receiveVideo: a player turns one kind of media off or on."""
-        stream = self._stream_for(event.message_stream_id, "receiveAudio/receiveVideo")
-        if stream is None:
-            return
-        if isinstance(event, ev.ReceiveAudioRequested):
-            stream.receive_audio = event.enabled
-        else:
-            stream.receive_video = event.enabled
 
     def _on_ping_response(self, event: ev.PingResponseReceived) -> None:
         sent = self._ping_sent_at.pop(event.timestamp, None)

@@ -149,6 +149,8 @@ class Server:
         self._stopped = gevent.event.Event()
         self._address = ""
         self._flusher = Flusher(options.flush_interval) if options.flush_interval > 0 else None
+        self._publish_handlers: list[Any] = []
+        self._media_handlers: list[Any] = []
 
     # -- handlers -------------------------------------------------------------------
 
@@ -161,8 +163,46 @@ class Server:
         if handler in self._handlers:
             self._handlers.remove(handler)
 
-    def _connect_handlers(self) -> list[Any]:
+    def get_connect_handlers(self) -> list[Any]:
+        """The installed connect handlers, in the order they are asked."""
         return list(self._handlers)
+
+    def register_publish_event_handler(self, handler: Any) -> None:
+        """neurtmp extension: observe (and filter) every publish on this server.
+
+        Server-wide publish observers follow each stream's own chain (see
+        `Stream.register_publish_event_handler`), as nginx-rtmp chains its modules: a
+        relay, a recorder or a transcoder sees every publish whichever app owns it.
+        """
+        if handler not in self._publish_handlers:
+            self._publish_handlers.append(handler)
+
+    def remove_publish_event_handler(self, handler: Any) -> None:
+        if handler in self._publish_handlers:
+            self._publish_handlers.remove(handler)
+
+    def get_publish_event_handlers(self) -> list[Any]:
+        """The server-wide publish observers (the list itself: don't change it)."""
+        return self._publish_handlers
+
+    def register_media_event_handler(self, handler: Any) -> None:
+        """neurtmp extension: receive every message published on this server (after each
+        stream's own media handlers)."""
+        if handler not in self._media_handlers:
+            self._media_handlers.append(handler)
+
+    def remove_media_event_handler(self, handler: Any) -> None:
+        if handler in self._media_handlers:
+            self._media_handlers.remove(handler)
+
+    def get_media_event_handlers(self) -> list[Any]:
+        """The server-wide media handlers (the list itself: don't change it)."""
+        return self._media_handlers
+
+    @property
+    def flusher(self) -> Flusher | None:
+        """The merged-write flusher shared by this server's connections (None: low latency)."""
+        return self._flusher
 
     # -- lifecycle ------------------------------------------------------------------
 

@@ -1,4 +1,11 @@
-"""Stream: one RTMP NetStream on a connection (neuray `IStream`)."""
+"""Stream: one RTMP NetStream on a connection (neuray `IStream`).
+
+A Stream owns its NetStream state (publishing, playing, paused, closed), its handlers
+and its encoder. Its connection hands it the stream's commands (`start_publish`,
+`start_play`, `set_paused`, `end`, ...) and published messages (`deliver`); the stream
+answers through the connection's narrow output interface (`enqueue`, `out_chunk_size`,
+`protocol`, `flush`) and never touches the connection's internals.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +17,19 @@ from typing import TYPE_CHECKING, Any
 import gevent
 
 from neurtmp import _outbox
+from neurtmp._encoding import StreamEncoder
 from neurtmp._handler import call_handler
+from neurtmp._render import StreamLoops
 from neurtmp.codec import VideoData, create_video_encoder, flv
 from neurtmp.errors import ConnectionClosed, EncodeError
 from neurtmp.protocol import amf0
+from neurtmp.protocol import events as ev
+from neurtmp.protocol.commands import StatusCode
+from neurtmp.protocol.control import UserControl
 from neurtmp.protocol.message import MessageType
-from neurtmp.protocol.packet import Packet
+from neurtmp.protocol.packet import DataPacket, Packet
 
 if TYPE_CHECKING:
-    from neurtmp._render import StreamLoops
     from neurtmp.connection import Connection
 
 __all__ = ["Stream", "broadcast", "packet_priority"]
@@ -34,29 +45,33 @@ RESERVED_PROPERTIES = ("render_rate", "frame_rate")
 #: Codec names meaning "send what the frame handler returns as it is".
 _PASS_THROUGH_CODECS = ("none", "")
 
+#: Messages a play handler may send before the play is answered (held until then).
+MAX_HELD_MESSAGES = 256
+
+_MEDIA_TYPES = {ev.VideoReceived: MessageType.VIDEO, ev.AudioReceived: MessageType.AUDIO}
+
 
 def packet_priority(packet: Packet) -> int:
-    """How droppable a packet is for a slow player (computed once, kept on the packet)."""
-    if packet.priority < 0:
-        payload = packet.payload
-        if packet.type_id == MessageType.VIDEO:
-            if flv.is_video_sequence_header(payload):
-                packet.priority = _outbox.CRITICAL
-            elif flv.is_video_key_frame(payload):
-                packet.priority = _outbox.VIDEO_KEY
-            else:
-                packet.priority = _outbox.VIDEO_INTER
-        elif packet.type_id == MessageType.AUDIO:
-            packet.priority = _outbox.CRITICAL if flv.is_audio_sequence_header(payload) else _outbox.AUDIO
-        else:
-            packet.priority = _outbox.CRITICAL
-    return packet.priority
+    """How droppable a packet is for a slow player (see `neurtmp._outbox`)."""
+    payload = packet.payload
+    if packet.type_id == MessageType.VIDEO:
+        if flv.is_video_sequence_header(payload):
+            return _outbox.CRITICAL
+        return _outbox.VIDEO_KEY if flv.is_video_key_frame(payload) else _outbox.VIDEO_INTER
+    if packet.type_id == MessageType.AUDIO:
+        return _outbox.CRITICAL if flv.is_audio_sequence_header(payload) else _outbox.AUDIO
+    return _outbox.CRITICAL
 
 
 def _positive_rate(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1000:
         raise ValueError(f"{key} must be a number of calls per second in (0, 1000], not {value!r}")
     return float(value)
+
+
+def _add_once(handlers: list[Any], handler: Any) -> None:
+    if handler not in handlers:
+        handlers.append(handler)
 
 
 class Stream:
@@ -74,20 +89,22 @@ class Stream:
         self._name = ""
         self._properties: dict[str, Any] = {}
         self._codec = "none"
-        self._encoder: Any = None
+        self._encoder: StreamEncoder | None = None
         self._closed = False
-        self.playing = False
-        self.paused = False
-        self.publishing = False
+        self._playing = False
+        self._paused = False
+        self._publishing = False
         self.publish_type = ""
         self._play_started = 0.0
         self._play_handler: Any = None
         self._pause_handler: Any = None
         self._render_handler: Any = None
         self._frame_handler: Any = None
-        self._publish_handler: Any = None
+        self._publish_handlers: list[Any] = []
+        self._accepted_publish: list[Any] = []
         self._media_handlers: list[Any] = []
         self._loops: StreamLoops | None = None
+        self._play_timer: gevent.Greenlet | None = None
         #: receiveAudio / receiveVideo from the player: False turns that media off.
         self.receive_audio = True
         self.receive_video = True
@@ -97,7 +114,7 @@ class Stream:
     def __repr__(self) -> str:
         return f"<Stream {self.stream_id} {self._name!r} on {self._connection.get_peer_address()}>"
 
-    # -- identity ---------------------------------------------------------------------
+    # -- identity and state -------------------------------------------------------------
 
     def get_stream_name(self) -> str:
         """The name given in play or publish ("" before either)."""
@@ -109,6 +126,20 @@ class Stream:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def playing(self) -> bool:
+        """A play was accepted and has not stopped."""
+        return self._playing
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def publishing(self) -> bool:
+        """A publish was accepted and has not stopped."""
+        return self._publishing
 
     def _check_open(self) -> None:
         if self._closed:
@@ -131,12 +162,21 @@ class Stream:
         self._restart_loops()
 
     def register_publish_event_handler(self, handler: Any) -> None:
-        """neurtmp extension: filter publish/unpublish (see `PublishEventHandler`)."""
-        self._publish_handler = handler
+        """neurtmp extension: add a publish observer to this stream's chain.
+
+        Observers are asked in the order added (then the server's, see
+        `Server.register_publish_event_handler`); every one must accept a publish. See
+        `PublishEventHandler`.
+        """
+        _add_once(self._publish_handlers, handler)
+
+    def remove_publish_event_handler(self, handler: Any) -> None:
+        if handler in self._publish_handlers:
+            self._publish_handlers.remove(handler)
 
     def register_media_event_handler(self, handler: Any) -> None:
-        """neurtmp extension: receive published audio/video/data (see `MediaEventHandler`)."""
-        self._media_handlers.append(handler)
+        """neurtmp extension: add a receiver of published audio/video/data to the chain."""
+        _add_once(self._media_handlers, handler)
 
     def remove_media_event_handler(self, handler: Any) -> None:
         if handler in self._media_handlers:
@@ -177,8 +217,9 @@ class Stream:
         """Choose the video encoder for this stream's frames; False when unknown.
 
         With an encoder, frame handlers may return canvases (NumPy arrays); the frame
-        worker encodes them (in the thread pool) and sends the sequence header whenever
-        the encoder is (re)initialised. "none" sends what frame handlers return unchanged.
+        worker encodes them off the hub and sends the sequence header whenever the
+        encoder is (re)initialised. "none" sends what frame handlers return unchanged.
+        The previous encoder is closed once the frame it may be encoding is done.
         """
         key = name.lower()
         if key in _PASS_THROUGH_CODECS:
@@ -188,8 +229,8 @@ class Stream:
             if encoder is None:
                 return False
         if self._encoder is not None:
-            self._encoder.close()
-        self._encoder = encoder
+            self._encoder.close_later()
+        self._encoder = StreamEncoder(encoder) if encoder is not None else None
         self._codec = "none" if encoder is None else key
         return True
 
@@ -198,29 +239,19 @@ class Stream:
 
     def get_video_encoder(self) -> Any:
         """The stream's encoder (to set its parameters), or None for "none"."""
-        return self._encoder
+        return self._encoder.encoder if self._encoder is not None else None
 
-    def _encode_canvas(self, canvas: Any) -> list[VideoData]:
-        """Encode a frame handler's canvas: [sequence header (on re-init)], frame."""
-        encoder = self._encoder
-        if encoder is None:
+    def encode_canvas(self, canvas: Any) -> list[VideoData]:
+        """Encode a canvas with the stream's codec: [sequence header (on re-init)], frame.
+
+        Runs in the thread pool through the stream's one encoder owner.
+
+        Raises:
+            EncodeError: no codec chosen, not a canvas, or the encoder failed.
+        """
+        if self._encoder is None:
             raise EncodeError("the frame handler returned a canvas but the stream has no codec (use_codec)")
-        shape = getattr(canvas, "shape", None)
-        if shape is None or len(shape) != 3:
-            raise EncodeError(f"frame handler returned {type(canvas).__name__}, not a canvas or VideoData")
-        out: list[VideoData] = []
-        height, width = int(shape[0]), int(shape[1])
-        if (encoder.width, encoder.height) != (width, height):
-            header = encoder.init(width, height)
-            if header is not None:
-                out.append(header)
-        out.append(gevent.get_hub().threadpool.apply(encoder.encode_canvas, (canvas,)))
-        return out
-
-    def _reset_encoder(self) -> None:
-        """Make the next canvas re-initialise the encoder (a new player needs a header)."""
-        if self._encoder is not None:
-            self._encoder.close()
+        return self._encoder.encode(canvas)
 
     # -- sending ----------------------------------------------------------------------
 
@@ -228,16 +259,42 @@ class Stream:
         """Milliseconds since play started: the timestamp frames are sent with."""
         return int((time.monotonic() - self._play_started) * 1000) if self._play_started else 0
 
+    def accepts(self, type_id: int) -> bool:
+        """Whether a message of this type goes to this player now (open, and not turned
+        off by receiveAudio / receiveVideo)."""
+        if self._closed or self._connection.closed:
+            return False
+        if type_id == MessageType.AUDIO:
+            return self.receive_audio
+        if type_id == MessageType.VIDEO:
+            return self.receive_video
+        return True
+
+    def queue_wire(self, wire: bytes, priority: int) -> bool:
+        """Queue a message's wire bytes (built for this stream); False when dropped."""
+        held = self._held
+        if held is not None:  # sent by a play handler: goes out after Play.Start
+            if len(held) >= MAX_HELD_MESSAGES:
+                return False
+            held.append((wire, priority))
+            return True
+        return self._connection.enqueue(wire, priority)
+
     def send_packet(self, packet: Packet) -> bool:
         """Send a media/data packet, sharing its wire bytes with every other player.
 
-        Returns False when the slow-player policy dropped it.
+        Returns False when the slow-player policy dropped it, or the player turned that
+        kind of media off.
 
         Raises:
             ConnectionClosed: the stream or its connection is closed.
         """
         self._check_open()
-        return self._connection._send_packet(self, packet)
+        self._connection.check_open()
+        if not self.accepts(packet.type_id):
+            return False
+        wire = packet.wire(self._connection.out_chunk_size, self.stream_id)
+        return self.queue_wire(wire, packet_priority(packet))
 
     def send_video(self, payload: bytes | VideoData, timestamp: int | None = None) -> bool:
         """Send one video message (FLV video tag body); the stream clock by default."""
@@ -256,40 +313,184 @@ class Stream:
     def send_status(self, code: str, description: str = "", level: str = "status", **extra: Any) -> None:
         """Send onStatus on this stream (e.g. NetStream.Play.UnpublishNotify)."""
         self._check_open()
-        self._connection._send_status(self.stream_id, code, description, level, **extra)
+        self._connection.check_open()
+        self._connection.protocol.send_status(self.stream_id, code, description, level, **extra)
+        self._connection.flush()
 
     def outqueue_is_full(self) -> bool:
         """True when the client is not draining what was sent (see FrameEventHandler)."""
-        return self._connection._outqueue_is_full()
+        return self._connection.outqueue_is_full()
 
-    # -- framework side -------------------------------------------------------------
+    # -- the NetStream state machine (called by the connection) -----------------------
 
-    def _wants(self, type_id: int) -> bool:
-        """Whether the player takes this kind of message (receiveAudio / receiveVideo)."""
-        if type_id == MessageType.AUDIO:
-            return self.receive_audio
-        if type_id == MessageType.VIDEO:
-            return self.receive_video
-        return True
+    def start_publish(self, event: ev.PublishRequested) -> None:
+        """`publish`: ask the publish chain (this stream's, then the server's); every
+        observer must accept. One that refuses undoes the ones before it."""
+        protocol = self._connection.protocol
+        if self._publishing or self._playing:
+            protocol.reject_publish(event, StatusCode.PUBLISH_BAD_NAME, "stream is already in use")
+            return
+        self._name = event.name
+        self.publish_type = event.publish_type
+        accepted: list[Any] = []
+        for handler in self._publish_chain():
+            if not call_handler(handler, True, self, event.name, event.publish_type):
+                log.info("%s: publish %r refused", self._connection.get_peer_address(), event.name)
+                self._tell_unpublished(accepted)
+                protocol.reject_publish(event)
+                return
+            accepted.append(handler)
+        self._publishing = True
+        self._accepted_publish = accepted
+        protocol.accept_publish(event)
+        log.debug("%s publishes %r", self._connection.get_peer_address(), event.name)
 
-    def _handler_result(self, handler: Any, *args: Any, default: Any = True) -> Any:
-        if handler is None:
-            return default
-        return call_handler(handler, *args)
+    def _publish_chain(self) -> list[Any]:
+        return [*self._publish_handlers, *self._connection.get_server().get_publish_event_handlers()]
+
+    def _tell_unpublished(self, handlers: list[Any]) -> None:
+        for handler in handlers:
+            try:
+                call_handler(handler, False, self, self._name, self.publish_type)
+            except Exception:
+                log.exception("%s: publish handler raised on unpublish", self)
+
+    def stop_publish(self) -> None:
+        """Unpublish (FCUnpublish, closeStream, deleteStream or disconnect)."""
+        if self._publishing:
+            self._publishing = False
+            accepted, self._accepted_publish = self._accepted_publish, []
+            self._tell_unpublished(accepted)
+
+    def deliver(self, event: ev.VideoReceived | ev.AudioReceived | ev.DataReceived) -> None:
+        """A message the client published: to the media chain (this stream's, then the
+        server's). Data messages arrive decoded, as a `DataPacket`."""
+        if not self._publishing:
+            return
+        if isinstance(event, ev.DataReceived):
+            packet: Packet = DataPacket.published(event.timestamp, event.name, event.values, event.payload)
+        else:
+            packet = Packet(_MEDIA_TYPES[type(event)], event.timestamp, event.payload)
+        for handler in self._media_handlers:
+            call_handler(handler, self, packet)
+        for handler in self._connection.get_server().get_media_event_handlers():
+            call_handler(handler, self, packet)
+
+    def start_play(self, event: ev.PlayRequested) -> None:
+        """`play`: the play handler decides; what it sends goes out after Play.Start."""
+        connection = self._connection
+        protocol = connection.protocol
+        if self._publishing:
+            protocol.reject_play(event, StatusCode.PLAY_FAILED, "stream is publishing")
+            return
+        if self._playing:  # play again on the same stream: stop the first
+            self.stop_play()
+        self._name = event.name
+        self._held = []
+        try:
+            result = True if self._play_handler is None else call_handler(self._play_handler, True, self)
+        finally:
+            held, self._held = self._held, None
+        accepted, init = result if isinstance(result, tuple) else (result, None)
+        if not accepted:
+            log.info("%s: play %r refused", connection.get_peer_address(), event.name)
+            protocol.reject_play(event)
+            return
+        protocol.accept_play(event)
+        connection.flush()
+        for wire, priority in held:
+            connection.enqueue(wire, priority)
+        self._playing = True
+        self._paused = False
+        self._play_started = time.monotonic()
+        if self._encoder is not None:
+            self._encoder.restart()
+        if init is not None:
+            self.send_video(init)
+        self._start_loops()
+        if event.duration > 0:  # rtmpdump --stop N: play that long, then Play.Stop
+            self._play_timer = gevent.spawn_later(event.duration, self.finish_play, "duration reached")
+        log.debug("%s plays %r", connection.get_peer_address(), event.name)
+
+    def stop_play(self) -> None:
+        """Stop playing (closeStream, a new play, deleteStream or disconnect): the play
+        handler is told; no status is sent."""
+        if self._play_timer is not None:
+            timer, self._play_timer = self._play_timer, None
+            if timer is not gevent.getcurrent():
+                timer.kill(block=False)
+        self._stop_loops()
+        if self._playing:
+            self._playing = False
+            self._paused = False
+            if self._play_handler is not None:
+                call_handler(self._play_handler, False, self)
+
+    def finish_play(self, reason: str = "") -> None:
+        """End the play from the server side (duration reached, a render or frame handler
+        ended it): the play handler is told, the player gets StreamEOF and Play.Stop."""
+        if not self._playing or self._closed:
+            return
+        try:
+            self.stop_play()
+        except Exception:
+            log.exception("%s: play handler raised on stop", self)
+        connection = self._connection
+        if not connection.closed:
+            protocol = connection.protocol
+            protocol.send_user_control(UserControl.STREAM_EOF, self.stream_id)
+            protocol.send_status(self.stream_id, StatusCode.PLAY_STOP, f"Stopped playing {self._name}.",
+                                 details=self._name)
+            connection.flush()
+        log.info("%s: stopped playing %r (%s)", connection.get_peer_address(), self._name, reason or "ended")
+
+    def set_paused(self, event: ev.PauseRequested) -> None:
+        """`pause` / resume: the pause handler decides; render and frame calls stop or restart."""
+        if not self._playing or event.paused == self._paused:
+            return
+        if self._pause_handler is not None and not call_handler(self._pause_handler, event.paused, self):
+            return
+        self._paused = event.paused
+        protocol = self._connection.protocol
+        if event.paused:
+            self._stop_loops()
+            protocol.send_status(self.stream_id, StatusCode.PAUSE_NOTIFY, f"Paused {self._name}.")
+        else:
+            self._start_loops()
+            protocol.send_status(self.stream_id, StatusCode.UNPAUSE_NOTIFY, f"Unpaused {self._name}.")
+
+    def set_receive(self, event: ev.ReceiveAudioRequested | ev.ReceiveVideoRequested) -> None:
+        """receiveAudio / receiveVideo: the player turns one kind of media off or on."""
+        if isinstance(event, ev.ReceiveAudioRequested):
+            self.receive_audio = event.enabled
+        else:
+            self.receive_video = event.enabled
+
+    def end(self, delete: bool) -> None:
+        """Stop playing and publishing; with `delete` (deleteStream, disconnect) also
+        close the stream and its encoder. Handler errors are logged, not raised."""
+        try:
+            self.stop_play()
+        except Exception:
+            log.exception("%s: play handler raised on stop", self)
+        self.stop_publish()
+        if delete and not self._closed:
+            self._closed = True
+            self._stop_loops()
+            if self._encoder is not None:
+                self._encoder.close_later()
+
+    # -- render and frame loops ---------------------------------------------------------
 
     def _restart_loops(self) -> None:
-        if self.playing and not self.paused and not self._closed:
+        if self._playing and not self._paused and not self._closed:
             self._start_loops()
 
     def _start_loops(self) -> None:
-        from neurtmp._render import StreamLoops
-
-        if self._loops is not None:
-            self._loops.stop()
+        self._stop_loops()
         if self._render_handler is None and self._frame_handler is None:
-            self._loops = None
             return
-        self._loops = StreamLoops(self, self._render_handler, self._frame_handler)
+        self._loops = StreamLoops(self, self._render_handler, self._frame_handler, self.finish_play)
         self._loops.start()
 
     def _stop_loops(self) -> None:
@@ -297,37 +498,25 @@ class Stream:
             loops, self._loops = self._loops, None
             loops.stop()
 
-    def _mark_closed(self) -> None:
-        self._closed = True
-        self.playing = False
-        self.publishing = False
-        self._stop_loops()
-
 
 def broadcast(packet: Packet, streams: Iterable[Stream]) -> int:
     """Send one packet to many playing streams: the fan-out hot path.
 
     The packet's wire bytes are built once per distinct (chunk size, message stream id)
-    and the same bytes object is queued for every stream; closed streams are skipped.
-    Each stream's connection applies its own slow-player drop policy.
+    and the same bytes object is queued for every stream; closed streams and players that
+    turned this kind of media off are skipped. Each stream's connection applies its own
+    slow-player drop policy.
 
     Returns:
         how many streams dropped the packet (slow players).
     """
     priority = packet_priority(packet)
     type_id = packet.type_id
+    wire = packet.wire
     dropped = 0
     for stream in streams:
-        connection = stream._connection
-        if stream._closed or connection._closed:
+        if not stream.accepts(type_id):
             continue
-        if (type_id == MessageType.AUDIO and not stream.receive_audio) or (
-            type_id == MessageType.VIDEO and not stream.receive_video
-        ):
-            continue
-        wire = packet.wire(connection._protocol.out_chunk_size, stream.stream_id)
-        if stream._held is not None:
-            stream._held.append((wire, priority))
-        elif not connection._outbox.put(wire, priority):
+        if not stream.queue_wire(wire(stream.get_connection().out_chunk_size, stream.stream_id), priority):
             dropped += 1
     return dropped

@@ -9,19 +9,15 @@ frame handlers return as it is.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from neurtmp.codec import aac, avc, flv, hevc
-from neurtmp.codec.encoders import ScreenVideoEncoder, VideoEncoder
-from neurtmp.codec.pyav import (
-    H264Decoder,
-    H264Encoder,
-    HEVCDecoder,
-    HEVCEncoder,
-    ScreenVideoDecoder,
-    SorensonDecoder,
-    SorensonEncoder,
-    VideoDecoder,
-)
 from neurtmp.codec.video_data import VideoData
+
+if TYPE_CHECKING:
+    from neurtmp.codec.encoders import VideoEncoder
+    from neurtmp.codec.pyav import VideoDecoder
 
 __all__ = [
     "VideoData",
@@ -37,12 +33,34 @@ __all__ = [
     "hevc",
 ]
 
-_ENCODERS: dict[str, type[VideoEncoder]] = {
-    cls.identifier: cls for cls in (H264Encoder, HEVCEncoder, SorensonEncoder, ScreenVideoEncoder)
+#: Codec name -> (module, class); the modules (NumPy, PyAV) load on first use.
+_ENCODERS = {
+    "h264": ("neurtmp.codec.pyav", "H264Encoder"),
+    "hevc": ("neurtmp.codec.pyav", "HEVCEncoder"),
+    "sorenson": ("neurtmp.codec.pyav", "SorensonEncoder"),
+    "screen video": ("neurtmp.codec.encoders", "ScreenVideoEncoder"),
 }
-_DECODERS: dict[str, type[VideoDecoder]] = {
-    cls.identifier: cls for cls in (H264Decoder, HEVCDecoder, SorensonDecoder, ScreenVideoDecoder)
+_DECODERS = {
+    "h264": ("neurtmp.codec.pyav", "H264Decoder"),
+    "hevc": ("neurtmp.codec.pyav", "HEVCDecoder"),
+    "sorenson": ("neurtmp.codec.pyav", "SorensonDecoder"),
+    "screen video": ("neurtmp.codec.pyav", "ScreenVideoDecoder"),
 }
+_LAZY = {"VideoEncoder": "neurtmp.codec.encoders", "VideoDecoder": "neurtmp.codec.pyav"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neurtmp.codec' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def _load(table: dict[str, tuple[str, str]], name: str) -> Any:
+    entry = table.get(name.lower())
+    if entry is None:
+        return None
+    return getattr(importlib.import_module(entry[0]), entry[1])
 
 
 def encoder_names() -> list[str]:
@@ -57,11 +75,11 @@ def decoder_names() -> list[str]:
 
 def create_video_encoder(name: str) -> VideoEncoder | None:
     """A new encoder for `name`, or None when unknown."""
-    factory = _ENCODERS.get(name.lower())
+    factory = _load(_ENCODERS, name)
     return factory() if factory is not None else None
 
 
 def create_video_decoder(name: str) -> VideoDecoder | None:
     """A new decoder for `name`, or None when unknown."""
-    factory = _DECODERS.get(name.lower())
+    factory = _load(_DECODERS, name)
     return factory() if factory is not None else None

@@ -2,7 +2,8 @@
 
 Built only from the public handler API: a connect handler claims connections (to every
 app, or to the configured ones); each stream gets publish, media, play and pause handlers
-that talk to the `Registry`.
+that talk to the `Registry`. An app that owns connections itself (the ingest app) calls
+`LiveApp.attach(stream)` to give a stream the live handlers beside its own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from neurtmp import Connection, Packet, Server, Stream
 from neurtmp.handlers import ConnectEventHandler, StreamEventHandler
+from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS
 from neurtmp.live.registry import Registry, split_query
 from neurtmp.live.stream import LiveStream
 
@@ -30,9 +32,9 @@ class LiveOptions:
     #: A new publisher of a live name replaces the old one instead of getting BadName.
     takeover: bool = False
     #: GOP cache bound in packets per stream (0: no GOP cache; players wait for a key frame).
-    gop_packets: int = 1024
+    gop_packets: int = DEFAULT_MAX_PACKETS
     #: GOP cache bound in bytes per stream.
-    gop_bytes: int = 8 * 1024 * 1024
+    gop_bytes: int = DEFAULT_MAX_BYTES
 
 
 class _Publisher:
@@ -52,6 +54,7 @@ class _StreamHandlers:
     def __init__(self, app: LiveApp, connection: Connection) -> None:
         self.app = app
         self.connection = connection
+        self.app_name = split_query(connection.app).strip("/")
         self.live: LiveStream | None = None
         self.publisher: _Publisher | None = None
         self.playing: Stream | None = None
@@ -61,7 +64,7 @@ class _StreamHandlers:
         registry = self.app.registry
         if is_start:
             self.publisher = _Publisher(stream)
-            live = registry.publish(self.connection.app, name, self.publisher, self.connection.get_peer_address())
+            live = registry.publish(self.app_name, name, self.publisher, self.connection.get_peer_address())
             if live is None:
                 return False
             self.live = live
@@ -81,7 +84,7 @@ class _StreamHandlers:
     def handle_play(self, is_start: bool, stream: Stream) -> bool:
         registry = self.app.registry
         if is_start:
-            live = registry.get_or_create(self.connection.app, stream.get_stream_name())
+            live = registry.get_or_create(self.app_name, stream.get_stream_name())
             self.live, self.playing = live, stream
             live.add_player(stream)
             log.info("%s: %s plays (%s)", live.path, self.connection.get_peer_address(),
@@ -126,11 +129,7 @@ class _StreamCreated(StreamEventHandler):
 
     def handle(self, is_create: bool, stream: Stream, command_arguments: Any) -> bool:
         if is_create:
-            handlers = _StreamHandlers(self.app, self.connection)
-            stream.register_publish_event_handler(handlers.handle_publish)
-            stream.register_media_event_handler(handlers.handle_media)
-            stream.register_play_event_handler(handlers.handle_play)
-            stream.register_pause_event_handler(handlers.handle_pause)
+            self.app.attach(stream)
         return True
 
 
@@ -152,6 +151,16 @@ class LiveApp:
     def install(self, server: Server) -> None:
         """Serve live streams on `server` (installs the app's connect handler)."""
         server.install(self._connect)
+
+    def attach(self, stream: Stream) -> None:
+        """Give a stream the live app's handlers: its publishes go live under the
+        connection's app name, its plays join the fan-out. For apps that own the
+        connection and compose the live app with handlers of their own."""
+        handlers = _StreamHandlers(self, stream.get_connection())
+        stream.register_publish_event_handler(handlers.handle_publish)
+        stream.register_media_event_handler(handlers.handle_media)
+        stream.register_play_event_handler(handlers.handle_play)
+        stream.register_pause_event_handler(handlers.handle_pause)
 
     def streams(self) -> list[LiveStream]:
         return self.registry.streams()

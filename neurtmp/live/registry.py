@@ -1,12 +1,11 @@
-"""The live names of a server: (app, name) -> LiveStream, publish rules, relay hooks."""
+"""The live names of a server: (app, name) -> LiveStream, and who may publish."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from neurtmp.live.gop import GopCache
+from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS, GopCache
 from neurtmp.live.stream import LiveStream
 
 __all__ = ["Registry", "split_query"]
@@ -27,13 +26,12 @@ class Registry:
         gop_packets / gop_bytes: GOP cache bounds per stream (0 disables the cache).
     """
 
-    def __init__(self, takeover: bool = False, gop_packets: int = 1024, gop_bytes: int = 8 * 1024 * 1024) -> None:
+    def __init__(self, takeover: bool = False, gop_packets: int = DEFAULT_MAX_PACKETS,
+                 gop_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.takeover = takeover
         self.gop_packets = gop_packets
         self.gop_bytes = gop_bytes
         self._streams: dict[tuple[str, str], LiveStream] = {}
-        #: Called with the LiveStream whenever a publisher starts (relays hook here).
-        self.on_publish: list[Callable[[LiveStream], None]] = []
 
     def get(self, app: str, name: str) -> LiveStream | None:
         return self._streams.get((split_query(app), split_query(name)))
@@ -74,11 +72,6 @@ class Registry:
                 displace()
         stream.start_publishing(source, peer)
         log.info("%s: published by %s", stream.path, peer)
-        for hook in list(self.on_publish):
-            try:
-                hook(stream)
-            except Exception:
-                log.exception("%s: publish hook failed", stream.path)
         return stream
 
     def unpublish(self, stream: LiveStream, source: Any) -> None:

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from neurtmp import MessageType, Packet, Stream, broadcast
+from neurtmp import DataPacket, MessageType, Packet, StatusCode, Stream, broadcast
 from neurtmp.codec import flv
 from neurtmp.live.gop import GopCache
-from neurtmp.protocol import amf0
-from neurtmp.protocol.commands import StatusCode
 
-__all__ = ["LiveStream", "Sink"]
+__all__ = ["LiveStream"]
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +31,6 @@ class _Player:
     needs_key: bool
     play_started: float
     first_key_ms: float | None = None
-
-
-Sink = Callable[[Packet], None]
 
 
 class LiveStream:
@@ -55,7 +49,6 @@ class LiveStream:
         self.publisher_peer = ""
         self._players: dict[Stream, _Player] = {}
         self._player_streams: list[Stream] = []
-        self._sinks: list[Sink] = []
         self._waiting_for_key = 0
         self.metadata: Packet | None = None
         self.video_header: Packet | None = None
@@ -82,8 +75,8 @@ class LiveStream:
 
     @property
     def idle(self) -> bool:
-        """No publisher, no players, no relay sinks: the registry may forget it."""
-        return self.publisher is None and not self._players and not self._sinks
+        """No publisher and no players: the registry may forget it."""
+        return self.publisher is None and not self._players
 
     def players(self) -> list[Stream]:
         return list(self._player_streams)
@@ -96,7 +89,7 @@ class LiveStream:
     # -- publishing -----------------------------------------------------------------
 
     def start_publishing(self, source: Any, peer: str = "") -> None:
-        """`source` (a framework Stream or a relay) is now the publisher."""
+        """`source` (whatever stands for the publishing client) is now the publisher."""
         self.publisher = source
         self.publisher_peer = peer
         self.published_at = time.monotonic()
@@ -121,11 +114,6 @@ class LiveStream:
 
     def on_packet(self, packet: Packet) -> None:
         """One message from the publisher: cache what joiners need, then fan out."""
-        if packet.type_id == MessageType.DATA_AMF0 or packet.type_id == MessageType.DATA_AMF3:
-            data = self._data_packet(packet)
-            if data is None:
-                return
-            packet = data
         packet = self._fix_timestamp(packet)
         self.messages += 1
         self.bytes += len(packet.payload)
@@ -137,27 +125,11 @@ class LiveStream:
         elif packet.type_id == MessageType.AUDIO:
             if flv.is_audio_sequence_header(payload):
                 self.audio_header, cached = packet, True
-        else:
-            cached = self.metadata is packet
+        elif isinstance(packet, DataPacket) and packet.name == "onMetaData":
+            self.metadata, cached = packet, True
         if not cached:
             self.gop.add(packet)
         self._fan_out(packet)
-        for sink in self._sinks:
-            sink(packet)
-
-    def _data_packet(self, packet: Packet) -> Packet | None:
-        """@setDataFrame is unwrapped to what players expect; onMetaData is cached."""
-        try:
-            values = amf0.decode_all(packet.payload)
-        except Exception:
-            log.info("%s: undecodable data message dropped", self.path)
-            return None
-        if values and values[0] == "@setDataFrame":
-            values = values[1:]
-            packet = Packet(MessageType.DATA_AMF0, packet.timestamp, amf0.encode_all(values))
-        if values and values[0] == "onMetaData":
-            self.metadata = packet
-        return packet
 
     def _fix_timestamp(self, packet: Packet) -> Packet:
         if self._offset_pending:
@@ -165,7 +137,11 @@ class LiveStream:
             self._offset = (self._last_timestamp + _REPUBLISH_GAP_MS - packet.timestamp) & 0xFFFFFFFF
             self._offset_pending = False
         if self._offset:
-            packet = Packet(packet.type_id, (packet.timestamp + self._offset) & 0xFFFFFFFF, packet.payload)
+            timestamp = (packet.timestamp + self._offset) & 0xFFFFFFFF
+            if isinstance(packet, DataPacket):
+                packet = DataPacket(timestamp, packet.name, packet.values, packet.payload)
+            else:
+                packet = Packet(packet.type_id, timestamp, packet.payload)
         self._last_timestamp = packet.timestamp
         return packet
 
@@ -221,19 +197,6 @@ class LiveStream:
             self._player_streams.remove(stream)
             if player.needs_key:
                 self._waiting_for_key -= 1
-
-    def add_sink(self, sink: Sink) -> None:
-        """A relay that wants every packet (called synchronously; must not block)."""
-        self._sinks.append(sink)
-
-    def remove_sink(self, sink: Sink) -> None:
-        if sink in self._sinks:
-            self._sinks.remove(sink)
-
-    def cached_start(self) -> list[Packet]:
-        """What a new relay sink needs first: metadata, headers, GOP."""
-        head = [p for p in (self.metadata, self.video_header, self.audio_header) if p is not None]
-        return head + self.gop.packets()
 
     def _status(self, stream: Stream, code: str, description: str) -> None:
         if not stream.closed:

@@ -28,17 +28,31 @@ from neurtmp.protocol.events import (
     AcknowledgementReceived,
     AudioReceived,
     BufferLengthSet,
+    CallReceived,
+    CheckBandwidthRequested,
     ChunkSizeChanged,
+    CloseStreamRequested,
+    CommandOutOfState,
     ConnectRequested,
     CreateStreamRequested,
     DeleteStreamRequested,
     Event,
+    FCPublishRequested,
+    FCSubscribeRequested,
+    FCUnpublishRequested,
+    GetStreamLengthRequested,
     HandshakeCompleted,
     PeerBandwidthReceived,
     PingReceived,
     PingResponseReceived,
+    Play2Requested,
     PlayRequested,
+    PauseRequested,
     PublishRequested,
+    ReceiveAudioRequested,
+    ReceiveVideoRequested,
+    ReleaseStreamRequested,
+    SeekRequested,
     StreamBegan,
     StreamDry,
     StreamEnded,
@@ -67,6 +81,30 @@ COMMAND_CHUNK_STREAM = 3
 #: What a server says it is in the connect result (Flash clients look for an FMS version).
 SERVER_FMS_VERSION = "FMS/3,5,7,7009"
 SERVER_CAPABILITIES = 31
+
+#: Commands a server takes only after connect, by the name used in log lines.
+_NEEDS_CONNECT: dict[type, str] = {
+    CreateStreamRequested: "createStream",
+    DeleteStreamRequested: "deleteStream",
+    CloseStreamRequested: "closeStream",
+    ReleaseStreamRequested: "releaseStream",
+    FCPublishRequested: "FCPublish",
+    FCUnpublishRequested: "FCUnpublish",
+    FCSubscribeRequested: "FCSubscribe",
+    GetStreamLengthRequested: "getStreamLength",
+    CheckBandwidthRequested: "_checkbw",
+    CallReceived: "call",
+    PublishRequested: "publish",
+    PlayRequested: "play",
+    Play2Requested: "play2",
+    PauseRequested: "pause",
+    SeekRequested: "seek",
+    ReceiveAudioRequested: "receiveAudio",
+    ReceiveVideoRequested: "receiveVideo",
+}
+#: Commands that act on a NetStream: only on a message stream id createStream handed out.
+_ON_A_STREAM = (CloseStreamRequested, PublishRequested, PlayRequested, Play2Requested, PauseRequested,
+                SeekRequested, ReceiveAudioRequested, ReceiveVideoRequested)
 
 _USER_CONTROL_EVENTS: dict[int, Callable[[int], Event]] = {
     UserControl.STREAM_BEGIN: StreamBegan,
@@ -373,11 +411,40 @@ class ServerProtocol(_Session):
     def _dispatch(self, message: Message, events: list[Event]) -> None:
         before = len(events)
         super()._dispatch(message, events)
-        for event in events[before:]:
-            if isinstance(event, ConnectRequested) and self.connect_event is None:
-                self.connect_event = event
+        for index in range(before, len(events)):
+            event = events[index]
+            if isinstance(event, ConnectRequested):
+                if self.connect_event is None:
+                    self.connect_event = event
+                continue
+            refusal = self._check_state(event)
+            if refusal is not None:
+                events[index] = refusal
             elif isinstance(event, DeleteStreamRequested):
                 self.stream_ids.discard(event.stream_id)
+
+    def _check_state(self, event: Event) -> CommandOutOfState | None:
+        """The command state table: what this event may do now (None: allowed)."""
+        name = _NEEDS_CONNECT.get(type(event))
+        if name is None:
+            return None
+        if self.connect_event is None:
+            return CommandOutOfState(event, f"{name} before connect", True)
+        if isinstance(event, _ON_A_STREAM):
+            stream_id = event.message_stream_id
+        elif isinstance(event, DeleteStreamRequested):
+            stream_id = event.stream_id
+        else:
+            return None
+        if stream_id not in self.stream_ids:
+            return CommandOutOfState(event, f"{name} on unknown stream {stream_id}", False)
+        return None
+
+    def new_stream_id(self) -> int:
+        """Reserve the next message stream id (the one place ids are allocated)."""
+        stream_id = self._next_stream_id
+        self._next_stream_id += 1
+        return stream_id
 
     def accept_connect(
         self,
@@ -414,7 +481,7 @@ class ServerProtocol(_Session):
     def accept_create_stream(self, event: CreateStreamRequested, stream_id: int | None = None) -> int:
         """Answer `createStream` with a message stream id (a new one unless given), returned."""
         if stream_id is None:
-            stream_id = self._next_stream_id
+            stream_id = self.new_stream_id()
         self._next_stream_id = max(self._next_stream_id, stream_id + 1)
         self.stream_ids.add(stream_id)
         self.send_result(event.transaction_id, None, float(stream_id))

@@ -20,6 +20,7 @@ __all__ = [
     "CheckBandwidthRequested",
     "ChunkSizeChanged",
     "CloseStreamRequested",
+    "CommandOutOfState",
     "ConnectRequested",
     "CreateStreamRequested",
     "DataReceived",
@@ -114,6 +115,24 @@ class ConnectRequested(Event):
             items = value.values() if isinstance(value, dict) else value
             return [str(v) for v in items]
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutOfState(Event):
+    """A command the session's state does not allow, reported instead of its own event.
+
+    `ServerProtocol` checks each command against a table: nothing but `connect` before
+    connect, and stream commands only on message stream ids it handed out.
+
+    Attributes:
+        command: the command's event as parsed (e.g. a `PublishRequested`).
+        reason: why it is refused, for the log ("publish before connect").
+        before_connect: True when no connect was accepted yet (servers drop such clients).
+    """
+
+    command: Event
+    reason: str
+    before_connect: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,15 +9,21 @@ starts with a fmt 0 header, so it is correct whatever the player received before
 
 from __future__ import annotations
 
+from typing import Any
+
+from neurtmp.protocol import amf0
 from neurtmp.protocol.chunk import encode_message
 from neurtmp.protocol.message import MessageType
 
-__all__ = ["AUDIO_CHUNK_STREAM", "DATA_CHUNK_STREAM", "VIDEO_CHUNK_STREAM", "Packet"]
+__all__ = ["AUDIO_CHUNK_STREAM", "DATA_CHUNK_STREAM", "VIDEO_CHUNK_STREAM", "DataPacket", "Packet"]
 
 #: Chunk stream ids for media we send (the ones ffmpeg uses for audio and video).
 AUDIO_CHUNK_STREAM = 4
 DATA_CHUNK_STREAM = 5
 VIDEO_CHUNK_STREAM = 6
+
+#: The AMF0 type marker a data message's name starts with.
+_AMF0_STRING = b"\x02"
 
 _DEFAULT_CHUNK_STREAM: dict[int, int] = {
     MessageType.AUDIO: AUDIO_CHUNK_STREAM,
@@ -34,14 +40,12 @@ class Packet:
         payload: the message body (FLV tag body for audio/video).
     """
 
-    __slots__ = ("type_id", "timestamp", "payload", "priority", "_wire")
+    __slots__ = ("type_id", "timestamp", "payload", "_wire")
 
-    def __init__(self, type_id: int, timestamp: int, payload: bytes, priority: int = -1) -> None:
+    def __init__(self, type_id: int, timestamp: int, payload: bytes) -> None:
         self.type_id = type_id
         self.timestamp = timestamp & 0xFFFFFFFF
         self.payload = payload
-        #: How droppable the message is for a slow player (set by the sender; -1: not yet known).
-        self.priority = priority
         self._wire: dict[tuple[int, int, int], bytes] = {}
 
     def __repr__(self) -> str:
@@ -61,3 +65,45 @@ class Packet:
             data = encode_message(self.type_id, self.timestamp, message_stream_id, self.payload, csid, chunk_size)
             self._wire[key] = data
         return data
+
+
+class DataPacket(Packet):
+    """A data message (onMetaData, onCuePoint, ...) with its AMF values decoded.
+
+    Publishers wrap metadata as ``@setDataFrame("onMetaData", {...})``; `decode` unwraps
+    that, as players expect ``onMetaData`` itself. The payload is always AMF0, so any
+    player can read it.
+
+    Attributes:
+        name: the handler name the message calls ("onMetaData"), "" when it has none.
+        values: the values after the name (for onMetaData, one dict).
+    """
+
+    __slots__ = ("name", "values")
+
+    def __init__(self, timestamp: int, name: str, values: list[Any], payload: bytes | None = None) -> None:
+        if payload is None:
+            payload = amf0.encode_all((name, *values))
+        super().__init__(MessageType.DATA_AMF0, timestamp, payload)
+        self.name = name
+        self.values = values
+
+    def __repr__(self) -> str:
+        return f"DataPacket({self.name!r}, timestamp={self.timestamp}, {len(self.values)} values)"
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        """onMetaData's properties as a dict (None for other messages)."""
+        if self.name != "onMetaData" or not self.values or not isinstance(self.values[0], dict):
+            return None
+        return dict(self.values[0])
+
+    @classmethod
+    def published(cls, timestamp: int, name: str, values: list[Any], payload: bytes | None = None) -> DataPacket:
+        """A publisher's data message: ``@setDataFrame`` is unwrapped; `payload` (the AMF0
+        body as received) is reused when it still says the same thing."""
+        if name == "@setDataFrame" and values and isinstance(values[0], str):
+            return cls(timestamp, values[0], list(values[1:]))
+        if payload is not None and payload[:1] != _AMF0_STRING:  # AMF3-framed or nameless: re-encode
+            payload = None
+        return cls(timestamp, name, list(values), payload)

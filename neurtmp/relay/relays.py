@@ -1,36 +1,40 @@
-"""Pull and push relays between a local live server and remote RTMP servers.
+"""Relays: play a stream on one server and publish it on another, as RTMP clients.
 
-A pull relay plays a remote stream and publishes it locally under another name; a push
-relay republishes a local stream to a remote server while it is live (from an encoder
-or from a pull); a forwarder pushes every locally published stream (the local proxy).
-They reconnect with exponential backoff when the remote drops or
-refuses, logging each attempt. Built on `neurtmp.client` and the live registry.
+A `Relay` plays its source URL and republishes what it gets to its target URL; a pull
+relay's source is remote and its target the local server, a push relay the other way
+round. Being a plain client of both servers, a relay needs nothing from the live app but
+what any player and publisher get: a late joiner's fast start (metadata, sequence
+headers, GOP), PublishNotify / UnpublishNotify while the source comes and goes.
+
+Each side reconnects with exponential backoff, logged. The target is published only while
+the source is live: the relay opens it on the first message, ends it on UnpublishNotify.
+After a target reconnect it sends the cached metadata and sequence headers, then video
+from the next key frame, so the far side always starts clean.
+
+A `Forwarder` (the local proxy) is a server-wide publish observer that starts a push
+relay for every stream published locally.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import gevent
-import gevent.queue
 
 import neurtmp
-from neurtmp import Packet
-from neurtmp.errors import NeurtmpError
-from neurtmp.live.registry import Registry, split_query
-from neurtmp.live.stream import LiveStream
-from neurtmp.protocol import events as ev
-from neurtmp.protocol.commands import StatusCode
+from neurtmp.codec import flv
 
-__all__ = ["Backoff", "Forwarder", "PullRelay", "PushRelay", "parse_local_name"]
+__all__ = ["Backoff", "Forwarder", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
 
 log = logging.getLogger(__name__)
 
-#: Packets a push relay buffers for a slow remote before it reconnects.
-PUSH_QUEUE_PACKETS = 4096
+#: Seconds a session must hold before the backoff starts again from its first delay.
+_HELD_SECONDS = 10.0
 
-_MEDIA_TYPES = {ev.VideoReceived: neurtmp.MessageType.VIDEO, ev.AudioReceived: neurtmp.MessageType.AUDIO}
+#: Data messages a server sends its players that are not part of the stream itself.
+_NOT_STREAM_DATA = ("|RtmpSampleAccess", "onStatus")
 
 
 def parse_local_name(local: str, default_app: str = "live") -> tuple[str, str]:
@@ -39,6 +43,16 @@ def parse_local_name(local: str, default_app: str = "live") -> tuple[str, str]:
     if not name:
         raise neurtmp.ConfigError(f"empty local stream name in {local!r}")
     return (app if sep else default_app), name
+
+
+def local_url(server: neurtmp.Server, app: str, name: str) -> str:
+    """rtmp:// URL of `app/name` on a started local server, over loopback."""
+    host, _, port = server.get_listen_address().rpartition(":")
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "[::]":
+        host = "[::1]"
+    return f"rtmp://{host}:{port}/{app}/{name}"
 
 
 class Backoff:
@@ -57,201 +71,264 @@ class Backoff:
     def reset(self) -> None:
         self.delay = self.initial
 
+    def copy(self) -> Backoff:
+        return Backoff(self.initial, self.maximum)
 
-class _Relay:
-    def __init__(self, timeout: float, backoff: Backoff | None) -> None:
+
+class _StartCache:
+    """What a newly opened target needs first: metadata and sequence headers."""
+
+    def __init__(self) -> None:
+        self.metadata: neurtmp.Packet | None = None
+        self.video_header: neurtmp.Packet | None = None
+        self.audio_header: neurtmp.Packet | None = None
+
+    def note(self, packet: neurtmp.Packet) -> None:
+        payload = packet.payload
+        if packet.type_id == neurtmp.MessageType.VIDEO and flv.is_video_sequence_header(payload):
+            self.video_header = packet
+        elif packet.type_id == neurtmp.MessageType.AUDIO and flv.is_audio_sequence_header(payload):
+            self.audio_header = packet
+        elif packet.type_id == neurtmp.MessageType.DATA_AMF0:
+            self.metadata = packet
+
+    def packets(self) -> list[neurtmp.Packet]:
+        return [p for p in (self.metadata, self.video_header, self.audio_header) if p is not None]
+
+    def clear(self) -> None:
+        self.metadata = self.video_header = self.audio_header = None
+
+
+def _as_packet(event: Any) -> neurtmp.Packet | None:
+    """A played media or data event as a packet to republish (None: not stream content)."""
+    events = neurtmp.events
+    if isinstance(event, events.VideoReceived):
+        return neurtmp.Packet(neurtmp.MessageType.VIDEO, event.timestamp, event.payload)
+    if isinstance(event, events.AudioReceived):
+        return neurtmp.Packet(neurtmp.MessageType.AUDIO, event.timestamp, event.payload)
+    if isinstance(event, events.DataReceived) and event.name not in _NOT_STREAM_DATA:
+        return neurtmp.DataPacket.published(event.timestamp, event.name, event.values)
+    return None
+
+
+class Relay:
+    """Play `source` and publish it to `target` while it is live (see module docstring).
+
+    Args:
+        source: rtmp://HOST[:PORT]/APP/NAME to play.
+        target: rtmp://HOST[:PORT]/APP/NAME to publish to.
+        timeout: seconds for each network step.
+        backoff: reconnect delays (one copy per side).
+    """
+
+    def __init__(self, source: str, target: str, timeout: float = 10.0, backoff: Backoff | None = None) -> None:
+        for url in (source, target):
+            if not neurtmp.parse_rtmp_url(url).stream:
+                raise neurtmp.ConfigError(f"relay URL {url!r} names no stream (rtmp://HOST/APP/NAME)")
+        self.source = source
+        self.target = target
         self.timeout = timeout
-        self.backoff = backoff or Backoff()
+        self._source_backoff = backoff.copy() if backoff else Backoff()
+        self._target_backoff = backoff.copy() if backoff else Backoff()
+        #: Source sessions tried / that started playing.
         self.attempts = 0
         self.connected = 0
+        #: Target sessions that started publishing.
+        self.published = 0
+        self.packets_sent = 0
         self._stopped = False
-        self._greenlets: list[gevent.Greenlet] = []
-
-    def stop(self) -> None:
-        """Stop relaying and close the remote connection."""
-        self._stopped = True
-        gevent.killall(self._greenlets, block=True, timeout=3)
-        self._greenlets.clear()
-
-    def _wait_before_retry(self, what: str, error: BaseException | str) -> None:
-        delay = self.backoff.next()
-        log.warning("%s: %s; retrying in %g s (attempt %d)", what, error, delay, self.attempts + 1)
-        gevent.sleep(delay)
-
-
-class PullRelay(_Relay):
-    """Play `url` on a remote server and publish it locally as `local_app/local_name`."""
-
-    def __init__(self, registry: Registry, url: str, local_app: str, local_name: str, timeout: float = 10.0,
-                 backoff: Backoff | None = None) -> None:
-        super().__init__(timeout, backoff)
-        self.registry = registry
-        self.url = url
-        self.local_app = split_query(local_app)
-        self.local_name = split_query(local_name)
-        self.peer = f"pull:{url}"
+        self._finish_on_unpublish = False
+        self._greenlet: gevent.Greenlet | None = None
+        self._cache = _StartCache()
+        self._out: neurtmp.Client | None = None
+        self._out_retry_at = 0.0
+        self._needs_key = True
 
     def __repr__(self) -> str:
-        return f"<PullRelay {self.url} -> {self.local_app}/{self.local_name}>"
+        return f"<{type(self).__name__} {self.source} -> {self.target}>"
 
-    def start(self) -> PullRelay:
-        self._greenlets.append(gevent.spawn(self._run))
+    @property
+    def running(self) -> bool:
+        return self._greenlet is not None and not self._greenlet.dead
+
+    def start(self) -> Relay:
+        if self._greenlet is None:
+            self._greenlet = gevent.spawn(self._run)
         return self
 
-    def _run(self) -> None:
-        while not self._stopped:
-            self.attempts += 1
-            try:
-                self._session()
-                if not self._stopped:
-                    self._wait_before_retry(repr(self), "remote closed the stream")
-            except (OSError, NeurtmpError, TimeoutError) as exc:
-                if not self._stopped:
-                    self._wait_before_retry(repr(self), exc)
+    def stop(self) -> None:
+        """Stop relaying and close both connections."""
+        self._stopped = True
+        if self._greenlet is not None:
+            self._greenlet.kill(block=True, timeout=5)
+        self._close_target()
 
-    def _session(self) -> None:
-        client = neurtmp.connect(self.url, timeout=self.timeout)
-        live: LiveStream | None = None
+    def finish_on_unpublish(self) -> None:
+        """End by itself once the source's publisher is gone (after relaying all it sent)."""
+        self._finish_on_unpublish = True
+
+    # -- source side --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped:
+                self.attempts += 1
+                try:
+                    if self._session():
+                        return
+                    reason: Any = "source closed the stream"
+                except (OSError, neurtmp.NeurtmpError, TimeoutError) as exc:
+                    reason = exc
+                if self._stopped:
+                    return
+                delay = self._source_backoff.next()
+                log.warning("%r: source: %s; retrying in %g s", self, reason, delay)
+                gevent.sleep(delay)
+        finally:
+            self._close_target()
+
+    def _session(self) -> bool:
+        """One source session; True when the relay is finished."""
+        client = neurtmp.connect(self.source, timeout=self.timeout)
         try:
             client.play()
             self.connected += 1
-            held_since = time.monotonic()
-            log.info("%r: playing the remote stream", self)
-            live = self._publish()
+            started = time.monotonic()
+            log.info("%r: playing the source", self)
             while not self._stopped:
                 try:
                     event = client.read(timeout=self.timeout)
                 except TimeoutError:
-                    continue  # the remote stream may simply not be live yet
+                    if self._finish_on_unpublish and self._out is None:
+                        return True  # told to finish and nothing is live
+                    continue  # the source may simply not be live yet
                 if event is None:
-                    return
-                if time.monotonic() - held_since > 10:
-                    self.backoff.reset()
-                live = self._on_event(event, live)
+                    return False
+                if time.monotonic() - started > _HELD_SECONDS:
+                    self._source_backoff.reset()
+                if self._on_event(event):
+                    return True
+            return True
         finally:
-            if live is not None:
-                self.registry.unpublish(live, self)
             client.close()
+            self._close_target()  # no source, nothing to publish: the far side sees it end
+            self._cache.clear()
 
-    def _publish(self) -> LiveStream:
-        live = self.registry.publish(self.local_app, self.local_name, self, self.peer)
-        if live is None:
-            raise neurtmp.CallError(f"local name {self.local_app}/{self.local_name} is already published")
-        return live
+    def _on_event(self, event: Any) -> bool:
+        """Relay one event; True when the relay is finished."""
+        if isinstance(event, neurtmp.events.StatusReceived):
+            if event.code == neurtmp.StatusCode.PLAY_UNPUBLISH_NOTIFY:
+                log.info("%r: the source stopped publishing", self)
+                self._close_target()
+                self._cache.clear()
+                return self._finish_on_unpublish
+            return False
+        packet = _as_packet(event)
+        if packet is not None:
+            self._cache.note(packet)
+            self._forward(packet)
+        return False
 
-    def _on_event(self, event: ev.Event, live: LiveStream | None) -> LiveStream | None:
-        kind = _MEDIA_TYPES.get(type(event))
-        if kind is not None:
-            if live is None:
-                live = self._publish()
-            live.on_packet(Packet(kind, event.timestamp, event.payload))  # type: ignore[attr-defined]
-        elif isinstance(event, ev.DataReceived):
-            if live is not None:
-                live.on_packet(Packet(neurtmp.MessageType.DATA_AMF0, event.timestamp, event.payload))
-        elif isinstance(event, ev.StatusReceived) and event.code == StatusCode.PLAY_UNPUBLISH_NOTIFY:
-            if live is not None:
-                self.registry.unpublish(live, self)
-            return None
-        return live
+    # -- target side --------------------------------------------------------------------
 
-
-class PushRelay(_Relay):
-    """Republish local `local_app/local_name` to `url` whenever it is live."""
-
-    def __init__(self, registry: Registry, local_app: str, local_name: str, url: str, timeout: float = 10.0,
-                 backoff: Backoff | None = None) -> None:
-        super().__init__(timeout, backoff)
-        self.registry = registry
-        self.local_app = split_query(local_app)
-        self.local_name = split_query(local_name)
-        self.url = url
-        self.packets_sent = 0
-
-    def __repr__(self) -> str:
-        return f"<PushRelay {self.local_app}/{self.local_name} -> {self.url}>"
-
-    def start(self) -> PushRelay:
-        self.registry.on_publish.append(self._on_publish)
-        live = self.registry.get(self.local_app, self.local_name)
-        if live is not None and live.is_live:
-            self._on_publish(live)
-        return self
-
-    def stop(self) -> None:
-        if self._on_publish in self.registry.on_publish:
-            self.registry.on_publish.remove(self._on_publish)
-        super().stop()
-
-    def _on_publish(self, live: LiveStream) -> None:
-        if (live.app, live.name) != (self.local_app, self.local_name) or self._stopped:
+    def _forward(self, packet: neurtmp.Packet) -> None:
+        if self._out is None and not self._open_target():
             return
-        self._greenlets = [g for g in self._greenlets if not g.dead]
-        if not self._greenlets:
-            self._greenlets.append(gevent.spawn(self._run, live))
+        assert self._out is not None
+        if packet.type_id == neurtmp.MessageType.VIDEO and self._needs_key:
+            if not flv.is_video_key_frame(packet.payload) or flv.is_video_sequence_header(packet.payload):
+                return  # headers went out on open; wait for a key frame
+            self._needs_key = False
+        try:
+            self._out.send_packet(packet)
+            self.packets_sent += 1
+        except (OSError, neurtmp.NeurtmpError) as exc:
+            self._target_failed(exc)
 
-    def _run(self, live: LiveStream) -> None:
-        while not self._stopped and live.is_live:
-            self.attempts += 1
-            try:
-                self._session(live)
-            except (OSError, NeurtmpError, TimeoutError) as exc:
-                if not self._stopped and live.is_live:
-                    self._wait_before_retry(repr(self), exc)
-
-    def _session(self, live: LiveStream) -> None:
-        queue: gevent.queue.Queue = gevent.queue.Queue(PUSH_QUEUE_PACKETS)
-        overflowed = []
-
-        def sink(packet: Packet) -> None:  # runs in the publisher's greenlet: never raise there
-            try:
-                queue.put_nowait(packet)
-            except gevent.queue.Full:
-                overflowed.append(packet)
-
-        client = neurtmp.connect(self.url, timeout=self.timeout)
+    def _open_target(self) -> bool:
+        if time.monotonic() < self._out_retry_at:
+            return False
+        try:
+            client = neurtmp.connect(self.target, timeout=self.timeout)
+        except (OSError, neurtmp.NeurtmpError, TimeoutError) as exc:
+            self._target_failed(exc)
+            return False
         try:
             client.publish()
-            # Snapshot and subscribe with no switch between: nothing is lost or sent twice.
-            start = live.cached_start()
-            live.add_sink(sink)
-            self.connected += 1
-            held_since = time.monotonic()
-            log.info("%r: publishing to the remote server", self)
-            try:
-                for packet in start:
-                    client.send_packet(packet)
-                while not self._stopped and live.is_live:
-                    if client.closed:
-                        raise neurtmp.ConnectionClosed("remote server closed the connection")
-                    if overflowed:
-                        raise neurtmp.ConnectionClosed(f"remote is too slow: {PUSH_QUEUE_PACKETS} packets queued")
-                    try:
-                        packet = queue.get(timeout=1)
-                    except gevent.queue.Empty:
-                        continue
-                    client.send_packet(packet)
-                    self.packets_sent += 1
-                    if time.monotonic() - held_since > 10:
-                        self.backoff.reset()
-            finally:
-                live.remove_sink(sink)
-        finally:
+            for cached in self._cache.packets():
+                client.send_packet(cached)
+        except (OSError, neurtmp.NeurtmpError, TimeoutError) as exc:
             client.close()
+            self._target_failed(exc)
+            return False
+        self._out = client
+        self._needs_key = True
+        self.published += 1
+        log.info("%r: publishing to the target", self)
+        return True
+
+    def _target_failed(self, error: BaseException) -> None:
+        self._close_target()
+        delay = self._target_backoff.next()
+        self._out_retry_at = time.monotonic() + delay
+        log.warning("%r: target: %s; retrying in %g s", self, error, delay)
+
+    def _close_target(self) -> None:
+        out, self._out = self._out, None
+        if out is not None:
+            out.close()
+
+
+class PullRelay(Relay):
+    """Play `url` on a remote server and publish it on `server` as `local_app/local_name`.
+
+    The server may be started after the relay is made, but before `start()`.
+    """
+
+    def __init__(self, server: neurtmp.Server, url: str, local_app: str, local_name: str, timeout: float = 10.0,
+                 backoff: Backoff | None = None) -> None:
+        self.server = server
+        self.local_app, self.local_name = local_app, local_name
+        super().__init__(url, f"rtmp://127.0.0.1/{local_app}/{local_name}", timeout, backoff)
+
+    def start(self) -> Relay:
+        self.target = local_url(self.server, self.local_app, self.local_name)
+        return super().start()
+
+
+class PushRelay(Relay):
+    """Republish `local_app/local_name` of `server` to `url` whenever it is live.
+
+    The server may be started after the relay is made, but before `start()`.
+    """
+
+    def __init__(self, server: neurtmp.Server, local_app: str, local_name: str, url: str, timeout: float = 10.0,
+                 backoff: Backoff | None = None) -> None:
+        self.server = server
+        self.local_app, self.local_name = local_app, local_name
+        super().__init__(f"rtmp://127.0.0.1/{local_app}/{local_name}", url, timeout, backoff)
+
+    def start(self) -> Relay:
+        self.source = local_url(self.server, self.local_app, self.local_name)
+        return super().start()
 
 
 class Forwarder:
-    """Forward every stream published locally to a remote server (the local proxy).
+    """Forward every stream published on `server` to a remote server (the local proxy).
 
-    A publisher of local APP/NAME is republished to `remote` + "/NAME" (or to `remote` as
-    it is when it already names a stream), one `PushRelay` per name, with its reconnects.
+    A publish of local APP/NAME (any app) is republished to `remote` + "/NAME" (or to
+    `remote` itself when it names a stream), by one `PushRelay` per publish, which
+    reconnects to the remote with backoff while the encoder keeps streaming and ends
+    after the publisher does. Installed as a server-wide publish observer.
 
     Args:
-        registry: the local live registry.
+        server: the local server (started before `start()`).
         remote: rtmp://HOST[:PORT]/APP, or rtmp://HOST[:PORT]/APP/NAME for one fixed name.
     """
 
-    def __init__(self, registry: Registry, remote: str, timeout: float = 10.0, backoff: Backoff | None = None) -> None:
-        self.registry = registry
+    def __init__(self, server: neurtmp.Server, remote: str, timeout: float = 10.0,
+                 backoff: Backoff | None = None) -> None:
+        self.server = server
         self.remote = remote.rstrip("/")
         self.fixed_name = bool(neurtmp.parse_rtmp_url(self.remote).stream)
         self.timeout = timeout
@@ -259,21 +336,29 @@ class Forwarder:
         self.relays: dict[tuple[str, str], PushRelay] = {}
 
     def start(self) -> Forwarder:
-        self.registry.on_publish.append(self._on_publish)
+        self.server.register_publish_event_handler(self._on_publish)
         return self
 
     def stop(self) -> None:
-        if self._on_publish in self.registry.on_publish:
-            self.registry.on_publish.remove(self._on_publish)
+        self.server.remove_publish_event_handler(self._on_publish)
         for relay in self.relays.values():
             relay.stop()
         self.relays.clear()
 
-    def _on_publish(self, live: LiveStream) -> None:
-        key = (live.app, live.name)
-        if key in self.relays:
-            return  # its PushRelay follows the name going live again by itself
-        url = self.remote if self.fixed_name else f"{self.remote}/{live.name}"
-        backoff = Backoff(self.backoff.initial, self.backoff.maximum) if self.backoff else None
-        log.info("forwarding %s to %s", live.path, url)
-        self.relays[key] = PushRelay(self.registry, live.app, live.name, url, self.timeout, backoff).start()
+    def _on_publish(self, is_start: bool, stream: neurtmp.Stream, name: str, publish_type: str) -> bool:
+        app = stream.get_connection().app.split("?", 1)[0].strip("/")
+        key = (app, name.split("?", 1)[0])
+        if not is_start:
+            relay = self.relays.pop(key, None)
+            if relay is not None:
+                relay.finish_on_unpublish()
+            return True
+        old = self.relays.get(key)
+        if old is not None and old.running:
+            return True
+        url = self.remote if self.fixed_name else f"{self.remote}/{key[1]}"
+        log.info("forwarding %s/%s to %s", app, key[1], url)
+        backoff = self.backoff.copy() if self.backoff else None
+        self.relays[key] = PushRelay(self.server, app, key[1], url, self.timeout, backoff)
+        self.relays[key].start()
+        return True

@@ -51,9 +51,11 @@ def test_ffmpeg_publishes_to_handlers(make_server: Any) -> None:
     data = [p for p in packets if p.type_id == neurtmp.MessageType.DATA_AMF0]
     videos = [p for p in packets if p.type_id == neurtmp.MessageType.VIDEO]
     audios = [p for p in packets if p.type_id == neurtmp.MessageType.AUDIO]
-    name, kind, metadata = amf0.decode_all(data[0].payload)
-    assert (name, kind) == ("@setDataFrame", "onMetaData")
-    assert (metadata["width"], metadata["height"], metadata["framerate"]) == (320, 240, 25)
+    # Handlers get data decoded, @setDataFrame unwrapped, and the payload players expect.
+    assert isinstance(data[0], neurtmp.DataPacket) and data[0].name == "onMetaData"
+    metadata = data[0].metadata
+    assert metadata is not None and (metadata["width"], metadata["height"], metadata["framerate"]) == (320, 240, 25)
+    assert amf0.decode_all(data[0].payload) == ["onMetaData", data[0].values[0]]
     assert 70 <= len(videos) <= 80  # 75 frames + the sequence header
     assert flv.is_video_sequence_header(videos[0].payload) and flv.is_video_key_frame(videos[1].payload)
     assert len(audios) >= 100  # ~43 AAC frames a second

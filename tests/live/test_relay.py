@@ -104,9 +104,9 @@ def test_pull_then_push_across_three_servers_survives_an_origin_restart(make_ser
     origin_address = origin.get_listen_address()
     edge, edge_app = live_server(make_server)
     far, far_app = live_server(make_server)
-    pull = PullRelay(edge_app.registry, f"rtmp://localhost:{origin_address.rsplit(':', 1)[1]}/live/src",
+    pull = PullRelay(edge, f"rtmp://localhost:{origin_address.rsplit(':', 1)[1]}/live/src",
                      "live", "copy", timeout=5, backoff=Backoff(0.2, 1.0)).start()
-    push = PushRelay(edge_app.registry, "live", "copy", url(far, "live/pushed"), timeout=5,
+    push = PushRelay(edge, "live", "copy", url(far, "live/pushed"), timeout=5,
                      backoff=Backoff(0.2, 1.0)).start()
     edge_player = neurtmp.connect(url(edge), timeout=5)
     edge_player.play("copy")
@@ -128,8 +128,9 @@ def test_pull_then_push_across_three_servers_survives_an_origin_restart(make_ser
     restarted, _ = live_server(make_server, address=origin_address)
     feeder = Feeder(f"rtmp://{restarted.get_listen_address()}/live")
     wait_for(lambda: edge_count["videos"] >= before[0] + 20 and far_count["videos"] >= before[1] + 20, 30)
-    assert pull.attempts >= 2 and pull.connected >= 2
-    assert push.connected >= 1 and push.packets_sent >= 40  # the push carried both origin sessions
+    assert pull.attempts >= 2 and pull.connected >= 2 and pull.published >= 2
+    # One local play carried both origin sessions, each published to the far server.
+    assert push.connected == 1 and push.published >= 2 and push.packets_sent >= 40
     assert not edge_player.closed and not far_player.closed
     feeder.stop()
     pull.stop()
@@ -163,7 +164,7 @@ def test_local_proxy_forwards_each_publisher_to_the_remote(make_server: Any) -> 
 
     remote, remote_app = live_server(make_server)
     local, local_app = live_server(make_server)
-    forwarder = Forwarder(local_app.registry, url(remote, "ingest"), backoff=Backoff(0.2, 1)).start()
+    forwarder = Forwarder(local, url(remote, "ingest"), backoff=Backoff(0.2, 1)).start()
     watcher = neurtmp.connect(url(remote, "ingest"), timeout=5)
     watcher.play("cam1")
     header, frames = encode_h264(20, gop=10)
@@ -182,8 +183,10 @@ def test_local_proxy_forwards_each_publisher_to_the_remote(make_server: Any) -> 
     assert list(forwarder.relays) == [("live", "cam1")]
     live = remote_app.registry.get("ingest", "cam1")
     assert live is not None and live.is_live
+    relay = forwarder.relays[("live", "cam1")]
     encoder.close()
     wait_for(lambda: not live.is_live, 10)  # the remote publish ends with the local one
+    wait_for(lambda: not relay.running and not forwarder.relays, 10)  # and so does its relay
     forwarder.stop()
     watcher.close()
 
