@@ -12,7 +12,7 @@ import argparse
 import time
 
 import neurtmp
-from neurtmp.protocol import events as ev
+ev = neurtmp.events
 
 
 def _value(text: str) -> object:

@@ -17,7 +17,12 @@ _FONT = {c: np.array([int(b) for b in bits], dtype=bool).reshape(5, 3) for c, bi
 
 
 class Scene:
-    """One viewer's scene. Steered by `speed`, `color` (the ball's RGB) and `paused`."""
+    """One viewer's scene. Steered by `speed`, `color` (the ball's RGB) and `paused`.
+
+    `render` draws into a fresh array and then publishes it as `canvas`, so a frame
+    worker reading `canvas` while the next picture is drawn (in another thread) always
+    gets a whole picture.
+    """
 
     def __init__(self, width: int = 640, height: int = 360) -> None:
         self.width, self.height = width, height
@@ -39,7 +44,7 @@ class Scene:
         t = self.time
         field = np.sin(6 * self._x + t) + np.sin(5 * self._y - 1.3 * t) + np.sin(4 * (self._x + self._y) + 0.7 * t)
         field = (field + 3) / 6
-        canvas = self.canvas
+        canvas = np.empty_like(self.canvas)
         canvas[:, :, 0] = (60 + 120 * field).astype(np.uint8)
         canvas[:, :, 1] = (40 + 80 * (1 - field)).astype(np.uint8)
         canvas[:, :, 2] = (110 + 140 * field * field).astype(np.uint8)
@@ -51,15 +56,17 @@ class Scene:
         yy, xx = np.ogrid[y0:y1, x0:x1]
         disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius * radius
         canvas[y0:y1, x0:x1][disc] = self.color
-        self.draw_text(f"frame {self.frame}  {self.time:.1f}s", 8, 8, scale=max(2, self.height // 90))
+        self.draw_text(f"frame {self.frame}  {self.time:.1f}s", 8, 8, scale=max(2, self.height // 90), canvas=canvas)
+        self.canvas = canvas
 
-    def draw_text(self, text: str, x: int, y: int, scale: int = 3) -> None:
-        """Draw `text` in white with a dark box behind it."""
+    def draw_text(self, text: str, x: int, y: int, scale: int = 3, canvas: np.ndarray | None = None) -> None:
+        """Draw `text` in white with a dark box behind it (on `canvas`, by default the current one)."""
+        canvas = self.canvas if canvas is None else canvas
         width = len(text) * 4 * scale
-        self.canvas[y - scale : y + 6 * scale, x - scale : x + width] //= 3
+        canvas[y - scale : y + 6 * scale, x - scale : x + width] //= 3
         for i, char in enumerate(text):
             glyph = _FONT.get(char, _FONT[" "])
             mask = np.kron(glyph, np.ones((scale, scale), dtype=bool))
             left = x + i * 4 * scale
-            region = self.canvas[y : y + mask.shape[0], left : left + mask.shape[1]]
+            region = canvas[y : y + mask.shape[0], left : left + mask.shape[1]]
             region[mask[: region.shape[0], : region.shape[1]]] = 255
