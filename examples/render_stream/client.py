@@ -12,6 +12,7 @@ import argparse
 import time
 
 import neurtmp
+
 ev = neurtmp.events
 
 

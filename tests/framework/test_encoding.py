@@ -129,14 +129,15 @@ def test_encoder_has_one_owner_through_pause_replay_and_codec_switches(make_serv
         client.call("switch", "h264" if round_ % 2 else "screen video")
         encoded = guard.calls["encode_canvas"]
         if round_ % 2:
-            wait_for(lambda: guard.calls["encode_canvas"] > encoded, 10)
+            wait_for(lambda n=encoded: guard.calls["encode_canvas"] > n, 10)
     client.call("switch", "h264")
     encoded = guard.calls["encode_canvas"]
     wait_for(lambda: guard.calls["encode_canvas"] > encoded + 5, 10)
     client.close()
     wait_for(lambda: all(s.closed for s in play.streams))
     # Every encoder opened (one per h264 round at least) was flushed and closed, once.
-    wait_for(lambda: not any(guard.active.values()) and guard.calls["close"] == guard.calls["init"], 10, message=str(guard.calls))
+    wait_for(lambda: not any(guard.active.values()) and guard.calls["close"] == guard.calls["init"], 10,
+             message=str(guard.calls))
     assert guard.calls["init"] >= 8
     assert not guard.violations, guard.violations[:5]
 
