@@ -261,6 +261,8 @@ class Connection:
             log.warning("%s: %s", self._peer, self._close_reason)
         except ConnectionClosed:
             pass
+        except (ConnectionResetError, BrokenPipeError):
+            self._close_reason = self._close_reason or "client closed the connection (reset)"
         except OSError as exc:
             if not self._closed:
                 self._close_reason = f"socket error: {exc}"

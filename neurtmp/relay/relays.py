@@ -232,13 +232,15 @@ class Relay:
     # -- target side --------------------------------------------------------------------
 
     def _forward(self, packet: neurtmp.Packet) -> None:
-        if self._out is None and not self._open_target():
-            return
+        if self._out is None:
+            if not self._open_target() or any(packet is cached for cached in self._cache.packets()):
+                return  # not open, or this packet went out with the cached start
         assert self._out is not None
         if packet.type_id == neurtmp.MessageType.VIDEO and self._needs_key:
-            if not flv.is_video_key_frame(packet.payload) or flv.is_video_sequence_header(packet.payload):
-                return  # headers went out on open; wait for a key frame
-            self._needs_key = False
+            if not flv.is_video_sequence_header(packet.payload):
+                if not flv.is_video_key_frame(packet.payload):
+                    return  # a far side joining mid-GOP waits for a key frame
+                self._needs_key = False
         try:
             self._out.send_packet(packet)
             self.packets_sent += 1

@@ -261,3 +261,41 @@ def test_sending_before_handshake_is_our_error() -> None:
 
 def test_every_remote_error_is_a_remote_protocol_error() -> None:
     assert issubclass(AMFError, RemoteProtocolError)
+
+
+def test_commands_before_connect_are_out_of_state() -> None:
+    pair = ConnectionPair()
+    pair.pump()  # handshake only
+    pair.client.create_stream()
+    pair.client.publish(1, "cam")
+    pair.client.call("anything")
+    events = pair.pump()[0]
+    refused = of(ev.CommandOutOfState, events)
+    assert [type(e.command).__name__ for e in refused] == ["CreateStreamRequested", "PublishRequested",
+                                                           "CallReceived"]
+    assert all(e.before_connect for e in refused)
+    assert refused[1].reason == "publish before connect"
+    assert not of(ev.PublishRequested, events) and not of(ev.CreateStreamRequested, events)
+
+
+def test_stream_commands_on_unknown_stream_ids_are_out_of_state() -> None:
+    pair = ConnectionPair().connected()
+    stream_id = pair.stream()
+    pair.client.play(stream_id + 1, "cam")
+    pair.client.publish(0, "cam")
+    pair.client.pause(stream_id, True)
+    pair.client.delete_stream(stream_id)
+    pair.client.play(stream_id, "cam")  # deleted: no longer known
+    events = pair.pump()[0]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["CommandOutOfState", "CommandOutOfState", "PauseRequested", "DeleteStreamRequested",
+                     "CommandOutOfState"]
+    assert [e.reason for e in of(ev.CommandOutOfState, events)] == [
+        f"play on unknown stream {stream_id + 1}", "publish on unknown stream 0", f"play on unknown stream {stream_id}"]
+    assert not any(e.before_connect for e in of(ev.CommandOutOfState, events))
+
+
+def test_stream_ids_are_allocated_in_one_place() -> None:
+    pair = ConnectionPair().connected()
+    reserved = pair.server.new_stream_id()
+    assert pair.stream() == reserved + 1  # createStream takes the next one, never a reserved one
