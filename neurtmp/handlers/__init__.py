@@ -8,10 +8,14 @@ and `MediaEventHandler` are neurtmp extensions that let handler code receive wha
 clients publish, so the live app is built from this API alone.
 
 Handlers run in the connection's greenlet (synchronous-style code; don't block it with
-real blocking calls). Render and frame handlers run in their own greenlets; set the class
-attribute ``threaded = True`` on one to run its `handle` in gevent's thread pool instead,
-for CPU work that releases the GIL (NumPy, PyAV, torch). A threaded handler must not
-call a stream's send methods; it returns what the frame worker should send.
+real blocking calls). Render handlers run in gevent's thread pool (drawing is CPU work
+that releases the GIL: NumPy, PyAV, torch) unless their class sets ``threaded = False``;
+frame handlers run on the hub unless they set ``threaded = True``. A handler running in
+the thread pool must not call a stream's send methods; a frame handler returns what the
+frame worker should send.
+
+Publish and media handlers form chains (each stream's, then the server's): several
+observers (the live app, a relay, a recorder, user code) see one publish.
 """
 
 from __future__ import annotations
@@ -90,9 +94,12 @@ class CallEventHandler:
 class PlayEventHandler:
     """Filters play and stop on a stream (`stream.register_play_event_handler`).
 
-    True on start accepts the play and starts the render loop and frame worker; True on
-    stop ends them; False changes nothing (on start, the client gets Play.Failed).
-    Returning ``(True, video_data)`` on start also sends that initialisation frame.
+    True on start accepts the play and starts the render loop and frame worker; False on
+    start refuses it (the client gets NetStream.Play.StreamNotFound). On stop (closeStream,
+    a new play, deleteStream, disconnect, the play's duration reached, or a render or
+    frame handler ending the stream) the loops have already stopped and the return value
+    is ignored. Returning ``(True, video_data)`` on start also sends that initialisation
+    frame.
     """
 
     def handle(self, is_start: bool, stream: Stream) -> bool | tuple[bool, VideoData | None]:
@@ -112,11 +119,12 @@ class PauseEventHandler:
 class RenderEventHandler:
     """Draws the next frame; called about `render_rate` times a second while playing.
 
-    Returning False stops the stream.
+    Runs in a worker thread by default: draw into a new array and swap it in whole, so a
+    frame handler reading it never sees half a picture. Returning False stops the stream.
     """
 
-    #: Run `handle` in gevent's thread pool (for GIL-releasing CPU work).
-    threaded = False
+    #: Run `handle` in gevent's thread pool (False: on the hub, for cheap work).
+    threaded = True
 
     def handle(self, stream: Stream) -> bool:
         return True
@@ -138,11 +146,14 @@ class FrameEventHandler:
 
 
 class PublishEventHandler:
-    """neurtmp extension: filters publish and unpublish on a stream.
+    """neurtmp extension: observes and filters publish and unpublish.
 
-    Registered with `stream.register_publish_event_handler(handler)`. True on start
-    accepts (NetStream.Publish.Start); False refuses (NetStream.Publish.BadName). With no
-    publish handler, publishing is allowed.
+    Added to a stream's chain with `stream.register_publish_event_handler(handler)`, or to
+    every stream's with `server.register_publish_event_handler(handler)`. On start each
+    handler in the chain is asked in order; all must return True (NetStream.Publish.Start),
+    and when one returns False the client gets NetStream.Publish.BadName and the handlers
+    that had accepted are called again with ``is_start=False``. On unpublish every handler
+    that accepted is called with ``is_start=False`` (the return value is then ignored).
     """
 
     def handle(self, is_start: bool, stream: Stream, name: str, publish_type: str) -> bool:
@@ -152,9 +163,12 @@ class PublishEventHandler:
 class MediaEventHandler:
     """neurtmp extension: receives each audio, video and data message a client publishes.
 
-    Registered with `stream.register_media_event_handler(handler)`. The `Packet` holds
-    the payload once; pass it on to players with `stream.send_packet(packet)`, which
-    shares its wire bytes among them.
+    Added to a stream's chain with `stream.register_media_event_handler(handler)`, or to
+    every stream's with `server.register_media_event_handler(handler)`. The `Packet` holds
+    the payload once; pass it on to players with `stream.send_packet(packet)` or
+    `neurtmp.broadcast`, which share its wire bytes among them. Data messages arrive as a
+    `neurtmp.DataPacket`, decoded (`name`, `values`, `metadata`), ``@setDataFrame``
+    unwrapped.
     """
 
     def handle(self, stream: Stream, packet: Packet) -> None:
