@@ -1,0 +1,171 @@
+"""LiveStream and Registry as units, with fake players (no sockets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import neurtmp
+from neurtmp import DataPacket, MessageType, Packet
+from neurtmp.live import LiveStream, Registry
+from neurtmp.live.gop import GopCache
+
+HEADER = b"\x17\x00\x00\x00\x00\x01\x64\x00\x1f"
+AUDIO_HEADER = b"\xaf\x00\x12\x10"
+
+
+def key(n: int) -> bytes:
+    return b"\x17\x01\x00\x00\x00" + bytes([n])
+
+
+def inter(n: int) -> bytes:
+    return b"\x27\x01\x00\x00\x00" + bytes([n])
+
+
+class FakeConnection:
+    out_chunk_size = 4096
+    closed = False
+
+    def get_peer_address(self) -> str:
+        return "127.0.0.1:1"
+
+
+class FakePlayer:
+    """What LiveStream uses of a framework Stream: accepts, queue_wire, send_status."""
+
+    def __init__(self, stream_id: int = 1, full: bool = False) -> None:
+        self.stream_id = stream_id
+        self.full = full
+        self.closed = False
+        self.connection = FakeConnection()
+        self.wires: list[bytes] = []
+        self.statuses: list[str] = []
+
+    def get_connection(self) -> FakeConnection:
+        return self.connection
+
+    def accepts(self, type_id: int) -> bool:
+        return not self.closed
+
+    def queue_wire(self, wire: bytes, priority: int) -> bool:
+        if self.full:
+            return False
+        self.wires.append(wire)
+        return True
+
+    def send_status(self, code: str, description: str = "", level: str = "status", **extra: Any) -> None:
+        self.statuses.append(code)
+
+    def received(self) -> list[tuple[int, int, bytes]]:
+        """(type, timestamp, payload) of every message queued, decoded from its wire bytes."""
+        from neurtmp.protocol import ChunkDecoder
+
+        decoder = ChunkDecoder()
+        decoder.set_chunk_size(FakeConnection.out_chunk_size)
+        decoder.feed(b"".join(self.wires))
+        out = []
+        while (message := decoder.next_message()) is not None:
+            out.append((message.type_id, message.timestamp, message.payload))
+        return out
+
+
+def video(ts: int, payload: bytes) -> Packet:
+    return Packet(MessageType.VIDEO, ts, payload)
+
+
+def test_late_joiner_gets_metadata_headers_then_the_gop_from_its_key_frame() -> None:
+    live = LiveStream("live", "cam", GopCache())
+    live.start_publishing(object(), "publisher")
+    metadata = DataPacket(0, "onMetaData", [{"width": 320.0}])
+    for packet in (metadata, video(0, HEADER), Packet(MessageType.AUDIO, 0, AUDIO_HEADER), video(0, key(0)),
+                   video(33, inter(1)), video(66, key(2)), Packet(MessageType.AUDIO, 70, b"\xaf\x01a"),
+                   video(99, inter(3))):
+        live.on_packet(packet)
+    player = FakePlayer()
+    live.add_player(player)  # type: ignore[arg-type]
+    got = player.received()
+    assert [payload for _, _, payload in got] == [
+        metadata.payload, HEADER, AUDIO_HEADER, key(2), b"\xaf\x01a", inter(3)]
+    assert [ts for _, ts, _ in got][3:] == [66, 70, 99]
+    assert live.player_first_key_ms(player) is not None  # type: ignore[arg-type]
+    live.on_packet(video(132, inter(4)))
+    assert player.received()[-1][2] == inter(4)
+
+
+def test_a_player_waiting_for_a_publisher_starts_at_the_first_key_frame() -> None:
+    live = LiveStream("live", "cam", GopCache())
+    player = FakePlayer()
+    live.add_player(player)  # type: ignore[arg-type]
+    live.start_publishing(object(), "publisher")
+    assert player.statuses == [neurtmp.StatusCode.PLAY_PUBLISH_NOTIFY]
+    for packet in (video(0, HEADER), video(10, inter(9)), video(20, key(1)), video(30, inter(2))):
+        live.on_packet(packet)
+    assert [payload for _, _, payload in player.received()] == [HEADER, key(1), inter(2)]
+
+
+def test_republish_continues_the_timeline_and_players_are_told() -> None:
+    live = LiveStream("live", "cam", GopCache())
+    player = FakePlayer()
+    first, second = object(), object()
+    live.add_player(player)  # type: ignore[arg-type]
+    live.start_publishing(first, "a")
+    live.on_packet(video(0, key(0)))
+    live.on_packet(video(5000, inter(1)))
+    assert not live.stop_publishing(second)  # not the publisher: nothing happens
+    assert live.stop_publishing(first)
+    live.start_publishing(second, "b")
+    live.on_packet(video(0, key(2)))  # the new encoder starts again at 0
+    live.on_packet(video(40, inter(3)))
+    assert [ts for _, ts, _ in player.received()] == [0, 5000, 5040, 5080]
+    assert player.statuses == [neurtmp.StatusCode.PLAY_PUBLISH_NOTIFY, neurtmp.StatusCode.PLAY_UNPUBLISH_NOTIFY,
+                               neurtmp.StatusCode.PLAY_PUBLISH_NOTIFY]
+
+
+def test_slow_players_drops_are_counted_and_others_get_everything() -> None:
+    live = LiveStream("live", "cam", GopCache())
+    healthy, slow = FakePlayer(), FakePlayer(full=True)
+    live.start_publishing(object(), "a")
+    live.on_packet(video(0, key(0)))
+    live.add_player(healthy)  # type: ignore[arg-type]
+    live.add_player(slow)  # type: ignore[arg-type]
+    for n in range(1, 6):
+        live.on_packet(video(n * 33, inter(n)))
+    assert live.dropped == 5
+    assert len(healthy.received()) == 6
+    live.remove_player(slow)  # type: ignore[arg-type]
+    assert live.players() == [healthy]
+
+
+class Displaced:
+    def __init__(self) -> None:
+        self.displaced = 0
+
+    def displace(self) -> None:
+        self.displaced += 1
+
+
+def test_registry_refuses_a_second_publisher_unless_takeover() -> None:
+    registry = Registry(takeover=False)
+    first, second = Displaced(), Displaced()
+    live = registry.publish("live", "cam?key=1", first, "a")
+    assert live is not None and live.publisher is first
+    assert registry.publish("live", "cam", second, "b") is None
+    assert registry.get("live?x=1", "cam") is live  # query strings are not part of the name
+
+    takeover = Registry(takeover=True)
+    live = takeover.publish("live", "cam", first, "a")
+    assert takeover.publish("live", "cam", second, "b") is live
+    assert live is not None and live.publisher is second and first.displaced == 1
+
+
+def test_registry_forgets_a_name_nobody_uses() -> None:
+    registry = Registry()
+    source = Displaced()
+    live = registry.publish("live", "cam", source)
+    assert live is not None
+    player = FakePlayer()
+    live.add_player(player)  # type: ignore[arg-type]
+    registry.unpublish(live, source)
+    assert registry.get("live", "cam") is live  # a player still waits on it
+    live.remove_player(player)  # type: ignore[arg-type]
+    registry.forget_if_idle(live)
+    assert registry.get("live", "cam") is None and registry.streams() == []
