@@ -17,7 +17,7 @@ import neurtmp
 from neurtmp.codec import create_video_decoder, create_video_encoder
 from neurtmp.protocol import events as ev
 
-from ..framework.test_handlers import wait_for
+from ..helpers import wait_for
 
 DEMO = pathlib.Path(__file__).resolve().parents[2] / "examples" / "render_stream"
 sys.path.insert(0, str(DEMO))
@@ -111,12 +111,13 @@ def test_stalled_viewer_gets_cheap_frames_and_another_is_unaffected(make_server:
         stalled_frames, healthy_frames = frame_handlers
         received = 0
         started = time.monotonic()
-        while time.monotonic() - started < 3:
+        # The healthy viewer keeps 80% of 30 fps while the stalled one's queue fills up.
+        while received < 0.8 * 30 * 3 or stalled_frames.cheap_frames <= 10:
+            elapsed = time.monotonic() - started
+            assert elapsed < 3, (received, stalled_frames.cheap_frames, elapsed)
             if isinstance(healthy.read(timeout=2), ev.VideoReceived):
                 received += 1
-        assert stalled_frames.cheap_frames > 10  # the stalled viewer's queue filled up
         assert healthy_frames.cheap_frames == 0
-        assert received >= 0.8 * 30 * 3
     finally:
         demo.SceneFrames.__init__ = original  # type: ignore[method-assign]
     healthy.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gevent
@@ -21,6 +22,7 @@ from neurtmp.handlers import (
 from neurtmp.protocol import events as ev
 
 from ..conftest import accept_all, url
+from ..helpers import assert_stays, wait_for
 
 
 class Recorder(ConnectEventHandler):
@@ -37,12 +39,6 @@ class Recorder(ConnectEventHandler):
         if is_create:
             self.connections.append(connection)
         return self.claim and (self.app is None or command_arguments.get("app") == self.app)
-
-
-def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    with gevent.Timeout(timeout, AssertionError("condition not met in time")):
-        while not predicate():
-            gevent.sleep(0.01)
 
 
 def test_connect_refused_when_no_handler_claims(make_server: Any) -> None:
@@ -259,14 +255,21 @@ def test_play_veto_gives_stream_not_found(make_server: Any) -> None:
     assert playing.render.count == 0
 
 
+def read_until_status(client: neurtmp.Client, code: str) -> None:
+    """Read (and drop) the client's events until the status `code` arrives."""
+    while not (isinstance(event := client.read(timeout=5), ev.StatusReceived) and event.code == code):
+        assert event is not None, f"the connection closed before {code}"
+
+
 def test_play_runs_render_and_frame_loops_and_pause_stops_them(make_server: Any) -> None:
     playing = Playing()
     server = play_server(make_server, playing)
     client = neurtmp.connect(url(server), timeout=5)
     stream_id = client.play("scene")
-    gevent.sleep(0.5)
-    renders, frames = playing.render.count, playing.frames.count
-    assert 10 <= renders <= 30 and 10 <= frames <= 30  # render_rate 50 for 0.5 s (25 on an idle machine)
+    started = time.monotonic()
+    wait_for(lambda: playing.render.count >= 25 and playing.frames.count >= 25, 5)
+    elapsed = time.monotonic() - started
+    assert 25 / 60 <= elapsed <= 25 / 20, elapsed  # render_rate 50: 25 calls in 0.5 s on an idle machine
     videos = []
     while len(videos) < 15:
         event = client.read(timeout=2)
@@ -278,15 +281,13 @@ def test_play_runs_render_and_frame_loops_and_pause_stops_them(make_server: Any)
     assert videos[0].payload[0] == 0x17 and not any(playing.frames.full)
 
     client.pause(True)
-    wait_for(lambda: playing.pause.events == [True])
-    gevent.sleep(0.1)
+    read_until_status(client, "NetStream.Pause.Notify")  # sent once the loops have stopped
+    assert playing.pause.events == [True]
     paused_at = playing.render.count
-    gevent.sleep(0.3)
-    assert playing.render.count == paused_at
+    assert_stays(lambda: playing.render.count == paused_at, 0.3, "no render calls while paused")
     client.pause(False)
     wait_for(lambda: playing.pause.events == [True, False])
-    gevent.sleep(0.3)
-    assert playing.render.count >= paused_at + 8
+    wait_for(lambda: playing.render.count >= paused_at + 8, 3, "render calls resume after unpause")
     client.close()
     wait_for(lambda: playing.events[-1] == (False, "scene"))
 
@@ -313,8 +314,7 @@ def test_render_handler_returning_false_stops_the_stream(make_server: Any) -> No
             event = client.read(timeout=3)
             status = event if isinstance(event, ev.StatusReceived) else status
         assert status.message_stream_id == stream_id
-        gevent.sleep(0.2)
-        assert StopAfterFive.calls == 5
+        assert_stays(lambda: StopAfterFive.calls == 5, 0.2, "no render calls after the stream stopped")
 
 
 def test_properties_and_statistics(make_server: Any) -> None:

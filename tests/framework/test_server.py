@@ -15,7 +15,7 @@ import neurtmp
 from neurtmp.handlers import FrameEventHandler
 
 from ..conftest import accept_all, url
-from .test_handlers import wait_for
+from ..helpers import assert_stays, wait_for
 
 
 def test_port_zero_reports_the_real_port(make_server: Any) -> None:
@@ -90,9 +90,10 @@ def test_idle_timeout_after_pings_go_unanswered(make_server: Any) -> None:
     server = make_server(accept_all, idle_timeout=0.8, ping_interval=0.2)
     client = neurtmp.connect(url(server), timeout=5)
     wait_for(lambda: len(server.get_connections()) == 1)
+    [connection] = server.get_connections()
     # An answering client stays: the server's pings get answered automatically.
-    gevent.sleep(1.2)
-    assert len(server.get_connections()) == 1
+    wait_for(lambda: connection.rtt_ms is not None, 2, "a ping answered")
+    assert_stays(lambda: len(server.get_connections()) == 1, 1.2, "an answering client stays past idle_timeout")
     # A client that stops reading (and answering) is dropped after idle_timeout.
     client._reader.kill()
     wait_for(lambda: not server.get_connections(), timeout=3)
@@ -115,26 +116,31 @@ def test_shutdown_refuses_new_connections_and_lets_streams_finish(make_server: A
     host, port = server.get_listen_address().rsplit(":", 1)
     player = neurtmp.connect(url(server), timeout=5)
     player.play("news")
-    got = []
+    got: list[Any] = []
 
-    def watch_for_a_second() -> None:
-        end = time.monotonic() + 1.0
-        while time.monotonic() < end:
-            event = player.read(timeout=2)
-            if event is not None:
-                got.append(event)
-        player.close()
+    def watch() -> None:
+        while (event := player.read(timeout=2)) is not None:
+            got.append(event)
 
-    watcher = gevent.spawn(watch_for_a_second)
-    gevent.sleep(0.2)
+    def refuses_connections() -> bool:
+        try:
+            probe = gevent.socket.create_connection((host, int(port)), timeout=1)
+        except ConnectionRefusedError:
+            return True
+        probe.close()
+        return False
+
+    watcher = gevent.spawn(watch)
+    wait_for(lambda: len(got) >= 3, 3, "the stream flows")
     stopper = gevent.spawn(server.shutdown, 5)
-    gevent.sleep(0.1)
-    with pytest.raises(OSError):  # the listener is gone at once
-        gevent.socket.create_connection((host, int(port)), timeout=1).recv(1)
+    wait_for(refuses_connections, 1, "the listener is gone at once")
+    during = len(got)
+    wait_for(lambda: len(got) >= during + 15, 3, "the stream keeps flowing during the grace period")
+    assert not stopper.ready()  # still waiting for the player
+    player.close()
     stopper.join(timeout=6)
     watcher.join(timeout=3)
     assert stopper.successful() and not server.get_connections()
-    assert len(got) >= 15  # the stream kept flowing during the grace period
 
 
 def test_shutdown_grace_expiry_closes_lingering_connections(make_server: Any) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import gevent
 import imageio_ffmpeg
 import pytest
 from gevent import subprocess
@@ -16,6 +15,7 @@ from neurtmp.codec import flv
 from neurtmp.handlers import FrameEventHandler, PlayEventHandler
 from neurtmp.protocol import amf0
 
+from ..helpers import wait_for
 from ..media import encode_h264
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -46,7 +46,7 @@ def test_ffmpeg_publishes_to_handlers(make_server: Any) -> None:
         "-c:a", "aac", "-f", "flv", f"rtmp://{server.get_listen_address()}/live/cam",
     ], capture_output=True, text=True, timeout=40)
     assert result.returncode == 0, result.stderr
-    gevent.sleep(0.3)
+    wait_for(lambda: len(published) == 2, 5, "the unpublish after ffmpeg exits")
     assert published == [(True, "cam", "live"), (False, "cam", "live")]
     data = [p for p in packets if p.type_id == neurtmp.MessageType.DATA_AMF0]
     videos = [p for p in packets if p.type_id == neurtmp.MessageType.VIDEO]

@@ -17,7 +17,7 @@ from neurtmp.protocol import events as ev
 from neurtmp.protocol import packet as packet_module
 
 from ..conftest import url
-from ..framework.test_handlers import wait_for
+from ..helpers import assert_stays, wait_for
 from ..media import encode_h264
 from .helpers import ffmpeg_play_raw, ffmpeg_publish, live_server
 
@@ -82,6 +82,15 @@ def publish_frames(client: neurtmp.Client, frames: list[neurtmp.VideoData], head
         gevent.sleep(0.005)
 
 
+def read_videos(client: neurtmp.Client, count: int, sink: list[ev.Event]) -> None:
+    """Read events into `sink` until `count` more video messages arrived."""
+    while count:
+        event = client.read(timeout=5)
+        assert event is not None
+        sink.append(event)
+        count -= isinstance(event, ev.VideoReceived)
+
+
 def read_until(client: neurtmp.Client, code: str, sink: list[ev.Event]) -> None:
     while True:
         event = client.read(timeout=5)
@@ -102,7 +111,7 @@ def test_player_before_publisher_and_republish(make_server: Any) -> None:
         publisher = neurtmp.connect(url(server), timeout=5)
         publisher.publish("show")
         publish_frames(publisher, frames, header)  # both sessions start their clock at 0
-        gevent.sleep(0.2)
+        read_videos(player, 21, seen)  # the server has it all before the publisher leaves
         publisher.close()
         read_until(player, "NetStream.Play.UnpublishNotify", seen)
     codes = [e.code for e in seen if isinstance(e, ev.StatusReceived) and e.code.endswith("ublishNotify")]
@@ -144,14 +153,9 @@ def test_takeover_replaces_the_publisher_and_keeps_players(make_server: Any) -> 
     wait_for(lambda: old.closed, 5)
     publish_frames(new, frames, header)
     seen: list[ev.Event] = []
-    gevent.sleep(0.3)
-    while True:
-        try:
-            seen.append(player.read(timeout=0.5))  # type: ignore[arg-type]
-        except TimeoutError:
-            break
-    videos = [e for e in seen if isinstance(e, ev.VideoReceived)]
-    assert len(videos) == 22 and not player.closed
+    read_videos(player, 22, seen)  # both publishers' frames, headers included
+    assert_stays(lambda: player.inbox.empty(), 0.3, "no more events after both publishers' frames")
+    assert not player.closed
     assert [e.code for e in seen if isinstance(e, ev.StatusReceived)][-2:] == [
         "NetStream.Play.UnpublishNotify", "NetStream.Play.PublishNotify"]
     live = app.registry.get("live", "cam")
@@ -212,10 +216,9 @@ def test_stalled_player_is_dropped_while_healthy_players_keep_their_frames(make_
         sent += 1
         peak = max(peak, stalled_connection.get_statistics()["bytes_queued"])
         gevent.sleep(max(0, started + (i + 1) / 30 - time.monotonic()))
-    gevent.sleep(0.5)
-    assert stalled_connection.closed
+    wait_for(lambda: stalled_connection.closed, 5, "the stalled player is dropped")
     assert peak <= 1024 * 1024
-    assert all(c >= 0.95 * sent for c in counts), (counts, sent)
+    wait_for(lambda: all(c >= 0.95 * sent for c in counts), 5, f"healthy players get 95% of {sent} frames")
     publisher.close()
     for client in healthy + [stalled]:
         client.close()
@@ -266,19 +269,13 @@ def test_receive_audio_false_stops_audio_for_that_player_only(make_server: Any) 
     counts = []
     for player in (quiet, normal):
         kinds: dict[str, int] = {"audio": 0, "video": 0}
-        while kinds["video"] < 10:
+        while kinds["video"] < 10:  # each audio message was sent before its video message
             event = player.read(timeout=5)
             if isinstance(event, ev.AudioReceived):
                 kinds["audio"] += 1
             elif isinstance(event, ev.VideoReceived):
                 kinds["video"] += 1
-        gevent.sleep(0.1)
-        while True:
-            try:
-                if isinstance(player.read(timeout=0.2), ev.AudioReceived):
-                    kinds["audio"] += 1
-            except TimeoutError:
-                break
+        assert_stays(lambda client=player: client.inbox.empty(), 0.2, "nothing after the last video")
         counts.append(kinds)
     assert counts == [{"audio": 0, "video": 10}, {"audio": 10, "video": 10}]
     for client in (quiet, normal, publisher):

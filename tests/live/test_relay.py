@@ -19,7 +19,7 @@ from neurtmp.protocol import events as ev
 from neurtmp.relay import Backoff, PullRelay, PushRelay, parse_local_name
 
 from ..conftest import url
-from ..framework.test_handlers import wait_for
+from ..helpers import wait_for
 from ..media import encode_h264
 from .helpers import live_server
 
