@@ -124,7 +124,9 @@ class StreamLoops:
         if result is None or result is True:
             return True
         if isinstance(result, VideoData):
-            frames = [result]
+            encoder = stream.get_video_encoder()
+            header = encoder.take_header() if encoder is not None else None
+            frames = [result] if header is None else [header, result]
         elif isinstance(result, (bytes, bytearray, memoryview)):
             frames = [VideoData(bytes(result))]
         else:

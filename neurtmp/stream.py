@@ -229,7 +229,7 @@ class Stream:
             if encoder is None:
                 return False
         if self._encoder is not None:
-            self._encoder.close_later()
+            self._encoder.release()
         self._encoder = StreamEncoder(encoder) if encoder is not None else None
         self._codec = "none" if encoder is None else key
         return True
@@ -237,9 +237,16 @@ class Stream:
     def get_video_codec(self) -> str:
         return self._codec
 
-    def get_video_encoder(self) -> Any:
-        """The stream's encoder (to set its parameters), or None for "none"."""
-        return self._encoder.encoder if self._encoder is not None else None
+    def get_video_encoder(self) -> StreamEncoder | None:
+        """The stream's encoder, or None for "none".
+
+        It has the encoder interface (`init`, `encode_canvas`, `set_parameter`, ...) and
+        is safe to use from any handler: calls run one at a time, off the hub. As in
+        neuray, a play handler may `init(width, height)` it (returning the sequence
+        header as its init frame) and a frame handler may return
+        `encode_canvas(canvas)`; a frame handler may also just return the canvas.
+        """
+        return self._encoder
 
     def encode_canvas(self, canvas: Any) -> list[VideoData]:
         """Encode a canvas with the stream's codec: [sequence header (on re-init)], frame.
@@ -386,6 +393,8 @@ class Stream:
         if self._playing:  # play again on the same stream: stop the first
             self.stop_play()
         self._name = event.name
+        if self._encoder is not None:
+            self._encoder.restart()  # a new player needs a sequence header (unless the handler inits)
         self._held = []
         try:
             result = True if self._play_handler is None else call_handler(self._play_handler, True, self)
@@ -403,8 +412,6 @@ class Stream:
         self._playing = True
         self._paused = False
         self._play_started = time.monotonic()
-        if self._encoder is not None:
-            self._encoder.restart()
         if init is not None:
             self.send_video(init)
         self._start_loops()
@@ -478,7 +485,7 @@ class Stream:
             self._closed = True
             self._stop_loops()
             if self._encoder is not None:
-                self._encoder.close_later()
+                self._encoder.release()
 
     # -- render and frame loops ---------------------------------------------------------
 
