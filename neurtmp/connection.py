@@ -150,7 +150,9 @@ class Connection:
 
         Raises:
             KeyError: a key that does not start with "user_".
+            ConnectionClosed: the connection is closed.
         """
+        self.check_open()
         if not key.startswith("user_"):
             raise KeyError(f"unknown connection property {key!r} (user keys start with 'user_')")
         self._properties[key] = value
@@ -443,7 +445,8 @@ class Connection:
                     message_stream_id=event.message_stream_id)
             return
         try:
-            ok, response = call_handler(handler, self, event.name, event.command_object, event.arguments)
+            result = call_handler(handler, self, event.name, event.command_object, event.arguments)
+            ok, response = result if isinstance(result, tuple) else (bool(result), None)
         except Exception:
             log.exception("%s: call handler for %r raised", self._peer, event.name)
             ok, response = False, status_info("error", StatusCode.CALL_FAILED, f"{event.name} failed.")

@@ -28,6 +28,7 @@ from neurtmp.protocol.limits import (
     DEFAULT_MAX_CHUNK_STREAMS,
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_OUT_CHUNK_SIZE,
+    DEFAULT_PORT,
     MAX_CHUNK_SIZE,
 )
 
@@ -114,13 +115,17 @@ def _check_writable_directory(path: str) -> None:
         raise ConfigError(f"log_io_dir {path!r} is not writable")
 
 
+#: What an empty listen address means (as neuray's `start("")`).
+DEFAULT_LISTEN_ADDRESS = f"0.0.0.0:{DEFAULT_PORT}"
+
+
 def parse_address(address: str) -> tuple[str, int]:
-    """ "HOST:PORT", "[V6]:PORT" or ":PORT" -> (host, port).
+    """ "HOST:PORT", "[V6]:PORT", ":PORT" or "" (0.0.0.0:1935) -> (host, port).
 
     Raises:
         ConfigError: not an address.
     """
-    host, sep, port_text = address.rpartition(":")
+    host, sep, port_text = (address or DEFAULT_LISTEN_ADDRESS).rpartition(":")
     if not sep:
         raise ConfigError(f"listen address {address!r} has no port (use HOST:PORT)")
     if host.startswith("[") and host.endswith("]"):
@@ -207,7 +212,8 @@ class Server:
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self, listen_address: str) -> None:
-        """Bind `listen_address` ("0.0.0.0:1935", "[::]:1935", port 0 for any) and serve.
+        """Bind `listen_address` ("0.0.0.0:1935", "[::]:1935", port 0 for any; "" means
+        0.0.0.0:1935, as in neuray) and serve.
 
         Returns at once; the server runs in its own greenlets.
 

@@ -78,8 +78,9 @@ class Stream:
     """One NetStream: its handlers, properties, and the methods that send media to it.
 
     Created by the framework on createStream; handed to stream, play, pause, render,
-    frame, publish and media handlers. Keeping a reference is safe; using it after it
-    closed raises `ConnectionClosed`.
+    frame, publish and media handlers. Keeping a reference is safe. Once it is closed
+    (deleteStream or disconnect), what would change it (`register_*`, `set_property`,
+    `use_codec`, `send_*`) raises `ConnectionClosed`; reading (`get_*`) still works.
     """
 
     def __init__(self, connection: Connection, stream_id: int, command_arguments: Any = None) -> None:
@@ -148,16 +149,20 @@ class Stream:
     # -- handlers ---------------------------------------------------------------------
 
     def register_play_event_handler(self, handler: Any) -> None:
+        self._check_open()
         self._play_handler = handler
 
     def register_pause_event_handler(self, handler: Any) -> None:
+        self._check_open()
         self._pause_handler = handler
 
     def register_render_event_handler(self, handler: Any) -> None:
+        self._check_open()
         self._render_handler = handler
         self._restart_loops()
 
     def register_frame_event_handler(self, handler: Any) -> None:
+        self._check_open()
         self._frame_handler = handler
         self._restart_loops()
 
@@ -168,6 +173,7 @@ class Stream:
         `Server.register_publish_event_handler`); every one must accept a publish. See
         `PublishEventHandler`.
         """
+        self._check_open()
         _add_once(self._publish_handlers, handler)
 
     def remove_publish_event_handler(self, handler: Any) -> None:
@@ -176,6 +182,7 @@ class Stream:
 
     def register_media_event_handler(self, handler: Any) -> None:
         """neurtmp extension: add a receiver of published audio/video/data to the chain."""
+        self._check_open()
         _add_once(self._media_handlers, handler)
 
     def remove_media_event_handler(self, handler: Any) -> None:
@@ -190,7 +197,9 @@ class Stream:
         Raises:
             KeyError: an unknown key that does not start with "user_".
             ValueError: a bad value for a reserved key.
+            ConnectionClosed: the stream is closed.
         """
+        self._check_open()
         if key in RESERVED_PROPERTIES:
             self._properties[key] = _positive_rate(key, value)
             self._restart_loops()
@@ -221,6 +230,7 @@ class Stream:
         encoder is (re)initialised. "none" sends what frame handlers return unchanged.
         The previous encoder is closed once the frame it may be encoding is done.
         """
+        self._check_open()
         key = name.lower()
         if key in _PASS_THROUGH_CODECS:
             encoder = None

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from neurtmp.codec.canvas import to_host_array
 from neurtmp.codec.flv import FRAME_INTER, FRAME_KEY, VIDEO_SCREEN
 from neurtmp.codec.video_data import VideoData
 from neurtmp.errors import EncodeError
@@ -68,14 +69,16 @@ class VideoEncoder(ABC):
         return self.supported_types[index] if 0 <= index < len(self.supported_types) else None
 
     def encode_canvas(self, canvas: Any) -> Any:
-        """Encode one canvas into a `VideoData`.
+        """Encode one canvas into a `VideoData`: an H x W x 3 (RGB) or 4 (RGBA) uint8
+        array, or anything `neurtmp.codec.canvas.to_host_array` takes (array interface,
+        torch tensor, CUDA array).
 
         Raises:
             EncodeError: not initialised, or a canvas of the wrong shape or type.
         """
         if not self.width:
             raise EncodeError(f"{self.identifier} encoder used before init()")
-        image = np.asarray(canvas)
+        image = to_host_array(canvas)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
             raise EncodeError(f"canvas must be H x W x 3 or 4 uint8, not {image.dtype} {image.shape}")
         if image.shape[:2] != (self.height, self.width):

@@ -28,16 +28,6 @@ log = logging.getLogger(__name__)
 _GLOBAL_HEADER = int(av.codec.context.Flags.global_header)
 
 
-def _as_rgb(canvas: Any) -> np.ndarray:
-    """A NumPy RGB view of a canvas; CUDA tensors are copied to the host."""
-    if hasattr(canvas, "detach"):  # a torch tensor
-        canvas = canvas.detach()
-        if getattr(canvas, "is_cuda", False):
-            canvas = canvas.cpu()
-        canvas = canvas.numpy()
-    return np.asarray(canvas)
-
-
 class _PyAVEncoder(VideoEncoder):
     """Common PyAV encoder plumbing: open on init, encode canvases, flush on close."""
 
@@ -110,9 +100,6 @@ class _PyAVEncoder(VideoEncoder):
         except av.FFmpegError as exc:
             raise EncodeError(f"{self.codec_name} failed: {exc}") from None
         return self._wrap(packets)
-
-    def encode_canvas(self, canvas: Any) -> Any:
-        return super().encode_canvas(_as_rgb(canvas))
 
     def _wrap(self, packets: list[Any]) -> VideoData:
         if not packets:

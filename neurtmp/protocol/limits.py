@@ -41,3 +41,6 @@ HANDSHAKE_SIZE = 1536
 
 #: The RTMP version byte in C0/S0.
 RTMP_VERSION = 3
+
+#: The RTMP port, where a URL or listen address names none.
+DEFAULT_PORT = 1935
