@@ -3,15 +3,129 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from neurtmp._version import __version__
-from neurtmp.errors import RemoteProtocolError
+from neurtmp.errors import ConfigError, RemoteProtocolError
 from neurtmp.protocol import events as ev
+
+#: The form --pull and --push want for remote URLs.
+_RELAY_URL_FORM = "rtmp://HOST[:PORT]/APP/NAME"
+
+#: Seconds `neurtmp proxy` gives connections to finish on SIGINT/SIGTERM.
+_PROXY_SHUTDOWN_GRACE = 2.0
+
+#: ServerOptions field -> the `serve` option that sets it (for ServerOptions' error messages).
+_SERVE_OPTION_OF_FIELD = {
+    "chunk_size": "--chunk-size",
+    "max_connections": "--max-connections",
+    "handshake_timeout": "--handshake-timeout",
+    "connect_timeout": "--connect-timeout",
+    "idle_timeout": "--idle-timeout",
+    "send_timeout": "--send-timeout",
+    "log_io_dir": "--log-io",
+    "shutdown_grace": "--shutdown-grace",
+}
+
+
+def _default(options: type[Any], name: str) -> Any:
+    """The default of field `name` of the dataclass `options` (ServerOptions, LiveOptions):
+    the one source of the command line's defaults.
+
+    Raises:
+        LookupError: no such field, or it has no default.
+    """
+    for field in dataclasses.fields(options):
+        if field.name == name:
+            if field.default is not dataclasses.MISSING:
+                return field.default
+            if field.default_factory is not dataclasses.MISSING:
+                return field.default_factory()
+            raise LookupError(f"{options.__name__}.{name} has no default")
+    raise LookupError(f"{options.__name__} has no field {name!r}")
+
+
+def _with_option_names(error: ConfigError, option_of_field: dict[str, str]) -> str:
+    """`error`'s message with a leading ServerOptions field name put as its option ("--log-io ...")."""
+    message = str(error)
+    for field, option in option_of_field.items():
+        if message.startswith(field + " "):
+            return option + message[len(field):]
+    return message
+
+
+def _looks_like_url(text: str) -> bool:
+    """Whether `text` looks like a URL (or a mistyped one) rather than a local APP/NAME."""
+    return "://" in text or "//" in text or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", text) is not None
+
+
+def _remote_url(option: str, url: str, need_stream: bool = True) -> str:
+    """Check a remote URL given to `option`; returns it.
+
+    Raises:
+        ConfigError: not rtmp://HOST[:PORT]/APP/NAME (or .../APP when not `need_stream`).
+    """
+    from neurtmp.client import URL_FORM, parse_rtmp_url
+
+    try:
+        parsed = parse_rtmp_url(url)
+    except ConfigError as exc:
+        message = str(exc).replace(URL_FORM, _RELAY_URL_FORM) if need_stream else str(exc)
+        raise ConfigError(f"{option}: {message}") from None
+    if need_stream and not parsed.stream:
+        raise ConfigError(f"{option}: {url!r} names no stream (expected {_RELAY_URL_FORM})")
+    return url
+
+
+def _local_name(option: str, local: str) -> tuple[str, str]:
+    """Check the local APP/NAME given to `option`; returns (app, name)."""
+    from neurtmp.relay import parse_local_name
+
+    try:
+        return parse_local_name(local)
+    except ConfigError as exc:
+        raise ConfigError(f"{option}: {exc} (expected APP/NAME or NAME)") from None
+
+
+def parse_pull(spec: str) -> tuple[str, str, str]:
+    """``--pull URL=LOCAL`` -> (url, local app, local name).
+
+    Raises:
+        ConfigError: not URL=LOCAL, the parts reversed, or a bad URL.
+    """
+    head, sep, _ = spec.partition("=")
+    if sep and not _looks_like_url(head) and _looks_like_url(spec[len(head) + 1:]):
+        raise ConfigError(f"--pull wants URL=LOCAL (e.g. rtmp://host/app/cam=live/cam), not {spec!r}: "
+                          "the URL comes first")
+    remote, sep, local = spec.rpartition("=")
+    if not sep or not remote or not local:
+        raise ConfigError(f"--pull wants URL=LOCAL (e.g. rtmp://host/app/cam=live/cam), not {spec!r}")
+    if _looks_like_url(local):
+        raise ConfigError(f"--pull wants URL=LOCAL, not {spec!r}: LOCAL {local!r} looks like a URL")
+    url = _remote_url("--pull", remote)
+    return (url, *_local_name("--pull", local))
+
+
+def parse_push(spec: str) -> tuple[str, str, str]:
+    """``--push LOCAL=URL`` -> (local app, local name, url).
+
+    Raises:
+        ConfigError: not LOCAL=URL, the parts reversed, or a bad URL.
+    """
+    local, sep, remote = spec.partition("=")
+    if not sep or not local or not remote:
+        raise ConfigError(f"--push wants LOCAL=URL (e.g. live/cam=rtmp://host/app/cam), not {spec!r}")
+    if _looks_like_url(local):
+        raise ConfigError(f"--push wants LOCAL=URL (e.g. live/cam=rtmp://host/app/cam), not {spec!r}: "
+                          "the URL comes after '='")
+    app, name = _local_name("--push", local)
+    return app, name, _remote_url("--push", remote)
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -82,39 +196,48 @@ def _run_until_signalled(server: Any, relays: Sequence[Any], grace: float) -> in
     return 0
 
 
+def server_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `ServerOptions` keywords that parsed `serve` arguments ask for.
+
+    Raises:
+        ConfigError: a value out of range that ServerOptions would misreport.
+    """
+    if args.flush_interval < 0:
+        raise ConfigError(f"--flush-interval must be >= 0 ms, not {args.flush_interval:g}")
+    return {
+        "chunk_size": args.chunk_size,
+        "max_connections": args.max_connections,
+        "handshake_timeout": args.handshake_timeout,
+        "connect_timeout": args.connect_timeout,
+        "idle_timeout": args.idle_timeout,
+        "send_timeout": args.send_timeout,
+        "flush_interval": 0.0 if args.low_latency else args.flush_interval / 1000,
+        "log_io_dir": args.log_io,
+        "shutdown_grace": args.shutdown_grace,
+    }
+
+
 def _serve(args: argparse.Namespace) -> int:
     import neurtmp
     from neurtmp.live import LiveApp, LiveOptions
-    from neurtmp.relay import PullRelay, PushRelay, parse_local_name
+    from neurtmp.relay import PullRelay, PushRelay
 
     _configure_logging(args.log_level)
     try:
-        server = neurtmp.Factory().create_server(
-            chunk_size=args.chunk_size,
-            max_connections=args.max_connections,
-            handshake_timeout=args.handshake_timeout,
-            connect_timeout=args.connect_timeout,
-            idle_timeout=args.idle_timeout,
-            send_timeout=args.send_timeout,
-            flush_interval=0.0 if args.low_latency else args.flush_interval / 1000,
-            log_io_dir=args.log_io,
-        )
+        pulls = [parse_pull(spec) for spec in args.pull]
+        pushes = [parse_push(spec) for spec in args.push]
+        try:
+            server = neurtmp.Factory().create_server(**server_options(args))
+        except ConfigError as exc:
+            raise ConfigError(_with_option_names(exc, _SERVE_OPTION_OF_FIELD)) from None
         live = LiveApp(LiveOptions(apps=tuple(args.app), takeover=args.takeover, gop_packets=args.gop_packets,
                                    gop_bytes=args.gop_bytes))
         live.install(server)
         relays: list[PullRelay | PushRelay] = []
-        for spec in args.pull:
-            remote, sep, local = spec.rpartition("=")
-            if not sep or not remote:
-                raise neurtmp.ConfigError(f"--pull wants URL=LOCAL, not {spec!r}")
-            app, name = parse_local_name(local)
-            relays.append(PullRelay(live.registry, remote, app, name))
-        for spec in args.push:
-            local, sep, remote = spec.partition("=")
-            if not sep or not remote:
-                raise neurtmp.ConfigError(f"--push wants LOCAL=URL, not {spec!r}")
-            app, name = parse_local_name(local)
-            relays.append(PushRelay(live.registry, app, name, remote))
+        for remote, app, name in pulls:
+            relays.append(PullRelay(server, remote, app, name))
+        for app, name, remote in pushes:
+            relays.append(PushRelay(server, app, name, remote))
         server.start(args.listen)
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
@@ -129,20 +252,23 @@ def _proxy(args: argparse.Namespace) -> int:
 
     _configure_logging(args.log_level)
     try:
-        neurtmp.parse_rtmp_url(args.to)
-        server = neurtmp.Factory().create_server(log_io_dir=args.log_io)
+        remote = _remote_url("--to", args.to, need_stream=False)
+        try:
+            server = neurtmp.Factory().create_server(log_io_dir=args.log_io)
+        except ConfigError as exc:
+            raise ConfigError(_with_option_names(exc, {"log_io_dir": "--log-io"})) from None
         live = LiveApp()
         live.install(server)
-        forwarder = Forwarder(live.registry, args.to)
+        forwarder = Forwarder(server, remote)
         server.start(args.listen)
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp proxy: {exc}", file=sys.stderr)
         return 2
-    return _run_until_signalled(server, [forwarder], grace=2.0)
+    return _run_until_signalled(server, [forwarder], grace=_PROXY_SHUTDOWN_GRACE)
 
 
-def _add_proxy(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    proxy = sub.add_parser(
+def _add_proxy(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    proxy = add_parser(
         "proxy",
         help="accept publishers locally and forward each stream to a remote RTMP server",
         description="A local RTMP endpoint that forwards every published stream to a remote server, "
@@ -156,8 +282,17 @@ def _add_proxy(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     proxy.set_defaults(func=_proxy)
 
 
-def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    serve = sub.add_parser(
+def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    from neurtmp.live import LiveOptions
+    from neurtmp.server import ServerOptions
+
+    def server(name: str) -> Any:
+        return _default(ServerOptions, name)
+
+    def live(name: str) -> Any:
+        return _default(LiveOptions, name)
+
+    serve = add_parser(
         "serve",
         help="run a live RTMP server: encoders publish to rtmp://HOST/APP/NAME, players play it",
         description="Run a live RTMP server. Encoders (ffmpeg, OBS, GStreamer) publish to "
@@ -167,25 +302,26 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        help="HOST:PORT to listen on; [::]:1935 for IPv6, port 0 for any (default %(default)s)")
     serve.add_argument("--app", action="append", default=[], metavar="NAME",
                        help="serve only this application name (repeat for several; default: any)")
-    serve.add_argument("--takeover", action="store_true",
+    serve.add_argument("--takeover", action="store_true", default=live("takeover"),
                        help="a new publisher of a live name replaces the old one (default: refused with BadName)")
-    serve.add_argument("--chunk-size", type=int, default=4096, help="outgoing chunk size (default %(default)s)")
-    serve.add_argument("--max-connections", type=int, default=10_000,
+    serve.add_argument("--chunk-size", type=int, default=server("chunk_size"),
+                       help="outgoing chunk size (default %(default)s)")
+    serve.add_argument("--max-connections", type=int, default=server("max_connections"),
                        help="connections served at once (default %(default)s)")
-    serve.add_argument("--handshake-timeout", type=float, default=10.0, metavar="SECONDS",
+    serve.add_argument("--handshake-timeout", type=float, default=server("handshake_timeout"), metavar="SECONDS",
                        help="time a client has to complete the handshake (default %(default)s)")
-    serve.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+    serve.add_argument("--connect-timeout", type=float, default=server("connect_timeout"), metavar="SECONDS",
                        help="time a client has to send connect (default %(default)s)")
-    serve.add_argument("--idle-timeout", type=float, default=60.0, metavar="SECONDS",
+    serve.add_argument("--idle-timeout", type=float, default=server("idle_timeout"), metavar="SECONDS",
                        help="drop a client silent for this long, pings unanswered (default %(default)s)")
-    serve.add_argument("--send-timeout", type=float, default=30.0, metavar="SECONDS",
+    serve.add_argument("--send-timeout", type=float, default=server("send_timeout"), metavar="SECONDS",
                        help="drop a player that takes nothing for this long (default %(default)s)")
-    serve.add_argument("--flush-interval", type=float, default=50.0, metavar="MS",
+    serve.add_argument("--flush-interval", type=float, default=round(server("flush_interval") * 1000, 6), metavar="MS",
                        help="merge each player's messages into one send per this many ms (default %(default)s)")
     serve.add_argument("--low-latency", action="store_true", help="send every message at once (no merging)")
-    serve.add_argument("--gop-packets", type=int, default=1024,
+    serve.add_argument("--gop-packets", type=int, default=live("gop_packets"),
                        help="GOP cache bound in packets per stream; 0 disables it (default %(default)s)")
-    serve.add_argument("--gop-bytes", type=int, default=8 * 1024 * 1024,
+    serve.add_argument("--gop-bytes", type=int, default=live("gop_bytes"),
                        help="GOP cache bound in bytes per stream (default %(default)s)")
     serve.add_argument("--pull", action="append", default=[], metavar="URL=LOCAL",
                        help="play rtmp://HOST[:PORT]/APP/NAME and serve it here as LOCAL (APP/NAME)")
@@ -193,13 +329,14 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        help="republish local APP/NAME to rtmp://HOST[:PORT]/APP/NAME while it is live")
     serve.add_argument("--log-io", metavar="DIR",
                        help="write each connection's raw received and sent bytes to files in DIR")
-    serve.add_argument("--shutdown-grace", type=float, default=5.0, metavar="SECONDS",
+    serve.add_argument("--shutdown-grace", type=float, default=server("shutdown_grace"), metavar="SECONDS",
                        help="on SIGINT/SIGTERM, time given to connections to finish (default %(default)s)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `neurtmp` argument parser (`serve` defaults come from ServerOptions and LiveOptions)."""
     parser = argparse.ArgumentParser(prog="neurtmp", description="RTMP server framework and live-streaming toolkit.")
     parser.add_argument("--version", action="version", version=f"neurtmp {__version__}")
     sub = parser.add_subparsers(dest="command")
@@ -212,12 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--listen", default="127.0.0.1:1935", help="HOST:PORT to listen on (default %(default)s)")
     probe.add_argument("--once", action="store_true", help="exit after the first client disconnects")
     probe.set_defaults(func=_probe)
-    _add_serve(sub)
-    _add_proxy(sub)
+    _add_serve(sub.add_parser)
+    _add_proxy(sub.add_parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `neurtmp` command; returns the exit status (2 for a configuration error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -25,7 +25,14 @@ import gevent.lock
 import gevent.queue
 import gevent.socket
 
-from neurtmp.errors import CallError, ConfigError, ConnectionClosed, ProtocolError
+from neurtmp.errors import (
+    CallError,
+    ConfigError,
+    ConnectionClosed,
+    HandshakeError,
+    ProtocolError,
+    RemoteProtocolError,
+)
 from neurtmp.protocol import events as ev
 from neurtmp.protocol.commands import StatusCode
 from neurtmp.protocol.connection import ClientProtocol
@@ -65,33 +72,71 @@ class RtmpUrl:
     tc_url: str
 
 
+#: What `parse_rtmp_url` accepts, for error messages.
+URL_FORM = "rtmp://HOST[:PORT]/APP[/NAME]"
+
+#: RTMP variants this client does not speak: scheme -> what it is.
+_UNSUPPORTED_SCHEMES = {
+    "rtmps": "RTMP over TLS",
+    "rtmpe": "encrypted RTMP",
+    "rtmpt": "RTMP tunnelled over HTTP",
+    "rtmpte": "encrypted RTMP tunnelled over HTTP",
+    "rtmpts": "RTMP tunnelled over HTTPS",
+}
+
+
 def parse_rtmp_url(url: str) -> RtmpUrl:
     """Split ``rtmp://host[:port]/app[/stream][?query]``.
 
     The query string stays with the last part: the stream name when there is one
     (``/live/cam?key=1`` -> stream "cam?key=1"), else the app (``/live?key=1``).
+    IPv6 hosts go in brackets (``rtmp://[::1]:1935/live``); the port defaults to 1935.
 
     Raises:
-        ConfigError: not an rtmp:// URL with a host and an app.
+        ConfigError: not an rtmp:// URL with a host, a valid port and an app; the
+            message names the URL, what is wrong with it and the expected form.
     """
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() != "rtmp":
-        raise ConfigError(f"{url!r} is not an rtmp:// URL")
-    if not parts.hostname:
-        raise ConfigError(f"{url!r} has no host")
+    if not isinstance(url, str):
+        raise ConfigError(f"{url!r} is not an rtmp:// URL (expected {URL_FORM})")
+    if url != url.strip():
+        raise ConfigError(f"{url!r} has leading or trailing spaces (expected {URL_FORM})")
+    scheme, sep, _ = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme != "rtmp":
+        if scheme in _UNSUPPORTED_SCHEMES:
+            raise ConfigError(f"{url!r}: {scheme}:// ({_UNSUPPORTED_SCHEMES[scheme]}) is not supported; "
+                              f"use {URL_FORM}")
+        if not sep and url.lower().startswith("rtmp:"):
+            raise ConfigError(f"{url!r} is not an rtmp:// URL: no '//' after 'rtmp:' (expected {URL_FORM})")
+        raise ConfigError(f"{url!r} is not an rtmp:// URL (expected {URL_FORM})")
     try:
-        port = parts.port or DEFAULT_PORT
-    except ValueError:
-        raise ConfigError(f"{url!r} has a bad port") from None
-    app, _, stream = parts.path.lstrip("/").partition("/")
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise ConfigError(f"{url!r} is not a valid URL: {exc} (expected {URL_FORM})") from None
+    host = parts.hostname
+    host_port = parts.netloc.rpartition("@")[2]
+    if not host_port.startswith("[") and ("::" in host_port or host_port.count(":") > 2):
+        raise ConfigError(f"{url!r}: put an IPv6 host in brackets, as in rtmp://[::1]:1935/APP")
+    if not host:
+        raise ConfigError(f"{url!r} has no host (expected {URL_FORM})")
+    if any(char.isspace() or not char.isprintable() for char in parts.netloc):
+        raise ConfigError(f"{url!r} has spaces or control characters in its host (expected {URL_FORM})")
+    port_text = host_port.rpartition("]")[2].partition(":")[2]  # after an IPv6 address's brackets
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        port = None
+    if port_text and not port:  # "host:" alone keeps the default port
+        raise ConfigError(f"{url!r} has a bad port {port_text!r} (expected a number in 1..65535)")
+    app, _, stream = parts.path[1:].partition("/")  # "rtmp://host//x" has an empty app
     if not app:
-        raise ConfigError(f"{url!r} has no application name")
+        raise ConfigError(f"{url!r} has no application name (expected {URL_FORM})")
     if parts.query:
         if stream:
             stream += "?" + parts.query
         else:
             app += "?" + parts.query
-    return RtmpUrl(parts.hostname, port, app, stream, f"rtmp://{parts.netloc}/{app}")
+    return RtmpUrl(host, port or DEFAULT_PORT, app, stream, f"rtmp://{parts.netloc}/{app}")
 
 
 class Client:
@@ -123,6 +168,7 @@ class Client:
         self._reader: gevent.Greenlet | None = None
         self._error: BaseException | None = None
         self._closed = False
+        self._closed_locally = False
         self.connect_result: ev.ResultReceived | None = None
         self.stream_id: int | None = None
         self._publishing: str | None = None
@@ -143,20 +189,59 @@ class Client:
 
         Raises:
             CallError: the server refused the connection.
+            ConnectionClosed: the server closed the connection during the handshake or
+                before answering connect.
+            HandshakeError / RemoteProtocolError: the server sent bytes that are not RTMP.
             TimeoutError / OSError: the network failed.
         """
         self._sock = self._open_socket()
         self._sock.settimeout(None)
         self._reader = gevent.spawn(self._read_loop)
-        self._flush()
+        try:
+            self._flush()
+        except OSError as exc:
+            raise self._failed("during the handshake", exc) from None
         if not self._handshake.wait(self.timeout):
             self.close()
             raise TimeoutError(f"handshake with {self.url.host}:{self.url.port} timed out")
-        with self._send_lock:
-            tid = self.protocol.connect(self.url.app, self.url.tc_url, **connect_args)
-        result = self._wait_result(tid, "connect")
+        if not self.protocol.handshake_done:  # the reader stopped first
+            raise self._failed("during the handshake")
+        if self._closed:  # the reader stopped right after the handshake
+            raise self._failed("before answering connect")
+        try:
+            with self._send_lock:
+                tid = self.protocol.connect(self.url.app, self.url.tc_url, **connect_args)
+            result = self._wait_result(tid, "connect")
+        except TimeoutError:
+            raise
+        except OSError as exc:  # ConnectionClosed too
+            raise self._failed("before answering connect", exc) from None
         self.connect_result = result
         return result
+
+    def _failed(self, when: str, error: OSError | None = None) -> Exception:
+        """Close, and return the error to raise for a connection that ended `when`.
+
+        The reader's protocol error when the server sent something that is not RTMP,
+        else `ConnectionClosed` saying the server closed the connection `when`.
+        """
+        reader_error = self._error
+        closed_locally = self._closed_locally
+        self.close()
+        where = f"{self.url.host}:{self.url.port}"
+        if isinstance(reader_error, HandshakeError):
+            failure = HandshakeError(f"RTMP handshake with {where} failed: {reader_error.reason}")
+            failure.__cause__ = reader_error
+            return failure
+        if isinstance(reader_error, RemoteProtocolError):
+            return reader_error
+        if closed_locally:
+            return ConnectionClosed(f"{self!r} was closed {when}")
+        cause = error if error is not None and not isinstance(error, ConnectionClosed) else reader_error
+        detail = ""
+        if isinstance(cause, OSError) and not isinstance(cause, ConnectionClosed):
+            detail = f" ({cause.strerror or cause})"
+        return ConnectionClosed(f"server {where} closed the connection {when}{detail}")
 
     def _open_socket(self) -> gevent.socket.socket:
         """TCP connect (host names resolve), with the receive buffer set before connecting."""
@@ -230,6 +315,9 @@ class Client:
 
     def _wait_result(self, tid: float, what: str, timeout: float | None = None) -> ev.ResultReceived:
         waiter = self._pending.setdefault(tid, gevent.event.AsyncResult())
+        if self._closed and not waiter.ready():  # the reader is gone: no answer can come
+            self._pending.pop(tid, None)
+            raise ConnectionClosed(f"{self!r} is closed ({self._error or 'closed'})")
         self._flush()
         try:
             answer = waiter.get(timeout=self.timeout if timeout is None else timeout)
@@ -245,6 +333,8 @@ class Client:
 
     def _wait_status(self, stream_id: int, wanted: str, what: str) -> ev.StatusReceived:
         queue = self._statuses.setdefault(stream_id, gevent.queue.Queue())
+        if self._closed and queue.empty():  # the reader is gone: no status can come
+            raise ConnectionClosed(f"connection closed while waiting for {wanted}")
         deadline = gevent.Timeout(self.timeout)
         deadline.start()
         try:
@@ -431,6 +521,7 @@ class Client:
             except (OSError, ProtocolError):
                 pass
         self._closed = True
+        self._closed_locally = True
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:

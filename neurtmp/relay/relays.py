@@ -7,7 +7,9 @@ what any player and publisher get: a late joiner's fast start (metadata, sequenc
 headers, GOP), PublishNotify / UnpublishNotify while the source comes and goes.
 
 Each side reconnects with exponential backoff, logged. The target is published only while
-the source is live: the relay opens it on the first message, ends it on UnpublishNotify.
+the source is live: the relay opens it when the source's publisher starts (PublishNotify,
+or at once when told the source is live) or on the first message, and ends it on
+UnpublishNotify.
 After a target reconnect it sends the cached metadata and sequence headers, then video
 from the next key frame, so the far side always starts clean.
 
@@ -119,15 +121,19 @@ class Relay:
         target: rtmp://HOST[:PORT]/APP/NAME to publish to.
         timeout: seconds for each network step.
         backoff: reconnect delays (one copy per side).
+        source_live: the source is known to be live: publish to the target as soon as the
+            source plays, before its first message (the far side sees the publish at once).
     """
 
-    def __init__(self, source: str, target: str, timeout: float = 10.0, backoff: Backoff | None = None) -> None:
+    def __init__(self, source: str, target: str, timeout: float = 10.0, backoff: Backoff | None = None,
+                 source_live: bool = False) -> None:
         for url in (source, target):
             if not neurtmp.parse_rtmp_url(url).stream:
                 raise neurtmp.ConfigError(f"relay URL {url!r} names no stream (rtmp://HOST/APP/NAME)")
         self.source = source
         self.target = target
         self.timeout = timeout
+        self.source_live = source_live
         self._source_backoff = backoff.copy() if backoff else Backoff()
         self._target_backoff = backoff.copy() if backoff else Backoff()
         #: Source sessions tried / that started playing.
@@ -195,6 +201,8 @@ class Relay:
             self.connected += 1
             started = time.monotonic()
             log.info("%r: playing the source", self)
+            if self.source_live:
+                self._open_target()
             while not self._stopped:
                 try:
                     event = client.read(timeout=self.timeout)
@@ -217,7 +225,9 @@ class Relay:
     def _on_event(self, event: Any) -> bool:
         """Relay one event; True when the relay is finished."""
         if isinstance(event, neurtmp.events.StatusReceived):
-            if event.code == neurtmp.StatusCode.PLAY_UNPUBLISH_NOTIFY:
+            if event.code == neurtmp.StatusCode.PLAY_PUBLISH_NOTIFY and self._out is None:
+                self._open_target()
+            elif event.code == neurtmp.StatusCode.PLAY_UNPUBLISH_NOTIFY:
                 log.info("%r: the source stopped publishing", self)
                 self._close_target()
                 self._cache.clear()
@@ -305,10 +315,10 @@ class PushRelay(Relay):
     """
 
     def __init__(self, server: neurtmp.Server, local_app: str, local_name: str, url: str, timeout: float = 10.0,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, source_live: bool = False) -> None:
         self.server = server
         self.local_app, self.local_name = local_app, local_name
-        super().__init__(f"rtmp://127.0.0.1/{local_app}/{local_name}", url, timeout, backoff)
+        super().__init__(f"rtmp://127.0.0.1/{local_app}/{local_name}", url, timeout, backoff, source_live)
 
     def start(self) -> Relay:
         self.source = local_url(self.server, self.local_app, self.local_name)
@@ -361,6 +371,6 @@ class Forwarder:
         url = self.remote if self.fixed_name else f"{self.remote}/{key[1]}"
         log.info("forwarding %s/%s to %s", app, key[1], url)
         backoff = self.backoff.copy() if self.backoff else None
-        self.relays[key] = PushRelay(self.server, app, key[1], url, self.timeout, backoff)
+        self.relays[key] = PushRelay(self.server, app, key[1], url, self.timeout, backoff, source_live=True)
         self.relays[key].start()
         return True
