@@ -37,13 +37,13 @@ from neurtmp.protocol import events as ev
 from neurtmp.protocol.commands import StatusCode
 from neurtmp.protocol.connection import ClientProtocol
 from neurtmp.protocol.message import Message
+from neurtmp.protocol.limits import DEFAULT_PORT
 from neurtmp.protocol.packet import Packet
 
 __all__ = ["Client", "RtmpUrl", "connect", "parse_rtmp_url"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 1935
 #: Default seconds to wait for the network or for an answer.
 DEFAULT_TIMEOUT = 10.0
 #: Messages the inbox holds before the reader stops reading (TCP back-pressure).
@@ -405,8 +405,13 @@ class Client:
         self._publishing = name
         return stream_id
 
-    def play(self, name: str | None = None, start: float = -2, buffer_ms: int = 1000) -> int:
+    def play(self, name: str | None = None, start: float = -2, buffer_ms: int = 1000,
+             duration: float = -1) -> int:
         """createStream, set buffer length, play; waits for Play.Start.
+
+        Args:
+            duration: seconds to play (-1: until the end); the server ends the play with
+                NetStream.Play.Stop after that long (rtmpdump's --stop).
 
         Returns:
             the message stream id media arrives on.
@@ -418,7 +423,7 @@ class Client:
         stream_id = self.create_stream()
         with self._send_lock:
             self.protocol.set_buffer_length(stream_id, buffer_ms)
-            self.protocol.play(stream_id, name, start)
+            self.protocol.play(stream_id, name, start, duration)
         self._flush()
         self._wait_status(stream_id, StatusCode.PLAY_START, f"play {name!r}")
         self.stream_id = stream_id

@@ -280,3 +280,31 @@ def test_receive_audio_false_stops_audio_for_that_player_only(make_server: Any) 
     assert counts == [{"audio": 0, "video": 10}, {"audio": 10, "video": 10}]
     for client in (quiet, normal, publisher):
         client.close()
+
+
+@pytest.mark.timeout(30)
+def test_play_duration_ends_a_live_play_with_play_stop(make_server: Any) -> None:
+    """rtmpdump --stop N sends play(name, start, N): the server ends the play after N s."""
+    server, app = live_server(make_server)
+    publisher = ffmpeg_publish(url(server, "live/cam"), 20)
+    try:
+        wait_for(lambda: (s := app.registry.get("live", "cam")) is not None and s.is_live, 15)
+        player = neurtmp.connect(url(server, "live"), timeout=10)
+        started = time.monotonic()
+        player.play("cam", duration=1.5)
+        videos, stopped = 0, None
+        while stopped is None:
+            event = player.read(timeout=10)
+            assert event is not None
+            if isinstance(event, neurtmp.events.VideoReceived):
+                videos += 1
+            elif isinstance(event, neurtmp.events.StatusReceived) and event.code == "NetStream.Play.Stop":
+                stopped = time.monotonic() - started
+        assert 1.4 <= stopped < 3.0 and videos >= 20  # 1.5 s of a 25 fps stream, then the stop
+        live = app.registry.get("live", "cam")
+        assert live is not None and live.players() == []  # it left the fan-out
+        assert not player.closed  # the connection stays; only that play ended
+        player.close()
+    finally:
+        publisher.kill()
+        publisher.wait()
