@@ -380,7 +380,7 @@ class Connection:
         self._ping()
 
     def _on_create_stream(self, event: ev.CreateStreamRequested) -> None:
-        stream = Stream(self, self._protocol.new_stream_id(), event.command_object)
+        stream = Stream(self, self._protocol.stream_id_for(event), event.command_object)
         if self._stream_handler is not None and not call_handler(self._stream_handler, True, stream,
                                                                  event.command_object):
             self._protocol.reject_create_stream(event)

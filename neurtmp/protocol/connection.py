@@ -15,6 +15,7 @@ After a `RemoteProtocolError` the object is dead: every later call raises
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +67,7 @@ from neurtmp.protocol.limits import (
     DEFAULT_MAX_CHUNK_STREAMS,
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_MAX_STREAMS,
     DEFAULT_OUT_CHUNK_SIZE,
     DEFAULT_PEER_BANDWIDTH,
     DEFAULT_WINDOW_ACK_SIZE,
@@ -407,6 +409,9 @@ class ServerProtocol(_Session):
         #: Message stream ids handed out by createStream and not yet deleted.
         self.stream_ids: set[int] = set()
         self._next_stream_id = 1
+        #: Ids reserved for createStream requests not answered yet, in order. Reserving
+        #: at parse time lets a client pipeline play/publish behind createStream.
+        self._reserved: deque[int] = deque()
 
     def _dispatch(self, message: Message, events: list[Event]) -> None:
         before = len(events)
@@ -420,6 +425,10 @@ class ServerProtocol(_Session):
             refusal = self._check_state(event)
             if refusal is not None:
                 events[index] = refusal
+            elif isinstance(event, CreateStreamRequested):
+                stream_id = self.new_stream_id()
+                self._reserved.append(stream_id)
+                self.stream_ids.add(stream_id)
             elif isinstance(event, DeleteStreamRequested):
                 self.stream_ids.discard(event.stream_id)
 
@@ -430,6 +439,8 @@ class ServerProtocol(_Session):
             return None
         if self.connect_event is None:
             return CommandOutOfState(event, f"{name} before connect", True)
+        if isinstance(event, CreateStreamRequested) and len(self.stream_ids) >= DEFAULT_MAX_STREAMS:
+            return CommandOutOfState(event, f"createStream past {DEFAULT_MAX_STREAMS} open streams", False)
         if isinstance(event, _ON_A_STREAM):
             stream_id = event.message_stream_id
         elif isinstance(event, DeleteStreamRequested):
@@ -441,7 +452,7 @@ class ServerProtocol(_Session):
         return None
 
     def new_stream_id(self) -> int:
-        """Reserve the next message stream id (the one place ids are allocated)."""
+        """Take the next message stream id (the one place ids are allocated)."""
         stream_id = self._next_stream_id
         self._next_stream_id += 1
         return stream_id
@@ -478,16 +489,28 @@ class ServerProtocol(_Session):
         """Refuse `connect` with `_error` NetConnection.Connect.Rejected."""
         self.send_error(event.transaction_id, None, status_info("error", StatusCode.CONNECT_REJECTED, description))
 
+    def stream_id_for(self, event: CreateStreamRequested) -> int:
+        """The message stream id the oldest unanswered createStream will get (reserved when
+        it was received, so commands pipelined behind it already find their stream)."""
+        return self._reserved[0] if self._reserved else self._next_stream_id
+
     def accept_create_stream(self, event: CreateStreamRequested, stream_id: int | None = None) -> int:
-        """Answer `createStream` with a message stream id (a new one unless given), returned."""
+        """Answer the oldest unanswered `createStream` with its reserved message stream id
+        (or `stream_id`), returned."""
+        reserved = self._reserved.popleft() if self._reserved else None
         if stream_id is None:
-            stream_id = self.new_stream_id()
+            stream_id = reserved if reserved is not None else self.new_stream_id()
+        elif reserved is not None and reserved != stream_id:
+            self.stream_ids.discard(reserved)
         self._next_stream_id = max(self._next_stream_id, stream_id + 1)
         self.stream_ids.add(stream_id)
         self.send_result(event.transaction_id, None, float(stream_id))
         return stream_id
 
     def reject_create_stream(self, event: CreateStreamRequested, description: str = "Stream refused.") -> None:
+        """Refuse the oldest unanswered `createStream` (its reserved id is given up)."""
+        if self._reserved:
+            self.stream_ids.discard(self._reserved.popleft())
         self.send_error(event.transaction_id, None, status_info("error", StatusCode.CALL_FAILED, description))
 
     def accept_publish(self, event: PublishRequested, description: str = "") -> None:

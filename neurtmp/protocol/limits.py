@@ -23,6 +23,10 @@ DEFAULT_MAX_MESSAGE_SIZE = 8 * 1024 * 1024
 #: nginx-rtmp `max_streams` is 32.
 DEFAULT_MAX_CHUNK_STREAMS = 64
 
+#: NetStreams a client may hold open on one connection (players and publishers use one
+#: or two). Bounds what a client can make us keep per connection.
+DEFAULT_MAX_STREAMS = 256
+
 #: Bytes of partly received messages held across all chunk streams of one connection.
 DEFAULT_MAX_PENDING_BYTES = 2 * DEFAULT_MAX_MESSAGE_SIZE
 

@@ -184,3 +184,30 @@ def test_raw_io_logs_per_connection_and_direction(make_server: Any, tmp_path: An
     assert received[0] == 3 and len(received) > 1 + 1536 * 2  # C0, C1, C2, then commands
     assert sent[0] == 3 and len(sent) > 1 + 1536 * 2  # S0, S1, S2, then replies
     assert b"connect" in received and b"NetConnection.Connect.Success" in sent
+
+
+@pytest.mark.timeout(30)
+def test_a_client_that_pipelines_connect_create_stream_and_play_is_served(make_server: Any) -> None:
+    """Some clients (and the benchmark's players) send every command before any answer."""
+    from neurtmp.protocol import ClientProtocol
+    from neurtmp.protocol import events as ev
+
+    server = make_server(accept_all)
+    host, port = server.get_listen_address().rsplit(":", 1)
+    sock = gevent.socket.create_connection((host, int(port)), timeout=5)
+    protocol = ClientProtocol()
+    sock.sendall(protocol.data_to_send())
+    codes: list[str] = []
+    while "NetStream.Play.Start" not in codes:
+        data = sock.recv(65536)
+        assert data, f"closed after {codes}"
+        for event in protocol.receive_data(data):
+            if isinstance(event, ev.HandshakeCompleted):
+                protocol.connect("app", f"rtmp://{host}/app")
+                protocol.create_stream()
+                protocol.play(1, "scene")
+            elif isinstance(event, ev.StatusReceived):
+                codes.append(event.code)
+        sock.sendall(protocol.data_to_send())
+    sock.close()
+    assert codes == ["NetStream.Play.Reset", "NetStream.Play.Start"]

@@ -297,5 +297,24 @@ def test_stream_commands_on_unknown_stream_ids_are_out_of_state() -> None:
 
 def test_stream_ids_are_allocated_in_one_place() -> None:
     pair = ConnectionPair().connected()
-    reserved = pair.server.new_stream_id()
-    assert pair.stream() == reserved + 1  # createStream takes the next one, never a reserved one
+    taken = pair.server.new_stream_id()
+    assert pair.stream() == taken + 1  # createStream takes the next one, never a taken one
+
+
+def test_commands_pipelined_behind_create_stream_find_their_stream() -> None:
+    """Clients may send connect, createStream and play in one go, before any answer."""
+    pair = ConnectionPair()
+    pair.pump()
+    pair.client.connect("live", "rtmp://127.0.0.1/live")
+    pair.client.create_stream()
+    pair.client.create_stream()
+    pair.client.play(1, "cam")
+    pair.client.publish(2, "cam2")
+    events = pair.pump()[0]
+    assert not of(ev.CommandOutOfState, events)
+    first, second = of(ev.CreateStreamRequested, events)
+    assert pair.server.stream_id_for(first) == 1
+    pair.server.reject_create_stream(first)  # its id is given up...
+    assert pair.server.accept_create_stream(second) == 2  # ...the next keeps its own
+    pair.client.play(1, "cam")
+    assert [e.reason for e in of(ev.CommandOutOfState, pair.pump()[0])] == ["play on unknown stream 1"]
