@@ -36,8 +36,8 @@ from neurtmp.errors import (
 from neurtmp.protocol import events as ev
 from neurtmp.protocol.commands import StatusCode
 from neurtmp.protocol.connection import ClientProtocol
-from neurtmp.protocol.message import Message
 from neurtmp.protocol.limits import DEFAULT_PORT
+from neurtmp.protocol.message import Message
 from neurtmp.protocol.packet import Packet
 
 __all__ = ["Client", "RtmpUrl", "connect", "parse_rtmp_url"]

@@ -48,6 +48,8 @@ _PASS_THROUGH_CODECS = ("none", "")
 #: Messages a play handler may send before the play is answered (held until then).
 MAX_HELD_MESSAGES = 256
 
+_VIDEO = int(MessageType.VIDEO)
+_AUDIO = int(MessageType.AUDIO)
 _MEDIA_TYPES = {ev.VideoReceived: MessageType.VIDEO, ev.AudioReceived: MessageType.AUDIO}
 
 
@@ -85,6 +87,10 @@ class Stream:
 
     def __init__(self, connection: Connection, stream_id: int, command_arguments: Any = None) -> None:
         self._connection = connection
+        # The connection's output, held for the fan-out path (the chunk size is set at
+        # connect, before any stream exists).
+        self._enqueue = connection.enqueue
+        self._chunk_size = connection.out_chunk_size
         self.stream_id = stream_id
         self.command_arguments = command_arguments
         self._name = ""
@@ -276,17 +282,6 @@ class Stream:
         """Milliseconds since play started: the timestamp frames are sent with."""
         return int((time.monotonic() - self._play_started) * 1000) if self._play_started else 0
 
-    def accepts(self, type_id: int) -> bool:
-        """Whether a message of this type goes to this player now (open, and not turned
-        off by receiveAudio / receiveVideo)."""
-        if self._closed or self._connection.closed:
-            return False
-        if type_id == MessageType.AUDIO:
-            return self.receive_audio
-        if type_id == MessageType.VIDEO:
-            return self.receive_video
-        return True
-
     def queue_wire(self, wire: bytes, priority: int) -> bool:
         """Queue a message's wire bytes (built for this stream); False when dropped."""
         held = self._held
@@ -295,7 +290,22 @@ class Stream:
                 return False
             held.append((wire, priority))
             return True
-        return self._connection.enqueue(wire, priority)
+        return self._enqueue(wire, priority)
+
+    def queue_packet(self, packet: Packet, priority: int) -> bool | None:
+        """The fan-out step for one player: queue the packet's shared wire bytes.
+
+        Returns None when this player does not take it (closed, or that kind of media
+        turned off), else whether it was queued (False: the slow-player policy dropped it).
+        """
+        type_id = packet.type_id
+        if self._closed or (type_id == _VIDEO and not self.receive_video) or (
+                type_id == _AUDIO and not self.receive_audio):
+            return None
+        wire = packet.wire(self._chunk_size, self.stream_id)
+        if self._held is not None:
+            return self.queue_wire(wire, priority)
+        return self._enqueue(wire, priority)
 
     def send_packet(self, packet: Packet) -> bool:
         """Send a media/data packet, sharing its wire bytes with every other player.
@@ -308,10 +318,7 @@ class Stream:
         """
         self._check_open()
         self._connection.check_open()
-        if not self.accepts(packet.type_id):
-            return False
-        wire = packet.wire(self._connection.out_chunk_size, self.stream_id)
-        return self.queue_wire(wire, packet_priority(packet))
+        return self.queue_packet(packet, packet_priority(packet)) is True
 
     def send_video(self, payload: bytes | VideoData, timestamp: int | None = None) -> bool:
         """Send one video message (FLV video tag body); the stream clock by default."""
@@ -528,12 +535,8 @@ def broadcast(packet: Packet, streams: Iterable[Stream]) -> int:
         how many streams dropped the packet (slow players).
     """
     priority = packet_priority(packet)
-    type_id = packet.type_id
-    wire = packet.wire
     dropped = 0
     for stream in streams:
-        if not stream.accepts(type_id):
-            continue
-        if not stream.queue_wire(wire(stream.get_connection().out_chunk_size, stream.stream_id), priority):
+        if stream.queue_packet(packet, priority) is False:
             dropped += 1
     return dropped

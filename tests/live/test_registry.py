@@ -30,7 +30,7 @@ class FakeConnection:
 
 
 class FakePlayer:
-    """What LiveStream uses of a framework Stream: accepts, queue_wire, send_status."""
+    """What LiveStream uses of a framework Stream: queue_packet, send_status, closed."""
 
     def __init__(self, stream_id: int = 1, full: bool = False) -> None:
         self.stream_id = stream_id
@@ -43,13 +43,12 @@ class FakePlayer:
     def get_connection(self) -> FakeConnection:
         return self.connection
 
-    def accepts(self, type_id: int) -> bool:
-        return not self.closed
-
-    def queue_wire(self, wire: bytes, priority: int) -> bool:
+    def queue_packet(self, packet: Packet, priority: int) -> bool | None:
+        if self.closed:
+            return None
         if self.full:
             return False
-        self.wires.append(wire)
+        self.wires.append(packet.wire(self.connection.out_chunk_size, self.stream_id))
         return True
 
     def send_status(self, code: str, description: str = "", level: str = "status", **extra: Any) -> None:
