@@ -335,6 +335,116 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     serve.set_defaults(func=_serve)
 
 
+class _Service:
+    """Something `_run_until_signalled` starts before announcing and stops on a signal."""
+
+    def __init__(self, start: Callable[[], Any], stop: Callable[[], Any]) -> None:
+        self.start, self.stop = start, stop
+
+
+#: `neurtmp ingest` flags: (field, type, help). Each also reads RTMP_<FIELD>.
+_INGEST_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("host", str, "address to listen on"),
+    ("port", int, "RTMP port"),
+    ("max_streams", int, "streams published at once"),
+    ("max_bitrate", float, "highest input bitrate, Mbit/s"),
+    ("max_resolution", int, "highest input height, lines"),
+    ("http_port", int, "HTTP port (playlists, segments, page)"),
+    ("output_dir", str, "where segments and playlists are written"),
+    ("segment_duration", float, "segment length, seconds"),
+    ("encoder", str, "auto | x264 | nvenc_h264"),
+    ("preset", str, "x264 preset"),
+    ("ffmpeg", str, "ffmpeg binary (default: the one imageio-ffmpeg installs)"),
+    ("auth_secret", str, "HMAC secret for publish tokens (default: no auth)"),
+    ("keep_finished", float, "seconds a finished stream's files are kept"),
+    ("stall_timeout", float, "seconds without ffmpeg progress before it is restarted"),
+)
+
+
+def _add_ingest(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    from neurtmp.ingest import ENVIRONMENT, IngestConfig
+
+    ingest = add_parser(
+        "ingest",
+        help="RTMP ingest at /live/KEY, transcoded to an HLS + DASH ladder served over HTTP",
+        description="Encoders publish to rtmp://HOST:PORT/live/KEY; each stream is transcoded by ffmpeg to a "
+        "1080/720/480/360 ladder (never above the input), served as HLS (/streams/KEY/master.m3u8) and DASH "
+        "(/streams/KEY/dash/manifest.mpd), with a page at / . Every option also reads the environment "
+        "variable shown; a flag wins.",
+    )
+    for name, kind, text in _INGEST_FLAGS:
+        default = _default(IngestConfig, name) if name != "output_dir" else "a per-user cache folder"
+        ingest.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None,
+                            help=f"{text} (${ENVIRONMENT[name]}; default {default})")
+    ingest.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    ingest.set_defaults(func=_ingest)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    import os
+
+    import neurtmp
+    from neurtmp.ingest import IngestApp, IngestConfig, IngestHttp, serve_http
+
+    _configure_logging(args.log_level)
+    try:
+        config = IngestConfig.from_sources(os.environ, {name: getattr(args, name) for name, _, _ in _INGEST_FLAGS})
+        server = neurtmp.Factory().create_server()
+        app = IngestApp(config)
+        app.install(server)
+        server.start(f"[{config.host}]:{config.port}" if ":" in config.host else f"{config.host}:{config.port}")
+    except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
+        print(f"neurtmp ingest: {exc}", file=sys.stderr)
+        return 2
+    http_app = IngestHttp(app.stream_dir, app.describe)
+    try:
+        http = serve_http(http_app, config.host, config.http_port)
+    except OSError as exc:
+        server.shutdown(grace=0)
+        print(f"neurtmp ingest: cannot listen on HTTP port {config.http_port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    host, port = http.address[0], http.address[1]
+    print(f"serving HLS and DASH on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/ "
+          f"(encoder {app.encoder}, files in {app.output_dir})", flush=True)
+
+    def stop() -> None:
+        http.stop(timeout=2)
+        app.stop()
+
+    return _run_until_signalled(server, [_Service(lambda: None, stop)], grace=2.0)
+
+
+def _add_token(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    token = add_parser(
+        "token",
+        help="print a publish URL with a token for `neurtmp ingest` run with an auth secret",
+        description="Sign a publish token (HMAC-SHA256 of KEY:EXPIRES) with the secret of $RTMP_AUTH_SECRET "
+        "(or --secret) and print the URL to publish to.",
+    )
+    token.add_argument("key", help="the stream key")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid (default %(default)s)")
+    token.add_argument("--secret", help="the secret (default: $RTMP_AUTH_SECRET)")
+    token.add_argument("--server", default="rtmp://127.0.0.1:1935/live",
+                       help="the ingest URL to publish to (default %(default)s)")
+    token.set_defaults(func=_token)
+
+
+def _token(args: argparse.Namespace) -> int:
+    import os
+    import time
+
+    from neurtmp.ingest.access import check_key, sign
+
+    secret = args.secret or os.environ.get("RTMP_AUTH_SECRET", "")
+    problem = "no secret: set RTMP_AUTH_SECRET or --secret" if not secret else check_key(args.key)
+    if problem is not None or args.ttl <= 0:
+        print(f"neurtmp token: {problem or '--ttl must be positive'}", file=sys.stderr)
+        return 2
+    expires = int(time.time()) + args.ttl
+    print(f"{args.server.rstrip('/')}/{args.key}?expires={expires}&sig={sign(secret, args.key, expires)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `neurtmp` argument parser (`serve` defaults come from ServerOptions and LiveOptions)."""
     parser = argparse.ArgumentParser(prog="neurtmp", description="RTMP server framework and live-streaming toolkit.")
@@ -351,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     probe.set_defaults(func=_probe)
     _add_serve(sub.add_parser)
     _add_proxy(sub.add_parser)
+    _add_ingest(sub.add_parser)
+    _add_token(sub.add_parser)
     return parser
 
 

@@ -22,6 +22,7 @@ from neurtmp._handler import call_handler
 from neurtmp._render import StreamLoops
 from neurtmp.codec import VideoData, create_video_encoder, flv
 from neurtmp.errors import ConnectionClosed, EncodeError
+from neurtmp.handlers import Refusal
 from neurtmp.protocol import amf0
 from neurtmp.protocol import events as ev
 from neurtmp.protocol.commands import StatusCode
@@ -358,10 +359,15 @@ class Stream:
         self.publish_type = event.publish_type
         accepted: list[Any] = []
         for handler in self._publish_chain():
-            if not call_handler(handler, True, self, event.name, event.publish_type):
-                log.info("%s: publish %r refused", self._connection.get_peer_address(), event.name)
+            result = call_handler(handler, True, self, event.name, event.publish_type)
+            if not result:
+                log.info("%s: publish %r refused%s", self._connection.get_peer_address(), event.name,
+                         f": {result.description}" if isinstance(result, Refusal) else "")
                 self._tell_unpublished(accepted)
-                protocol.reject_publish(event)
+                if isinstance(result, Refusal):
+                    protocol.reject_publish(event, result.code, result.description)
+                else:
+                    protocol.reject_publish(event)
                 return
             accepted.append(handler)
         self._publishing = True
@@ -420,7 +426,10 @@ class Stream:
         accepted, init = result if isinstance(result, tuple) else (result, None)
         if not accepted:
             log.info("%s: play %r refused", connection.get_peer_address(), event.name)
-            protocol.reject_play(event)
+            if isinstance(accepted, Refusal):
+                protocol.reject_play(event, accepted.code, accepted.description)
+            else:
+                protocol.reject_play(event)
             return
         protocol.accept_play(event)
         connection.flush()

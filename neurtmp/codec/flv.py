@@ -167,21 +167,31 @@ class FlvTag:
     payload: bytes
 
 
+def file_header(has_audio: bool = True, has_video: bool = True) -> bytes:
+    """An FLV file header and the first (zero) back pointer."""
+    flags = (4 if has_audio else 0) | (1 if has_video else 0)
+    return b"FLV\x01" + bytes((flags,)) + (9).to_bytes(4, "big") + b"\x00\x00\x00\x00"
+
+
+def tag_bytes(type_id: int, timestamp: int, payload: bytes) -> bytes:
+    """One FLV tag (audio 8, video 9, script data 18) with its back pointer."""
+    timestamp &= 0xFFFFFFFF
+    header = (
+        bytes((type_id,)) + len(payload).to_bytes(3, "big") + (timestamp & 0xFFFFFF).to_bytes(3, "big")
+        + bytes((timestamp >> 24,)) + b"\x00\x00\x00"
+    )
+    return header + payload + (11 + len(payload)).to_bytes(4, "big")
+
+
 class FlvWriter:
     """Writes an FLV file: header, then tags with their back pointers."""
 
     def __init__(self, file: BinaryIO, has_audio: bool = True, has_video: bool = True) -> None:
         self._file = file
-        flags = (4 if has_audio else 0) | (1 if has_video else 0)
-        file.write(b"FLV\x01" + bytes((flags,)) + (9).to_bytes(4, "big") + b"\x00\x00\x00\x00")
+        file.write(file_header(has_audio, has_video))
 
     def write(self, type_id: int, timestamp: int, payload: bytes) -> None:
-        timestamp &= 0xFFFFFFFF
-        header = (
-            bytes((type_id,)) + len(payload).to_bytes(3, "big") + (timestamp & 0xFFFFFF).to_bytes(3, "big")
-            + bytes((timestamp >> 24,)) + b"\x00\x00\x00"
-        )
-        self._file.write(header + payload + (11 + len(payload)).to_bytes(4, "big"))
+        self._file.write(tag_bytes(type_id, timestamp, payload))
 
 
 class FlvReader:

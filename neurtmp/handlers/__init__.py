@@ -20,6 +20,7 @@ observers (the live app, a relay, a recorder, user code) see one publish.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -36,9 +37,26 @@ __all__ = [
     "PauseEventHandler",
     "PlayEventHandler",
     "PublishEventHandler",
+    "Refusal",
     "RenderEventHandler",
     "StreamEventHandler",
 ]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refusal with its own status, returned by a publish or play handler instead of
+    False: the client gets onStatus `code` (level "error") with `description`.
+
+    Example: ``return Refusal("NetStream.Publish.Rejected", "403 too many streams")``.
+    A Refusal is false, so code that tests the result as a bool still works.
+    """
+
+    code: str
+    description: str = ""
+
+    def __bool__(self) -> bool:
+        return False
 
 
 class ConnectEventHandler:
@@ -151,7 +169,8 @@ class PublishEventHandler:
     Added to a stream's chain with `stream.register_publish_event_handler(handler)`, or to
     every stream's with `server.register_publish_event_handler(handler)`. On start each
     handler in the chain is asked in order; all must return True (NetStream.Publish.Start),
-    and when one returns False the client gets NetStream.Publish.BadName and the handlers
+    and when one returns False the client gets NetStream.Publish.BadName (or the status of
+    a returned `Refusal`), and the handlers
     that had accepted are called again with ``is_start=False``. On unpublish every handler
     that accepted is called with ``is_start=False`` (the return value is then ignored).
     """

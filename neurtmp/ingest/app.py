@@ -1,0 +1,249 @@
+"""IngestApp: RTMP ingest at /live/<key>, the live app for RTMP players, and one
+supervised ffmpeg per stream writing the HLS/DASH ladder.
+
+Built on the framework's public handler API. For each stream of a connection to the
+ingest app, the app's publish and media handlers come first in the stream's chains
+(keys, tokens, limits, the transcoder), then the live app's (`LiveApp.attach`), so RTMP
+players of the same URL are served too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from gevent import subprocess
+
+import neurtmp
+from neurtmp.codec import gpu
+from neurtmp.handlers import ConnectEventHandler, Refusal, StreamEventHandler
+from neurtmp.ingest.access import BitrateMeter, check_key, check_token, split_name
+from neurtmp.ingest.config import IngestConfig
+from neurtmp.ingest.transcoder import Transcoder
+from neurtmp.live import LiveApp, LiveOptions
+
+__all__ = ["IngestApp", "IngestStream", "choose_encoder"]
+
+log = logging.getLogger(__name__)
+
+#: The status a refused or disconnected publisher gets (with "400 ..." / "403 ...").
+REJECTED = "NetStream.Publish.Rejected"
+
+
+def choose_encoder(config: IngestConfig) -> str:
+    """"x264" or "nvenc_h264": for "auto", NVENC when NVML sees a GPU and ffmpeg can open
+    h264_nvenc (tried once, with a tiny encode), else x264."""
+    if config.encoder != "auto":
+        return config.encoder
+    if not gpu.gpu_count():
+        return "x264"
+    probe = [config.ffmpeg_path(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+             "color=size=256x144:rate=30", "-frames:v", "3", "-c:v", "h264_nvenc", "-f", "null", "-"]
+    try:
+        result = subprocess.run(probe, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "x264"
+    return "nvenc_h264" if result.returncode == 0 else "x264"
+
+
+@dataclass
+class IngestStream:
+    """One published stream: its transcoder, input bitrate, and where its files are."""
+
+    key: str
+    stream: Any
+    transcoder: Transcoder
+    out_dir: str
+    peer: str
+    meter: BitrateMeter = field(default_factory=BitrateMeter)
+    published_at: float = field(default_factory=time.monotonic)
+    over_limit_since: float | None = None
+    refused: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        """The stream as `/streams` lists it."""
+        size = self.transcoder.input_size
+        return {
+            "key": self.key,
+            "live": not self.refused,
+            "status": self.transcoder.status,
+            "uptime_s": round(time.monotonic() - self.published_at, 1),
+            "bitrate_kbps": round(self.meter.bits_per_second() / 1000),
+            "bytes_in": self.meter.total,
+            "input_width": size[0] if size else None,
+            "input_height": size[1] if size else None,
+            "encoder": self.transcoder.encoder,
+            "restarts": self.transcoder.restarts,
+            "rungs": [{"name": r.name, "width": r.width, "height": r.height, "bitrate_kbps": r.bitrate_kbps}
+                      for r in self.transcoder.rungs],
+            "hls": f"/streams/{self.key}/master.m3u8",
+            "dash": f"/streams/{self.key}/dash/manifest.mpd",
+        }
+
+
+class IngestApp:
+    """The ingest app on a server (see the module docstring).
+
+    Args:
+        config: the settings.
+        encoder: "x264" or "nvenc_h264" (default: `choose_encoder(config)`).
+    """
+
+    def __init__(self, config: IngestConfig, encoder: str | None = None) -> None:
+        self.config = config
+        self.encoder = encoder or choose_encoder(config)
+        self.output_dir = os.path.realpath(config.output_dir)
+        self.live = LiveApp(LiveOptions(apps=(config.app,)))
+        self.streams: dict[str, IngestStream] = {}
+        self._by_stream: dict[Any, IngestStream] = {}
+        self._removals: dict[str, gevent.Greenlet] = {}
+        self._finishing: list[gevent.Greenlet] = []
+        os.makedirs(self.output_dir, exist_ok=True)
+
+    def install(self, server: neurtmp.Server) -> None:
+        """Claim connections to the ingest app name on `server`."""
+        server.install(_Connect(self))
+
+    def attach(self, stream: neurtmp.Stream) -> None:
+        """The ingest handlers, then the live app's, on a new stream."""
+        stream.register_publish_event_handler(self._on_publish)
+        stream.register_media_event_handler(self._on_media)
+        self.live.attach(stream)
+
+    def stream_dir(self, key: str) -> str | None:
+        """The folder of a valid key's files, inside the output folder (None: not a key)."""
+        if check_key(key) is not None:
+            return None
+        path = os.path.realpath(os.path.join(self.output_dir, key))
+        return path if os.path.dirname(path) == self.output_dir else None
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [entry.describe() for entry in self.streams.values()]
+
+    # -- publish ---------------------------------------------------------------------------
+
+    def _on_publish(self, is_start: bool, stream: neurtmp.Stream, name: str, publish_type: str) -> Any:
+        key, query = split_name(name)
+        peer = stream.get_connection().get_peer_address()
+        if not is_start:
+            entry = self._by_stream.pop(stream, None)
+            if entry is not None and self.streams.get(key) is entry:
+                del self.streams[key]
+                self._finishing.append(gevent.spawn(self._finish, entry))
+            return True
+        refusal = self._refusal(key, query)
+        if refusal is not None:
+            log.warning("%s: publish %r refused: %s", peer, key, refusal.description)
+            return refusal
+        out_dir = self.stream_dir(key)
+        assert out_dir is not None
+        removal = self._removals.pop(key, None)
+        if removal is not None:
+            removal.kill(block=False)
+        shutil.rmtree(out_dir, ignore_errors=True)  # an earlier session's files
+        config = self.config
+        transcoder = Transcoder(key, os.path.join(out_dir, "dash"), config.ffmpeg_path(), self.encoder, config.preset,
+                                config.segment_duration, config.stall_timeout)
+        entry = IngestStream(key, stream, transcoder, out_dir, peer)
+        self.streams[key] = entry
+        self._by_stream[stream] = entry
+        log.info("%s: ingesting %r (%d of %d streams)", peer, key, len(self.streams), config.max_streams)
+        return True
+
+    def _refusal(self, key: str, query: dict[str, str]) -> Refusal | None:
+        problem = check_key(key)
+        if problem is not None:
+            return Refusal(REJECTED, f"400 {problem}")
+        if self.config.auth_secret:
+            problem = check_token(self.config.auth_secret, key, query)
+            if problem is not None:
+                return Refusal(REJECTED, f"403 {problem}")
+        if key in self.streams:
+            return Refusal("NetStream.Publish.BadName", f"403 {key} is already being published")
+        if len(self.streams) >= self.config.max_streams:
+            return Refusal(REJECTED, f"403 max streams reached ({self.config.max_streams})")
+        return None
+
+    def _finish(self, entry: IngestStream) -> None:
+        entry.transcoder.stop()
+        keep = self.config.keep_finished
+        self._removals[entry.key] = gevent.spawn_later(keep, self._remove_files, entry.key, entry.out_dir)
+
+    def _remove_files(self, key: str, out_dir: str) -> None:
+        if key not in self.streams:
+            shutil.rmtree(out_dir, ignore_errors=True)
+            log.info("%s: finished stream's files removed", key)
+        self._removals.pop(key, None)
+
+    # -- media -----------------------------------------------------------------------------
+
+    def _on_media(self, stream: neurtmp.Stream, packet: neurtmp.Packet) -> None:
+        entry = self._by_stream.get(stream)
+        if entry is None or entry.refused:
+            return
+        now = time.monotonic()
+        entry.meter.add(len(packet.payload), now)
+        entry.transcoder.feed(packet)
+        size = entry.transcoder.input_size
+        if size is not None and size[1] > self.config.max_resolution:
+            self._disconnect(entry, f"403 resolution {size[1]}p is above {self.config.max_resolution}p")
+            return
+        limit = self.config.max_bitrate * 1_000_000
+        if entry.meter.bits_per_second(now) > limit and now - entry.published_at > 1.0:
+            if entry.over_limit_since is None:
+                entry.over_limit_since = now
+            elif now - entry.over_limit_since > self.config.bitrate_grace:
+                rate = entry.meter.bits_per_second(now) / 1e6
+                self._disconnect(entry, f"403 bitrate {rate:.1f} Mbit/s is above {self.config.max_bitrate:g} Mbit/s")
+        else:
+            entry.over_limit_since = None
+
+    def _disconnect(self, entry: IngestStream, description: str) -> None:
+        entry.refused = True
+        log.warning("%s: %r disconnected: %s", entry.peer, entry.key, description)
+        try:
+            entry.stream.send_status(REJECTED, description, level="error")
+        except neurtmp.ConnectionClosed:
+            pass
+        entry.stream.get_connection().close(description)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop every transcoder (ffmpeg finalises or is killed); returns when none runs."""
+        entries = list(self.streams.values())
+        self.streams.clear()
+        self._by_stream.clear()
+        stoppers = [gevent.spawn(entry.transcoder.stop) for entry in entries]
+        gevent.joinall(stoppers + self._finishing, timeout=30)
+        for removal in self._removals.values():
+            removal.kill(block=False)
+
+
+class _Connect(ConnectEventHandler):
+    def __init__(self, app: IngestApp) -> None:
+        self.app = app
+
+    def handle(self, is_create: bool, connection: Any, command_arguments: Any, user_arguments: Any) -> bool:
+        if not is_create:
+            return True
+        name = str(command_arguments.get("app") or "").split("?", 1)[0].strip("/")
+        if name != self.app.config.app:
+            return False
+        connection.register_stream_event_handler(_Streams(self.app))
+        return True
+
+
+class _Streams(StreamEventHandler):
+    def __init__(self, app: IngestApp) -> None:
+        self.app = app
+
+    def handle(self, is_create: bool, stream: Any, command_arguments: Any) -> bool:
+        if is_create:
+            self.app.attach(stream)
+        return True

@@ -1,0 +1,131 @@
+"""IngestConfig: the ingest app's settings, from RTMP_* environment variables and flags.
+
+Each field has an environment variable (the proxy-rtmp names where it has one); a flag
+of `neurtmp ingest` overrides it; the dataclass default applies otherwise. `validate()`
+says what is wrong in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import neurtmp
+
+__all__ = ["ENVIRONMENT", "IngestConfig", "default_output_dir"]
+
+#: Encoders `encoder` may name ("auto": NVENC when a GPU is usable, else x264).
+ENCODERS = ("auto", "x264", "nvenc_h264")
+
+
+def default_output_dir() -> str:
+    """Per-user: $XDG_CACHE_HOME/neurtmp/ingest (~/.cache/neurtmp/ingest)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "neurtmp", "ingest")
+
+
+@dataclass
+class IngestConfig:
+    """Settings of `neurtmp ingest` (see the README's "Ingest app" section)."""
+
+    #: Address the RTMP server listens on.
+    host: str = "0.0.0.0"
+    #: RTMP port.
+    port: int = 1935
+    #: Streams published at once; the next publish is refused (403).
+    max_streams: int = 100
+    #: Highest input bitrate in Mbit/s, over a sliding window; above it (past a grace
+    #: period) the publisher is disconnected (403).
+    max_bitrate: float = 10.0
+    #: Highest input height in lines; a taller stream is refused (403).
+    max_resolution: int = 1080
+    #: HTTP port of the playlists, segments, page and JSON list.
+    http_port: int = 8080
+    #: Where each stream's segments and playlists are written (a folder per stream).
+    output_dir: str = dataclasses.field(default_factory=default_output_dir)
+    #: Segment length in seconds (key frames are aligned to it across rungs).
+    segment_duration: float = 2.0
+    #: "auto", "x264" or "nvenc_h264".
+    encoder: str = "auto"
+    #: x264 preset of the ladder.
+    preset: str = "veryfast"
+    #: ffmpeg binary ("": the one imageio-ffmpeg installs).
+    ffmpeg: str = ""
+    #: HMAC secret for publish tokens (unset: anyone may publish).
+    auth_secret: str | None = None
+    #: Seconds a finished stream's files are kept before they are removed.
+    keep_finished: float = 300.0
+    #: Seconds without progress from ffmpeg, while input flows, before it is restarted.
+    stall_timeout: float = 15.0
+    #: Seconds over the bitrate limit before a publisher is disconnected.
+    bitrate_grace: float = 5.0
+    #: Application name encoders publish to.
+    app: str = "live"
+
+    def validate(self) -> None:
+        """Raises:
+            ConfigError: a value out of range, in one line.
+        """
+        for name in ("port", "http_port"):
+            value = getattr(self, name)
+            if not 0 <= value <= 65535:
+                raise neurtmp.ConfigError(f"{name} must be a port (0..65535), not {value}")
+        positive = ("max_streams", "max_bitrate", "max_resolution", "segment_duration", "stall_timeout")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise neurtmp.ConfigError(f"{name} must be positive, not {getattr(self, name)}")
+        if self.keep_finished < 0 or self.bitrate_grace < 0:
+            raise neurtmp.ConfigError("keep_finished and bitrate_grace must be >= 0")
+        if self.encoder not in ENCODERS:
+            raise neurtmp.ConfigError(f"encoder must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
+        if self.ffmpeg and not os.access(self.ffmpeg, os.X_OK):
+            raise neurtmp.ConfigError(f"ffmpeg {self.ffmpeg!r} is not an executable file")
+        path = pathlib.Path(self.output_dir)
+        if path.exists() and not path.is_dir():
+            raise neurtmp.ConfigError(f"output_dir {self.output_dir!r} is not a directory")
+
+    def ffmpeg_path(self) -> str:
+        """The ffmpeg to run."""
+        if self.ffmpeg:
+            return self.ffmpeg
+        import imageio_ffmpeg
+
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+    @classmethod
+    def from_sources(cls, environ: Mapping[str, str], flags: Mapping[str, Any] | None = None) -> IngestConfig:
+        """Defaults, overridden by RTMP_* variables, overridden by flags (None: not given).
+
+        Raises:
+            ConfigError: a value that is not of the field's type, or out of range.
+        """
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            variable = ENVIRONMENT[field.name]
+            if variable in environ and environ[variable] != "":
+                values[field.name] = _convert(field, environ[variable], variable)
+            if flags and flags.get(field.name) is not None:
+                values[field.name] = _convert(field, flags[field.name], f"--{field.name.replace('_', '-')}")
+        config = cls(**values)
+        config.validate()
+        return config
+
+
+#: Field -> environment variable.
+ENVIRONMENT = {field.name: f"RTMP_{field.name.upper()}" for field in dataclasses.fields(IngestConfig)}
+
+
+def _convert(field: dataclasses.Field[Any], value: Any, source: str) -> Any:
+    kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "str")
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+    except (TypeError, ValueError):
+        raise neurtmp.ConfigError(f"{source} must be a number, not {value!r}") from None
+    return str(value)

@@ -1,0 +1,117 @@
+"""The ingest app's HTTP side: playlists, segments, the page and the stream list.
+
+A WSGI application (Werkzeug for routing, conditional and Range requests) served by
+gevent's WSGI server in the RTMP server's process:
+
+    /                                   the page (hls.js player, stream list)
+    /static/<file>                      its files
+    /streams                            JSON: the live streams, their rungs, bitrate, uptime
+    /streams/<key>/master.m3u8          HLS master playlist (and media_N.m3u8 beside it)
+    /streams/<key>/dash/manifest.mpd    DASH manifest
+    /streams/<key>/<segment>            CMAF segments (init-N.m4s, chunk-N-NNNNN.m4s)
+
+Playlists and manifests are not cached; segments are. Every answer allows any origin
+(CORS), so players on other pages work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from gevent.pywsgi import WSGIServer
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.security import safe_join
+from werkzeug.utils import send_file
+from werkzeug.wrappers import Request, Response
+
+__all__ = ["CONTENT_TYPES", "IngestHttp", "serve_http"]
+
+STATIC_DIR = pathlib.Path(__file__).resolve().parent / "static"
+
+#: Content types by file suffix.
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
+#: Files that change while a stream is live: never cached.
+_LIVE_SUFFIXES = (".m3u8", ".mpd")
+
+
+class IngestHttp:
+    """The WSGI application.
+
+    Args:
+        stream_dir: key -> the folder of that stream's files (None: not a valid key).
+        describe: the live streams, as `/streams` lists them.
+    """
+
+    def __init__(self, stream_dir: Callable[[str], str | None], describe: Callable[[], list[dict[str, Any]]]) -> None:
+        self.stream_dir = stream_dir
+        self.describe = describe
+        self.bytes_sent = 0
+        self.url_map = Map([
+            Rule("/", endpoint="page"),
+            Rule("/static/<path:path>", endpoint="static"),
+            Rule("/streams", endpoint="streams"),
+            Rule("/streams/<key>/dash/<path:path>", endpoint="media"),
+            Rule("/streams/<key>/<path:path>", endpoint="media"),
+        ], strict_slashes=False)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            endpoint, values = self.url_map.bind_to_environ(environ).match()
+            response = getattr(self, f"_{endpoint}")(request, **values)
+        except HTTPException as exc:
+            response = exc.get_response(environ)
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Expose-Headers"] = "Content-Length, Content-Range"
+        length = response.calculate_content_length()
+        if length:
+            self.bytes_sent += length
+        return response(environ, start_response)  # type: ignore[no-any-return]
+
+    def _file(self, request: Request, folder: str, path: str) -> Response:
+        full = safe_join(folder, path)
+        if full is None or not os.path.isfile(full):
+            raise NotFound()
+        suffix = os.path.splitext(full)[1]
+        response = send_file(full, request.environ, mimetype=CONTENT_TYPES.get(suffix), conditional=True,
+                             max_age=None if suffix in _LIVE_SUFFIXES else 3600)
+        if suffix in _LIVE_SUFFIXES:
+            response.headers["Cache-Control"] = "no-cache, no-store"
+        return response
+
+    def _page(self, request: Request) -> Response:
+        return self._file(request, str(STATIC_DIR), "index.html")
+
+    def _static(self, request: Request, path: str) -> Response:
+        return self._file(request, str(STATIC_DIR), path)
+
+    def _streams(self, request: Request) -> Response:
+        body = json.dumps({"streams": self.describe()})
+        return Response(body, mimetype="application/json", headers={"Cache-Control": "no-cache"})
+
+    def _media(self, request: Request, key: str, path: str) -> Response:
+        folder = self.stream_dir(key)
+        if folder is None:
+            raise NotFound()
+        return self._file(request, os.path.join(folder, "dash"), path)
+
+
+def serve_http(app: IngestHttp, host: str, port: int) -> WSGIServer:
+    """Start the HTTP server (returns at once; `server.address` has the bound port)."""
+    server = WSGIServer((host, port), app, log=None, error_log=None)
+    server.start()
+    return server

@@ -1,0 +1,92 @@
+"""The adaptive ladder and the one ffmpeg command that encodes it.
+
+One ffmpeg per stream reads FLV on stdin and encodes each rung once (a split and one
+scale per rung), with key frames forced at every segment boundary on every rung so that
+players can switch between them; audio is encoded once. Its dash muxer writes CMAF
+segments, the MPD and, beside them, the HLS playlists (master.m3u8, media_N.m3u8), so
+HLS and DASH players share the same files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["LADDER", "Rung", "ffmpeg_command", "rungs_for"]
+
+#: Frames per second of every rung.
+FRAME_RATE = 30
+#: AAC bitrate (kbit/s), encoded once for all rungs.
+AUDIO_KBPS = 128
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One rendition: name, size and video bitrate."""
+
+    name: str
+    width: int
+    height: int
+    bitrate_kbps: int
+
+
+#: 1080p30 5000k, 720p30 3000k, 480p30 1500k, 360p30 800k.
+LADDER = (
+    Rung("1080p", 1920, 1080, 5000),
+    Rung("720p", 1280, 720, 3000),
+    Rung("480p", 854, 480, 1500),
+    Rung("360p", 640, 360, 800),
+)
+
+
+def _even(value: float) -> int:
+    return max(2, int(round(value / 2)) * 2)
+
+
+def rungs_for(input_width: int, input_height: int) -> list[Rung]:
+    """The rungs for an input: never taller than it; an input below the lowest rung
+    gets one rung at its own size."""
+    aspect = input_width / input_height if input_height else 16 / 9
+    rungs = [Rung(r.name, _even(r.height * aspect), r.height, r.bitrate_kbps)
+             for r in LADDER if r.height <= input_height]
+    if not rungs:
+        lowest = LADDER[-1]
+        bitrate = max(100, lowest.bitrate_kbps * input_height // lowest.height)
+        rungs = [Rung(f"{input_height}p", _even(input_width), _even(input_height), bitrate)]
+    return rungs
+
+
+def _video_codec(encoder: str, preset: str) -> list[str]:
+    if encoder == "nvenc_h264":
+        return ["-c:v", "h264_nvenc", "-preset", "p4", "-tune", "ll", "-rc", "cbr", "-bf", "0"]
+    return ["-c:v", "libx264", "-preset", preset, "-profile:v", "main", "-bf", "0"]
+
+
+def ffmpeg_command(ffmpeg: str, rungs: list[Rung], out_dir: str, encoder: str, preset: str,
+                   segment_duration: float, has_audio: bool) -> list[str]:
+    """The ffmpeg command line: FLV on stdin, progress on stdout, the ladder to `out_dir`."""
+    splits = "".join(f"[s{i}]" for i in range(len(rungs)))
+    scales = ";".join(f"[s{i}]scale={r.width}:{r.height}[v{i}]" for i, r in enumerate(rungs))
+    graph = f"[0:v]fps={FRAME_RATE},split={len(rungs)}{splits};{scales}"
+    gop = int(round(FRAME_RATE * segment_duration))
+    command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
+               "-f", "flv", "-i", "pipe:0", "-filter_complex", graph]
+    for i in range(len(rungs)):
+        command += ["-map", f"[v{i}]"]
+    if has_audio:
+        command += ["-map", "0:a:0"]
+    command += _video_codec(encoder, preset)
+    for i, rung in enumerate(rungs):
+        command += [f"-b:v:{i}", f"{rung.bitrate_kbps}k", f"-maxrate:v:{i}", f"{rung.bitrate_kbps * 11 // 10}k",
+                    f"-bufsize:v:{i}", f"{rung.bitrate_kbps * 2}k"]
+    command += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
+                "-force_key_frames", f"expr:gte(t,n_forced*{segment_duration:g})"]
+    if has_audio:
+        command += ["-c:a", "aac", "-b:a", f"{AUDIO_KBPS}k", "-ac", "2"]
+    adaptation = "id=0,streams=v id=1,streams=a" if has_audio else "id=0,streams=v"
+    command += ["-f", "dash", "-seg_duration", f"{segment_duration:g}", "-use_template", "1", "-use_timeline", "1",
+                "-window_size", "10", "-extra_window_size", "10", "-remove_at_exit", "0",
+                "-hls_playlist", "1", "-adaptation_sets", adaptation,
+                "-init_seg_name", "init-$RepresentationID$.m4s",
+                "-media_seg_name", "chunk-$RepresentationID$-$Number%05d$.m4s",
+                f"{out_dir}/manifest.mpd"]
+    return command

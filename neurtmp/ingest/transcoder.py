@@ -1,0 +1,290 @@
+"""Transcoder: one supervised ffmpeg per published stream, fed FLV over a pipe.
+
+The publisher's greenlet only hands packets to `feed`, which never blocks: FLV tags go
+into a bounded queue that a writer greenlet drains into ffmpeg's stdin. If ffmpeg falls
+behind and the queue fills, video is dropped until the next key frame (counted). ffmpeg
+starts at the first video key frame (the ladder needs the input size, from the sequence
+header's SPS or onMetaData); its `-progress` output (fps, speed, dropped and duplicated
+frames) is kept for status and metrics. When it dies, or makes no progress for
+`stall_timeout` seconds while input flows, it is restarted with backoff, fed the cached
+metadata and sequence headers, then video from the next key frame. `stop()` ends the
+input, so ffmpeg finalises the playlists (ENDLIST, a static MPD), then TERM, then KILL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import gevent
+import gevent.queue
+from gevent import subprocess
+
+import neurtmp
+from neurtmp.codec import avc, flv
+from neurtmp.ingest.ladder import Rung, ffmpeg_command, rungs_for
+
+__all__ = ["Transcoder"]
+
+log = logging.getLogger(__name__)
+
+#: FLV tags queued for ffmpeg at most (about 30 s of 30 fps video with audio).
+MAX_QUEUED_TAGS = 2048
+#: Seconds ffmpeg gets to finalise its playlists after its input ends, before TERM.
+FINALISE_SECONDS = 10.0
+#: Restart delays: 1, 2, 4 ... this many seconds.
+MAX_BACKOFF = 30.0
+#: Seconds of healthy encoding after which the backoff starts again from 1 s.
+HEALTHY_SECONDS = 30.0
+_TAG_AUDIO, _TAG_VIDEO, _TAG_SCRIPT = 8, 9, 18
+
+
+class Transcoder:
+    """Encodes one stream's ladder into `out_dir` (see the module docstring).
+
+    Args:
+        key: the stream key (for logs).
+        out_dir: where the segments and playlists go (created).
+        ffmpeg: the ffmpeg binary.
+        encoder: "x264" or "nvenc_h264".
+        preset: x264 preset.
+        segment_duration: seconds per segment.
+        stall_timeout: seconds without progress (while input flows) before a restart.
+    """
+
+    def __init__(self, key: str, out_dir: str, ffmpeg: str, encoder: str, preset: str, segment_duration: float,
+                 stall_timeout: float) -> None:
+        self.key = key
+        self.out_dir = out_dir
+        self.ffmpeg = ffmpeg
+        self.encoder = encoder
+        self.preset = preset
+        self.segment_duration = segment_duration
+        self.stall_timeout = stall_timeout
+        #: waiting (for a key frame) | encoding | restarting | finished | error
+        self.status = "waiting"
+        self.rungs: list[Rung] = []
+        self.input_size: tuple[int, int] | None = None
+        #: The latest `-progress` block (frame, fps, speed, drop_frames, dup_frames, ...).
+        self.progress: dict[str, str] = {}
+        self.restarts = 0
+        self.dropped_tags = 0
+        self.last_error = ""
+        self._metadata: bytes | None = None
+        self._video_header: bytes | None = None
+        self._audio_header: bytes | None = None
+        self._has_audio = False
+        self._base: int | None = None
+        self._queue: gevent.queue.Queue = gevent.queue.Queue(MAX_QUEUED_TAGS)
+        self._skipping_video = False
+        self._process: Any = None
+        self._greenlets: list[gevent.Greenlet] = []
+        self._watchdog: gevent.Greenlet | None = None
+        self._stopping = False
+        self._last_progress = 0.0
+        self._last_input = 0.0
+        self._started_at = 0.0
+        self._backoff = 1.0
+
+    def __repr__(self) -> str:
+        return f"<Transcoder {self.key} {self.status}>"
+
+    # -- input (the publisher's greenlet) -------------------------------------------------
+
+    def feed(self, packet: neurtmp.Packet) -> None:
+        """One published message; never blocks."""
+        if self._stopping:
+            return
+        self._last_input = time.monotonic()
+        payload = packet.payload
+        type_id = packet.type_id
+        if isinstance(packet, neurtmp.DataPacket):
+            if packet.name != "onMetaData":
+                return
+            self._metadata = payload
+            self._size_from_metadata(packet.metadata or {})
+            self._queue_tag(_TAG_SCRIPT, packet.timestamp, payload)
+            return
+        if type_id == neurtmp.MessageType.AUDIO:
+            self._has_audio = True
+            if flv.is_audio_sequence_header(payload):
+                self._audio_header = payload
+            self._queue_tag(_TAG_AUDIO, packet.timestamp, payload)
+            return
+        if type_id != neurtmp.MessageType.VIDEO:
+            return
+        if flv.is_video_sequence_header(payload):
+            self._video_header = payload
+            self._size_from_header(payload)
+            self._queue_tag(_TAG_VIDEO, packet.timestamp, payload)
+            return
+        key = flv.is_video_key_frame(payload)
+        if self._process is None and not self._stopping and self.status == "waiting":
+            if not key or self.input_size is None:
+                return
+            self._start(packet.timestamp)
+        if self._skipping_video and not key:
+            self.dropped_tags += 1
+            return
+        self._skipping_video = False
+        self._queue_tag(_TAG_VIDEO, packet.timestamp, payload, video=True)
+
+    def _queue_tag(self, tag_type: int, timestamp: int, payload: bytes, video: bool = False) -> None:
+        if self._process is None:
+            return  # not started (or restarting): the cached headers go first at the start
+        if self._base is None:
+            self._base = timestamp
+        try:
+            self._queue.put_nowait(flv.tag_bytes(tag_type, max(0, timestamp - self._base), payload))
+        except gevent.queue.Full:
+            self.dropped_tags += 1
+            if video:
+                self._skipping_video = True  # until the next key frame
+
+    def _size_from_metadata(self, metadata: dict[str, Any]) -> None:
+        width, height = metadata.get("width"), metadata.get("height")
+        if self.input_size is None and isinstance(width, (int, float)) and isinstance(height, (int, float)):
+            if width > 0 and height > 0:
+                self.input_size = (int(width), int(height))
+
+    def _size_from_header(self, payload: bytes) -> None:
+        try:
+            config = avc.parse_decoder_configuration(payload[5:])
+            self.input_size = avc.sps_dimensions(config.sps[0])
+        except Exception:  # not AVC, or an SPS we cannot read: metadata may still say
+            log.debug("%s: no size in the video sequence header", self.key)
+
+    # -- the ffmpeg process ---------------------------------------------------------------
+
+    def _start(self, timestamp: int) -> None:
+        assert self.input_size is not None
+        os.makedirs(self.out_dir, exist_ok=True)
+        self.rungs = rungs_for(*self.input_size)
+        command = ffmpeg_command(self.ffmpeg, self.rungs, self.out_dir, self.encoder, self.preset,
+                                 self.segment_duration, self._has_audio)
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE)
+        self._queue = gevent.queue.Queue(MAX_QUEUED_TAGS)
+        self._queue.put(flv.file_header(self._has_audio, True))
+        self._base = timestamp  # the key frame ffmpeg starts at is its time 0
+        for tag_type, cached in ((_TAG_SCRIPT, self._metadata), (_TAG_VIDEO, self._video_header),
+                                 (_TAG_AUDIO, self._audio_header)):
+            if cached is not None:
+                self._queue_tag(tag_type, timestamp, cached)
+        self.status = "encoding"
+        self._started_at = self._last_progress = time.monotonic()
+        process = self._process
+        self._greenlets = [gevent.spawn(self._write, process, self._queue), gevent.spawn(self._read_progress, process),
+                           gevent.spawn(self._read_errors, process)]
+        if self._watchdog is None:
+            self._watchdog = gevent.spawn(self._watch)
+        log.info("%s: ffmpeg started: %s, %dx%d in -> %s (%s)", self.key, self.encoder, *self.input_size,
+                 ", ".join(r.name for r in self.rungs), self.out_dir)
+
+    def _write(self, process: Any, queue: gevent.queue.Queue) -> None:
+        try:
+            while True:
+                data = queue.get()
+                if data is None:
+                    break
+                process.stdin.write(data)
+                process.stdin.flush()
+        except (OSError, ValueError):
+            pass  # ffmpeg went away: the watchdog restarts it
+        finally:
+            try:
+                process.stdin.close()
+            except (OSError, ValueError):
+                pass
+
+    def _read_progress(self, process: Any) -> None:
+        block: dict[str, str] = {}
+        for raw in process.stdout:
+            key, _, value = raw.decode(errors="replace").strip().partition("=")
+            block[key] = value
+            if key == "progress":
+                self.progress = block
+                block = {}
+                self._last_progress = time.monotonic()
+
+    def _read_errors(self, process: Any) -> None:
+        for raw in process.stderr:
+            line = raw.decode(errors="replace").strip()
+            if line:
+                self.last_error = line
+                log.warning("%s: ffmpeg: %s", self.key, line)
+
+    def _watch(self) -> None:
+        """Restart ffmpeg when it dies or stalls while input flows."""
+        while not self._stopping:
+            gevent.sleep(0.5)
+            process = self._process
+            if process is None or self._stopping:
+                continue
+            now = time.monotonic()
+            exited = process.poll() is not None
+            stalled = (now - self._last_progress > self.stall_timeout and now - self._last_input < 2.0)
+            if not exited and not stalled:
+                if now - self._started_at > HEALTHY_SECONDS:
+                    self._backoff = 1.0
+                continue
+            reason = f"exited with {process.returncode}" if exited else f"no progress for {self.stall_timeout:g} s"
+            self._kill(process)
+            self.restarts += 1
+            self.status = "restarting"
+            self._process = None
+            delay, self._backoff = self._backoff, min(self._backoff * 2, MAX_BACKOFF)
+            log.warning("%s: ffmpeg %s (%s); restarting in %g s", self.key, reason, self.last_error or "no error",
+                        delay)
+            gevent.sleep(delay)
+            if not self._stopping:
+                self.status = "waiting"  # starts again at the next key frame
+                self._skipping_video = False
+
+    def _kill(self, process: Any) -> None:
+        for greenlet in self._greenlets:
+            greenlet.kill(block=False)
+        if process.poll() is None:
+            process.kill()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            log.error("%s: ffmpeg %d did not die", self.key, process.pid)
+
+    def stop(self) -> None:
+        """End the input; ffmpeg finalises the playlists, else TERM, then KILL. Blocks
+        the calling greenlet until ffmpeg is gone."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._watchdog is not None:
+            self._watchdog.kill(block=False)
+        process = self._process
+        if process is None:
+            self.status = "finished"
+            return
+        try:
+            self._queue.put_nowait(None)
+        except gevent.queue.Full:
+            process.stdin.close()
+        try:
+            process.wait(timeout=FINALISE_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.warning("%s: ffmpeg did not finish in %g s; terminating", self.key, FINALISE_SECONDS)
+            process.terminate()
+            try:
+                process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        gevent.joinall(self._greenlets, timeout=2)
+        self.status = "finished" if process.returncode == 0 else "error"
+        log.info("%s: ffmpeg finished (exit %s)", self.key, process.returncode)
+
+    @property
+    def pid(self) -> int | None:
+        """The running ffmpeg's process id."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
