@@ -51,6 +51,13 @@ def choose_encoder(config: IngestConfig) -> str:
     return "nvenc_h264" if result.returncode == 0 else "x264"
 
 
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "", "N/A") else None
+    except ValueError:
+        return None
+
+
 @dataclass
 class IngestStream:
     """One published stream: its transcoder, input bitrate, and where its files are."""
@@ -68,6 +75,7 @@ class IngestStream:
     def describe(self) -> dict[str, Any]:
         """The stream as `/streams` lists it."""
         size = self.transcoder.input_size
+        progress = self.transcoder.progress
         return {
             "key": self.key,
             "live": not self.refused,
@@ -79,6 +87,10 @@ class IngestStream:
             "input_height": size[1] if size else None,
             "encoder": self.transcoder.encoder,
             "restarts": self.transcoder.restarts,
+            "fps": _number(progress.get("fps")),
+            "speed": _number(progress.get("speed", "").rstrip("x")),
+            "dropped_frames": int(_number(progress.get("drop_frames")) or 0),
+            "duplicated_frames": int(_number(progress.get("dup_frames")) or 0),
             "rungs": [{"name": r.name, "width": r.width, "height": r.height, "bitrate_kbps": r.bitrate_kbps}
                       for r in self.transcoder.rungs],
             "hls": f"/streams/{self.key}/master.m3u8",

@@ -155,7 +155,7 @@ def test_a_480p_input_gets_480p_and_360p_as_hls_and_dash(ingest: Any) -> None:
 
 @pytest.mark.timeout(90)
 def test_a_360p_input_gets_only_360p_and_unpublish_finalises(ingest: Any) -> None:
-    app = ingest()
+    app = ingest(keep_finished=4.0)
     encoder = publish(app.rtmp("small"), "640x360", 4)
     master = wait_master(app, "small")
     assert re.findall(r"RESOLUTION=(\d+x\d+)", master) == ["640x360"]
@@ -165,6 +165,9 @@ def test_a_360p_input_gets_only_360p_and_unpublish_finalises(ingest: Any) -> Non
     wait_for(lambda: app.text("/streams/small/media_0.m3u8").rstrip().endswith("#EXT-X-ENDLIST"), 10)
     assert 'type="static"' in app.text("/streams/small/dash/manifest.mpd")
     assert decode_segment(app, "small", "media_0.m3u8")[:2] == (640, 360)
+    # A finished stream's files go after keep_finished seconds.
+    wait_for(lambda: not os.path.exists(os.path.join(app.config.output_dir, "small")), 15)
+    assert app.get("/streams/small/master.m3u8")[0] == 404
 
 
 @pytest.mark.timeout(90)
