@@ -349,7 +349,8 @@ _INGEST_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("max_streams", int, "streams published at once"),
     ("max_bitrate", float, "highest input bitrate, Mbit/s"),
     ("max_resolution", int, "highest input height, lines"),
-    ("http_port", int, "HTTP port (playlists, segments, page)"),
+    ("http_port", int, "HTTP port (playlists, segments, page, /metrics)"),
+    ("grpc_port", int, "gRPC ModuleService port"),
     ("output_dir", str, "where segments and playlists are written"),
     ("segment_duration", float, "segment length, seconds"),
     ("encoder", str, "auto | x264 | nvenc_h264"),
@@ -385,6 +386,8 @@ def _ingest(args: argparse.Namespace) -> int:
 
     import neurtmp
     from neurtmp.ingest import IngestApp, IngestConfig, IngestHttp, serve_http
+    from neurtmp.ingest.monitor import Monitor
+    from neurtmp.ingest.service import metrics_text, start_grpc
 
     _configure_logging(args.log_level)
     try:
@@ -404,10 +407,25 @@ def _ingest(args: argparse.Namespace) -> int:
         print(f"neurtmp ingest: cannot listen on HTTP port {config.http_port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     host, port = http.address[0], http.address[1]
-    print(f"serving HLS and DASH on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/ "
-          f"(encoder {app.encoder}, files in {app.output_dir})", flush=True)
+    shown = "127.0.0.1" if host == "0.0.0.0" else host
+    rtmp_port = server.get_listen_address().rpartition(":")[2]
+    monitor = Monitor(app, server, http_app, f"rtmp://{shown}:{rtmp_port}/{config.app}")
+    http_app.metrics = lambda: metrics_text(monitor)
+    monitor.start()
+    try:
+        grpc_endpoint = start_grpc(monitor, config.host, config.grpc_port)
+    except neurtmp.ListenError as exc:
+        http.stop(timeout=1)
+        server.shutdown(grace=0)
+        print(f"neurtmp ingest: {exc}", file=sys.stderr)
+        return 2
+    monitor.on_sample = grpc_endpoint.follow
+    print(f"serving HLS and DASH on http://{shown}:{port}/ (encoder {app.encoder}, files in {app.output_dir}); "
+          f"gRPC ModuleService on {shown}:{grpc_endpoint.port}", flush=True)
 
     def stop() -> None:
+        monitor.stop()
+        grpc_endpoint.stop()
         http.stop(timeout=2)
         app.stop()
 

@@ -12,6 +12,7 @@ import itertools
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,6 +157,11 @@ class Server:
         self._flusher = Flusher(options.flush_interval) if options.flush_interval > 0 else None
         self._publish_handlers: list[Any] = []
         self._media_handlers: list[Any] = []
+        self._started = time.monotonic()
+        #: Bytes of connections that have closed (live ones are summed when asked).
+        self._closed_bytes_in = 0
+        self._closed_bytes_out = 0
+        self._connections_served = 0
 
     # -- handlers -------------------------------------------------------------------
 
@@ -254,13 +260,34 @@ class Server:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.options.send_buffer_size)
         connection = Connection(self, sock, address, next(self._ids))
         self._connections.add(connection)
+        self._connections_served += 1
         try:
             connection.serve()
         finally:
             self._connections.discard(connection)
+            final = connection.get_statistics()
+            self._closed_bytes_in += final["bytes_in"]
+            self._closed_bytes_out += final["bytes_out"]
 
     def get_connections(self) -> list[Connection]:
         return list(self._connections)
+
+    def get_statistics(self) -> dict[str, Any]:
+        """Server totals: connections now and served, RTMP bytes in and out (closed
+        connections included), seconds since the server was made."""
+        live = [connection.get_statistics() for connection in list(self._connections)]
+        return {
+            "connections": len(live),
+            "connections_served": self._connections_served,
+            "bytes_in": self._closed_bytes_in + sum(stats["bytes_in"] for stats in live),
+            "bytes_out": self._closed_bytes_out + sum(stats["bytes_out"] for stats in live),
+            "uptime": time.monotonic() - self._started,
+        }
+
+    @property
+    def listening(self) -> bool:
+        """Started and not shut down."""
+        return self._stream_server is not None
 
     def shutdown(self, grace: float | None = None) -> None:
         """Stop accepting at once; let connections finish for up to `grace` seconds, then

@@ -99,7 +99,9 @@ def _private_reaches(path: pathlib.Path) -> list[str]:
 
 
 def test_objects_use_each_other_through_public_names_only() -> None:
-    reaches = [reach for path in sorted(ROOT.rglob("*.py")) for reach in _private_reaches(path)]
+    generated = ROOT / "ingest" / "proto"
+    reaches = [reach for path in sorted(ROOT.rglob("*.py")) if generated not in path.parents
+               for reach in _private_reaches(path)]
     assert not reaches, "private attributes used across objects:\n" + "\n".join(reaches)
 
 

@@ -45,6 +45,8 @@ class IngestConfig:
     max_resolution: int = 1080
     #: HTTP port of the playlists, segments, page and JSON list.
     http_port: int = 8080
+    #: Port of the gRPC ModuleService (plaintext; for the load balancer's internal use).
+    grpc_port: int = 50053
     #: Where each stream's segments and playlists are written (a folder per stream).
     output_dir: str = dataclasses.field(default_factory=default_output_dir)
     #: Segment length in seconds (key frames are aligned to it across rungs).
@@ -70,7 +72,7 @@ class IngestConfig:
         """Raises:
             ConfigError: a value out of range, in one line.
         """
-        for name in ("port", "http_port"):
+        for name in ("port", "http_port", "grpc_port"):
             value = getattr(self, name)
             if not 0 <= value <= 65535:
                 raise neurtmp.ConfigError(f"{name} must be a port (0..65535), not {value}")

@@ -6,6 +6,7 @@ gevent's WSGI server in the RTMP server's process:
     /                                   the page (hls.js player, stream list)
     /static/<file>                      its files
     /streams                            JSON: the live streams, their rungs, bitrate, uptime
+    /metrics                            Prometheus text exposition (when a monitor runs)
     /streams/<key>/master.m3u8          HLS master playlist (and media_N.m3u8 beside it)
     /streams/<key>/dash/manifest.mpd    DASH manifest
     /streams/<key>/<segment>            CMAF segments (init-N.m4s, chunk-N-NNNNN.m4s)
@@ -60,7 +61,10 @@ class IngestHttp:
         self.stream_dir = stream_dir
         self.describe = describe
         self.bytes_sent = 0
+        #: Makes the Prometheus text for /metrics (set once the monitor runs).
+        self.metrics: Callable[[], bytes] | None = None
         self.url_map = Map([
+            Rule("/metrics", endpoint="metrics"),
             Rule("/", endpoint="page"),
             Rule("/static/<path:path>", endpoint="static"),
             Rule("/streams", endpoint="streams"),
@@ -102,6 +106,11 @@ class IngestHttp:
     def _streams(self, request: Request) -> Response:
         body = json.dumps({"streams": self.describe()})
         return Response(body, mimetype="application/json", headers={"Cache-Control": "no-cache"})
+
+    def _metrics(self, request: Request) -> Response:
+        if self.metrics is None:
+            raise NotFound()
+        return Response(self.metrics(), mimetype="text/plain; version=0.0.4")
 
     def _media(self, request: Request, key: str, path: str) -> Response:
         folder = self.stream_dir(key)
