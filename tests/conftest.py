@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
+
+# As neurtmp ingest does: gRPC's fork handlers off, so processes the tests start after a
+# gRPC server ran are not disturbed by them.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 import gevent
 import pytest

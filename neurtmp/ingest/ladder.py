@@ -69,7 +69,7 @@ def ffmpeg_command(ffmpeg: str, rungs: list[Rung], out_dir: str, encoder: str, p
     graph = f"[0:v]fps={FRAME_RATE},split={len(rungs)}{splits};{scales}"
     gop = int(round(FRAME_RATE * segment_duration))
     command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
-               "-f", "flv", "-i", "pipe:0", "-filter_complex", graph]
+               "-analyzeduration", "1000000", "-f", "flv", "-i", "pipe:0", "-filter_complex", graph]
     for i in range(len(rungs)):
         command += ["-map", f"[v{i}]"]
     if has_audio:

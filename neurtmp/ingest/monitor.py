@@ -12,6 +12,7 @@ or GPU memory is nearly full; "healthy" otherwise.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 from collections.abc import Callable
@@ -30,8 +31,10 @@ __all__ = ["Monitor", "Snapshot", "StreamFigures", "format_uptime"]
 
 log = logging.getLogger(__name__)
 
-#: CPU percent (of all cores) above which the app reports itself degraded.
+#: CPU percent (of all cores) above which, for `CPU_SAMPLES` samples in a row, the app
+#: reports itself degraded (one busy second, such as the start, is not a problem).
 CPU_DEGRADED = 90.0
+CPU_SAMPLES = 3
 #: ffmpeg speed below which a stream encodes too slowly (after warming up).
 SLOW_SPEED = 0.95
 #: Seconds of encoding before the speed counts.
@@ -114,6 +117,7 @@ class Monitor:
         self._children: dict[int, psutil.Process] = {}
         self._gpus = 0
         self._greenlet: gevent.Greenlet | None = None
+        self._recent_cpu: collections.deque[float] = collections.deque(maxlen=CPU_SAMPLES)
         self._process.cpu_percent(None)
 
     def start(self) -> None:
@@ -188,7 +192,8 @@ class Monitor:
         ffmpeg = self.app.config.ffmpeg_path()
         if not (os.path.isfile(ffmpeg) and os.access(ffmpeg, os.X_OK)):
             errors.append("no usable ffmpeg")
-        if cpu > CPU_DEGRADED:
+        self._recent_cpu.append(cpu)
+        if len(self._recent_cpu) == CPU_SAMPLES and min(self._recent_cpu) > CPU_DEGRADED:
             errors.append(f"CPU usage at {cpu:.0f}%")
         for figures in streams:
             if figures.status == "error":

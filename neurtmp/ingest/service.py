@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import importlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import grpc
+# grpcio's fork handlers are for processes that fork to run Python; ours only starts
+# ffmpeg (with vfork/exec), and the handlers' messages would land in its stderr.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
+import grpc  # noqa: E402
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, generate_latest

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import time
 from typing import Any
 
 import gevent
 import gevent.queue
-from gevent import subprocess
+from gevent.fileobject import FileObjectPosix
 
 import neurtmp
 from neurtmp.codec import avc, flv
@@ -39,6 +40,16 @@ MAX_BACKOFF = 30.0
 #: Seconds of healthy encoding after which the backoff starts again from 1 s.
 HEALTHY_SECONDS = 30.0
 _TAG_AUDIO, _TAG_VIDEO, _TAG_SCRIPT = 8, 9, 18
+
+
+def _wait(process: subprocess.Popen[bytes], seconds: float) -> bool:
+    """Wait for `process` to exit without blocking the hub; False when it is still running."""
+    deadline = time.monotonic() + seconds
+    while process.poll() is None:
+        if time.monotonic() >= deadline:
+            return False
+        gevent.sleep(0.02)
+    return True
 
 
 class Transcoder:
@@ -79,7 +90,8 @@ class Transcoder:
         self._base: int | None = None
         self._queue: gevent.queue.Queue = gevent.queue.Queue(MAX_QUEUED_TAGS)
         self._skipping_video = False
-        self._process: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pipes: tuple[Any, Any, Any] = (None, None, None)
         self._greenlets: list[gevent.Greenlet] = []
         self._watchdog: gevent.Greenlet | None = None
         self._stopping = False
@@ -164,8 +176,12 @@ class Transcoder:
         self.rungs = rungs_for(*self.input_size)
         command = ffmpeg_command(self.ffmpeg, self.rungs, self.out_dir, self.encoder, self.preset,
                                  self.segment_duration, self._has_audio)
+        # The standard library spawns with vfork/exec: no fork handlers run in the child
+        # (gevent's fork would run grpcio's, which break a child of a gRPC-serving process).
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE)
+        self._pipes = (FileObjectPosix(self._process.stdin, "wb"), FileObjectPosix(self._process.stdout, "rb"),
+                       FileObjectPosix(self._process.stderr, "rb"))
         self._queue = gevent.queue.Queue(MAX_QUEUED_TAGS)
         self._queue.put(flv.file_header(self._has_audio, True))
         self._base = timestamp  # the key frame ffmpeg starts at is its time 0
@@ -175,33 +191,34 @@ class Transcoder:
                 self._queue_tag(tag_type, timestamp, cached)
         self.status = "encoding"
         self._started_at = self._last_progress = time.monotonic()
-        process = self._process
-        self._greenlets = [gevent.spawn(self._write, process, self._queue), gevent.spawn(self._read_progress, process),
-                           gevent.spawn(self._read_errors, process)]
+        stdin, stdout, stderr = self._pipes
+        self._greenlets = [gevent.spawn(self._write, stdin, self._queue), gevent.spawn(self._read_progress, stdout),
+                           gevent.spawn(self._read_errors, stderr)]
         if self._watchdog is None:
             self._watchdog = gevent.spawn(self._watch)
         log.info("%s: ffmpeg started: %s, %dx%d in -> %s (%s)", self.key, self.encoder, *self.input_size,
                  ", ".join(r.name for r in self.rungs), self.out_dir)
 
-    def _write(self, process: Any, queue: gevent.queue.Queue) -> None:
+    def _write(self, stdin: Any, queue: gevent.queue.Queue) -> None:
         try:
             while True:
                 data = queue.get()
                 if data is None:
                     break
-                process.stdin.write(data)
-                process.stdin.flush()
+                stdin.write(data)  # buffered: written whole, however the pipe takes it
+                if queue.empty():
+                    stdin.flush()
         except (OSError, ValueError):
             pass  # ffmpeg went away: the watchdog restarts it
         finally:
             try:
-                process.stdin.close()
+                stdin.close()
             except (OSError, ValueError):
                 pass
 
-    def _read_progress(self, process: Any) -> None:
+    def _read_progress(self, stdout: Any) -> None:
         block: dict[str, str] = {}
-        for raw in process.stdout:
+        for raw in stdout:
             key, _, value = raw.decode(errors="replace").strip().partition("=")
             block[key] = value
             if key == "progress":
@@ -209,8 +226,8 @@ class Transcoder:
                 block = {}
                 self._last_progress = time.monotonic()
 
-    def _read_errors(self, process: Any) -> None:
-        for raw in process.stderr:
+    def _read_errors(self, stderr: Any) -> None:
+        for raw in stderr:
             line = raw.decode(errors="replace").strip()
             if line:
                 self.last_error = line
@@ -230,7 +247,10 @@ class Transcoder:
                 if now - self._started_at > HEALTHY_SECONDS:
                     self._backoff = 1.0
                 continue
-            reason = f"exited with {process.returncode}" if exited else f"no progress for {self.stall_timeout:g} s"
+            if exited:
+                reason = f"exited unexpectedly (status {process.returncode})"
+            else:
+                reason = f"made no progress for {self.stall_timeout:g} s"
             self._kill(process)
             self.restarts += 1
             self.status = "restarting"
@@ -248,9 +268,7 @@ class Transcoder:
             greenlet.kill(block=False)
         if process.poll() is None:
             process.kill()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+        if not _wait(process, 5):
             log.error("%s: ffmpeg %d did not die", self.key, process.pid)
 
     def stop(self) -> None:
@@ -268,17 +286,13 @@ class Transcoder:
         try:
             self._queue.put_nowait(None)
         except gevent.queue.Full:
-            process.stdin.close()
-        try:
-            process.wait(timeout=FINALISE_SECONDS)
-        except subprocess.TimeoutExpired:
+            self._pipes[0].close()
+        if not _wait(process, FINALISE_SECONDS):
             log.warning("%s: ffmpeg did not finish in %g s; terminating", self.key, FINALISE_SECONDS)
             process.terminate()
-            try:
-                process.wait(timeout=3)
-            except subprocess.TimeoutExpired:
+            if not _wait(process, 3):
                 process.kill()
-                process.wait()
+                _wait(process, 5)
         gevent.joinall(self._greenlets, timeout=2)
         self.status = "finished" if process.returncode == 0 else "error"
         log.info("%s: ffmpeg finished (exit %s)", self.key, process.returncode)
