@@ -31,6 +31,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import ssl
 import struct
 import termios
 import time
@@ -41,6 +42,7 @@ from typing import BinaryIO
 import gevent
 import gevent.event
 import gevent.socket
+import gevent.ssl
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,9 @@ class Outbox:
     ) -> None:
         self._sock = sock
         self._fd = sock.fileno()
+        # TLS (RTMPS) bytes must go through the socket's TLS layer: no writev on the fd,
+        # so such a connection always sends from its writer greenlet.
+        self._tls = isinstance(sock, (ssl.SSLSocket, gevent.ssl.SSLSocket))
         self.high_water = high_water
         self.soft_limit = soft_limit
         self.hard_limit = hard_limit
@@ -189,7 +194,7 @@ class Outbox:
             self.media_messages += 1
         if self._writing:
             return True
-        if urgent or self._flusher is None:
+        if urgent or self._flusher is None or self._tls:
             self._writing = True
             self._wake.set()
         elif not self._scheduled:
@@ -269,7 +274,10 @@ class Outbox:
                     return
                 while self._queue and not self._failed:
                     batch, size = self._take_batch()
-                    sent = self._sock.sendmsg(batch) if len(batch) > 1 else self._sock.send(batch[0])
+                    if self._tls:
+                        sent = self._sock.send(b"".join(batch))
+                    else:
+                        sent = self._sock.sendmsg(batch) if len(batch) > 1 else self._sock.send(batch[0])
                     self._account(batch, size, sent)
                 self._writing = False
                 if self._closed:

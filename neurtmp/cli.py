@@ -31,6 +31,8 @@ _SERVE_OPTION_OF_FIELD = {
     "send_timeout": "--send-timeout",
     "log_io_dir": "--log-io",
     "shutdown_grace": "--shutdown-grace",
+    "tls_cert": "--tls-cert",
+    "tls_key": "--tls-key",
 }
 
 
@@ -183,7 +185,9 @@ def _run_until_signalled(server: Any, relays: Sequence[Any], grace: float) -> in
 
     for relay in relays:
         relay.start()
-    print(f"listening on rtmp://{server.get_listen_address()}", flush=True)
+    for tls in (False, True):
+        if server.get_listen_address(tls):
+            print(f"listening on {'rtmps' if tls else 'rtmp'}://{server.get_listen_address(tls)}", flush=True)
 
     def stop() -> None:
         for relay in relays:
@@ -214,6 +218,8 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
         "flush_interval": 0.0 if args.low_latency else args.flush_interval / 1000,
         "log_io_dir": args.log_io,
         "shutdown_grace": args.shutdown_grace,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
     }
 
 
@@ -234,11 +240,17 @@ def _serve(args: argparse.Namespace) -> int:
                                    gop_bytes=args.gop_bytes))
         live.install(server)
         relays: list[PullRelay | PushRelay] = []
+        verify = not args.tls_no_verify
         for remote, app, name in pulls:
-            relays.append(PullRelay(server, remote, app, name))
+            relays.append(PullRelay(server, remote, app, name, verify=verify))
         for app, name, remote in pushes:
-            relays.append(PushRelay(server, app, name, remote))
-        server.start(args.listen)
+            relays.append(PushRelay(server, app, name, remote, verify=verify))
+        if args.tls_listen and not args.tls_cert:
+            raise ConfigError("--tls-listen needs --tls-cert and --tls-key")
+        # With a certificate: RTMPS beside plain RTMP (--tls-listen), or instead of it.
+        server.start(args.listen, tls=bool(args.tls_cert) and not args.tls_listen)
+        if args.tls_listen:
+            server.start(args.tls_listen, tls=True)
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
@@ -259,7 +271,7 @@ def _proxy(args: argparse.Namespace) -> int:
             raise ConfigError(_with_option_names(exc, {"log_io_dir": "--log-io"})) from None
         live = LiveApp()
         live.install(server)
-        forwarder = Forwarder(server, remote)
+        forwarder = Forwarder(server, remote, verify=not args.tls_no_verify)
         server.start(args.listen)
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp proxy: {exc}", file=sys.stderr)
@@ -278,6 +290,8 @@ def _add_proxy(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     proxy.add_argument("--to", required=True, metavar="URL",
                        help="rtmp://HOST[:PORT]/APP (the local stream name is appended) or rtmp://HOST/APP/NAME")
     proxy.add_argument("--log-io", metavar="DIR", help="write each connection's raw bytes to files in DIR")
+    proxy.add_argument("--tls-no-verify", action="store_true",
+                       help="accept any certificate from an rtmps:// remote (self-signed test servers)")
     proxy.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     proxy.set_defaults(func=_proxy)
 
@@ -323,6 +337,13 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
                        help="GOP cache bound in packets per stream; 0 disables it (default %(default)s)")
     serve.add_argument("--gop-bytes", type=int, default=live("gop_bytes"),
                        help="GOP cache bound in bytes per stream (default %(default)s)")
+    serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain): serve RTMPS")
+    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    serve.add_argument("--tls-listen", metavar="HOST:PORT",
+                       help="RTMPS on this address beside plain RTMP on --listen (default: --listen is RTMPS "
+                       "when a certificate is given)")
+    serve.add_argument("--tls-no-verify", action="store_true",
+                       help="accept any certificate from rtmps:// relay remotes (self-signed test servers)")
     serve.add_argument("--pull", action="append", default=[], metavar="URL=LOCAL",
                        help="play rtmp://HOST[:PORT]/APP/NAME and serve it here as LOCAL (APP/NAME)")
     serve.add_argument("--push", action="append", default=[], metavar="LOCAL=URL",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ import gevent.event
 import gevent.lock
 import gevent.queue
 import gevent.socket
+import gevent.ssl
 
 from neurtmp.errors import (
     CallError,
@@ -40,7 +42,7 @@ from neurtmp.protocol.limits import DEFAULT_PORT
 from neurtmp.protocol.message import Message
 from neurtmp.protocol.packet import Packet
 
-__all__ = ["Client", "RtmpUrl", "connect", "parse_rtmp_url"]
+__all__ = ["Client", "RtmpUrl", "client_ssl_context", "connect", "parse_rtmp_url"]
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +65,25 @@ _INBOX_EVENTS = (
 
 @dataclass(frozen=True)
 class RtmpUrl:
-    """The parts of an rtmp:// URL: app (query string kept), stream name, tcUrl."""
+    """The parts of an rtmp:// or rtmps:// URL: app (query string kept), stream name,
+    tcUrl, and whether it is RTMP over TLS."""
 
     host: str
     port: int
     app: str
     stream: str
     tc_url: str
+    tls: bool = False
 
 
 #: What `parse_rtmp_url` accepts, for error messages.
-URL_FORM = "rtmp://HOST[:PORT]/APP[/NAME]"
+URL_FORM = "rtmp[s]://HOST[:PORT]/APP[/NAME]"
+
+#: The port of rtmps:// URLs that name none (what YouTube, Facebook and Twitch use).
+DEFAULT_TLS_PORT = 443
 
 #: RTMP variants this client does not speak: scheme -> what it is.
 _UNSUPPORTED_SCHEMES = {
-    "rtmps": "RTMP over TLS",
     "rtmpe": "encrypted RTMP",
     "rtmpt": "RTMP tunnelled over HTTP",
     "rtmpte": "encrypted RTMP tunnelled over HTTP",
@@ -86,11 +92,12 @@ _UNSUPPORTED_SCHEMES = {
 
 
 def parse_rtmp_url(url: str) -> RtmpUrl:
-    """Split ``rtmp://host[:port]/app[/stream][?query]``.
+    """Split ``rtmp[s]://host[:port]/app[/stream][?query]``.
 
     The query string stays with the last part: the stream name when there is one
     (``/live/cam?key=1`` -> stream "cam?key=1"), else the app (``/live?key=1``).
-    IPv6 hosts go in brackets (``rtmp://[::1]:1935/live``); the port defaults to 1935.
+    IPv6 hosts go in brackets (``rtmp://[::1]:1935/live``); the port defaults to 1935
+    (443 for rtmps://).
 
     Raises:
         ConfigError: not an rtmp:// URL with a host, a valid port and an app; the
@@ -102,7 +109,7 @@ def parse_rtmp_url(url: str) -> RtmpUrl:
         raise ConfigError(f"{url!r} has leading or trailing spaces (expected {URL_FORM})")
     scheme, sep, _ = url.partition("://")
     scheme = scheme.lower()
-    if not sep or scheme != "rtmp":
+    if not sep or scheme not in ("rtmp", "rtmps"):
         if scheme in _UNSUPPORTED_SCHEMES:
             raise ConfigError(f"{url!r}: {scheme}:// ({_UNSUPPORTED_SCHEMES[scheme]}) is not supported; "
                               f"use {URL_FORM}")
@@ -136,16 +143,21 @@ def parse_rtmp_url(url: str) -> RtmpUrl:
             stream += "?" + parts.query
         else:
             app += "?" + parts.query
-    return RtmpUrl(host, port or DEFAULT_PORT, app, stream, f"rtmp://{parts.netloc}/{app}")
+    tls = scheme == "rtmps"
+    default_port = DEFAULT_TLS_PORT if tls else DEFAULT_PORT
+    return RtmpUrl(host, port or default_port, app, stream, f"{scheme}://{parts.netloc}/{app}", tls)
 
 
 class Client:
     """One RTMP client connection. Use `connect()` to make one.
 
     Args:
-        url: rtmp://host[:port]/app[/stream].
+        url: rtmp[s]://host[:port]/app[/stream].
         timeout: seconds for network steps and answers.
         inbox_size: media messages buffered before reading pauses.
+        verify: for rtmps://, check the server's certificate and host name (the
+            default); False accepts any certificate (self-signed test servers).
+        ssl_context: for rtmps://, the TLS settings to use instead (e.g. your own CA).
     """
 
     def __init__(
@@ -154,8 +166,12 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT,
         inbox_size: int = DEFAULT_INBOX_SIZE,
         receive_buffer_size: int | None = None,
+        verify: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = parse_rtmp_url(url)
+        self.verify = verify
+        self.ssl_context = ssl_context
         self.timeout = timeout
         self.receive_buffer_size = receive_buffer_size
         self.protocol = ClientProtocol()
@@ -262,8 +278,26 @@ class Client:
                 last_error = exc
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.url.tls:
+                return self._start_tls(sock)
             return sock
         raise last_error or OSError(f"cannot resolve {self.url.host}")
+
+    def _start_tls(self, sock: gevent.socket.socket) -> gevent.socket.socket:
+        """The TLS handshake of rtmps:// (certificate and host name checked unless told not to)."""
+        context = self.ssl_context or client_ssl_context(self.verify)
+        try:
+            # gevent's SSLSocket over any SSLContext: the handshake and I/O are cooperative.
+            wrapped: gevent.socket.socket = gevent.ssl.SSLSocket(sock=sock, server_hostname=self.url.host,
+                                                                 _context=context)
+        except ssl.SSLCertVerificationError as exc:
+            sock.close()
+            raise ConnectionClosed(f"TLS: {self.url.host}:{self.url.port}'s certificate is not trusted "
+                                   f"({exc.verify_message}); pass verify=False for a self-signed test server") from None
+        except (ssl.SSLError, OSError) as exc:
+            sock.close()
+            raise ConnectionClosed(f"TLS handshake with {self.url.host}:{self.url.port} failed: {exc}") from None
+        return wrapped
 
     def _read_loop(self) -> None:
         assert self._sock is not None
@@ -537,23 +571,37 @@ class Client:
         self._sock.close()
 
 
+def client_ssl_context(verify: bool = True) -> ssl.SSLContext:
+    """TLS settings for rtmps:// clients: the system's CAs and host name checks, or
+    (verify=False) any certificate."""
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def connect(
     url: str,
     timeout: float = DEFAULT_TIMEOUT,
     *,
     inbox_size: int = DEFAULT_INBOX_SIZE,
     receive_buffer_size: int | None = None,
+    verify: bool = True,
+    ssl_context: ssl.SSLContext | None = None,
     **connect_args: Any,
 ) -> Client:
-    """Open an RTMP connection: TCP, handshake and `connect` (tcUrl and app from the URL).
+    """Open an RTMP connection: TCP (TLS for rtmps://), handshake and `connect` (tcUrl and
+    app from the URL).
 
-    Extra keyword arguments go into the connect command object (e.g. flashVer).
+    Extra keyword arguments go into the connect command object (e.g. flashVer, tcUrl).
+    `verify` and `ssl_context` are as for `Client`.
 
     Raises:
         CallError: the server refused the connection.
         TimeoutError / OSError: the network failed.
     """
-    client = Client(url, timeout, inbox_size, receive_buffer_size)
+    client = Client(url, timeout, inbox_size, receive_buffer_size, verify, ssl_context)
     try:
         client.open(**connect_args)
     except BaseException:

@@ -12,6 +12,7 @@ import itertools
 import logging
 import os
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ import gevent.event
 import gevent.pool
 import gevent.server
 import gevent.socket
+import gevent.ssl
 
 from neurtmp._outbox import Flusher
 from neurtmp.connection import Connection
@@ -79,6 +81,9 @@ class ServerOptions:
     log_io_dir: str | None = None
     #: Seconds `shutdown()` waits for connections to finish by default.
     shutdown_grace: float = 5.0
+    #: PEM certificate (chain) and private key for RTMPS listeners (`start(..., tls=True)`).
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -102,6 +107,27 @@ class ServerOptions:
             raise ConfigError(f"flush_interval must be >= 0, not {self.flush_interval}")
         if self.log_io_dir is not None:
             _check_writable_directory(self.log_io_dir)
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("RTMPS needs both tls_cert and tls_key")
+        for name in ("tls_cert", "tls_key"):
+            path = getattr(self, name)
+            if path is not None and not os.access(path, os.R_OK):
+                raise ConfigError(f"{name} {path!r} is not a readable file")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The server's TLS settings from tls_cert / tls_key (None without them).
+
+        Raises:
+            ConfigError: the certificate or key cannot be loaded.
+        """
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.tls_cert, self.tls_key)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"cannot load the TLS certificate and key: {exc}") from None
+        return context
 
 
 def _check_writable_directory(path: str) -> None:
@@ -148,12 +174,13 @@ class Server:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self._handlers: list[Any] = []
-        self._stream_server: gevent.server.StreamServer | None = None
+        self._listeners: list[gevent.server.StreamServer] = []
+        self._addresses: dict[bool, str] = {}
+        self._ssl_context = options.ssl_context()
         self._pool = gevent.pool.Pool(options.max_connections)
         self._connections: set[Connection] = set()
         self._ids = itertools.count(1)
         self._stopped = gevent.event.Event()
-        self._address = ""
         self._flusher = Flusher(options.flush_interval) if options.flush_interval > 0 else None
         self._publish_handlers: list[Any] = []
         self._media_handlers: list[Any] = []
@@ -217,18 +244,22 @@ class Server:
 
     # -- lifecycle ------------------------------------------------------------------
 
-    def start(self, listen_address: str) -> None:
+    def start(self, listen_address: str, tls: bool = False) -> None:
         """Bind `listen_address` ("0.0.0.0:1935", "[::]:1935", port 0 for any; "" means
-        0.0.0.0:1935, as in neuray) and serve.
+        0.0.0.0:1935, as in neuray) and serve; with `tls`, RTMPS (the tls_cert and
+        tls_key options). A server may listen once plain and once with TLS.
 
         Returns at once; the server runs in its own greenlets.
 
         Raises:
             ListenError: the address could not be bound.
-            ConfigError: the address is malformed, or the server is already started.
+            ConfigError: the address is malformed, the server already listens that way,
+                or TLS was asked without a certificate.
         """
-        if self._stream_server is not None:
-            raise ConfigError("server already started")
+        if tls in self._addresses:
+            raise ConfigError(f"server already started{' with TLS' if tls else ''}")
+        if tls and self._ssl_context is None:
+            raise ConfigError("RTMPS needs the tls_cert and tls_key options")
         host, port = parse_address(listen_address)
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -244,15 +275,32 @@ class Server:
             listener.close()
             raise ListenError(f"cannot listen on {listen_address}: {exc.strerror or exc}") from None
         bound = listener.getsockname()
-        self._address = f"[{bound[0]}]:{bound[1]}" if family == socket.AF_INET6 else f"{bound[0]}:{bound[1]}"
+        address = f"[{bound[0]}]:{bound[1]}" if family == socket.AF_INET6 else f"{bound[0]}:{bound[1]}"
+        self._addresses[tls] = address
         self._stopped.clear()
-        self._stream_server = gevent.server.StreamServer(listener, self._handle, spawn=self._pool)
-        self._stream_server.start()
-        log.debug("listening on rtmp://%s", self._address)
+        handle = self._handle_tls if tls else self._handle
+        stream_server = gevent.server.StreamServer(listener, handle, spawn=self._pool)
+        stream_server.start()
+        self._listeners.append(stream_server)
+        log.debug("listening on %s://%s", "rtmps" if tls else "rtmp", address)
 
-    def get_listen_address(self) -> str:
-        """The bound "HOST:PORT" ("[V6]:PORT"), with the real port when 0 was asked."""
-        return self._address
+    def get_listen_address(self, tls: bool = False) -> str:
+        """The bound "HOST:PORT" ("[V6]:PORT"), with the real port when 0 was asked; with
+        `tls`, the RTMPS listener's ("" when there is none)."""
+        return self._addresses.get(tls, "")
+
+    def _handle_tls(self, sock: gevent.socket.socket, address: Any) -> None:
+        """The TLS handshake (bounded by handshake_timeout), then as `_handle`."""
+        assert self._ssl_context is not None
+        sock.settimeout(self.options.handshake_timeout)
+        try:
+            # gevent's SSLSocket: the handshake and every read and write are cooperative.
+            tls_sock = gevent.ssl.SSLSocket(sock=sock, server_side=True, _context=self._ssl_context)
+        except (ssl.SSLError, OSError) as exc:
+            log.info("%s:%s: TLS handshake failed: %s", address[0], address[1], exc)
+            sock.close()
+            return
+        self._handle(tls_sock, address)
 
     def _handle(self, sock: gevent.socket.socket, address: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -287,16 +335,17 @@ class Server:
     @property
     def listening(self) -> bool:
         """Started and not shut down."""
-        return self._stream_server is not None
+        return bool(self._listeners)
 
     def shutdown(self, grace: float | None = None) -> None:
         """Stop accepting at once; let connections finish for up to `grace` seconds, then
         close the rest. Returns when no connection greenlet is left."""
-        if self._stream_server is None:
+        if not self._listeners:
             return
         grace = self.options.shutdown_grace if grace is None else grace
-        server, self._stream_server = self._stream_server, None
-        server.close()  # the listening socket: new connections are refused from here on
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener.close()  # the listening sockets: new connections are refused from here on
         if not self._pool.join(timeout=grace):
             for connection in list(self._connections):
                 connection.close("server shut down")
@@ -305,7 +354,8 @@ class Server:
         if self._flusher is not None:
             self._flusher.stop()
         self._stopped.set()
-        log.info("server on %s stopped", self._address)
+        log.info("server on %s stopped", " and ".join(self._addresses.values()))
+        self._addresses.clear()
 
     def serve_forever(self, listen_address: str | None = None) -> None:
         """Start (when given an address) and block until `shutdown()`."""

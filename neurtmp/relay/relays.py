@@ -123,10 +123,11 @@ class Relay:
         backoff: reconnect delays (one copy per side).
         source_live: the source is known to be live: publish to the target as soon as the
             source plays, before its first message (the far side sees the publish at once).
+        verify: check the certificates of rtmps:// servers (False: accept self-signed).
     """
 
     def __init__(self, source: str, target: str, timeout: float = 10.0, backoff: Backoff | None = None,
-                 source_live: bool = False) -> None:
+                 source_live: bool = False, verify: bool = True) -> None:
         for url in (source, target):
             if not neurtmp.parse_rtmp_url(url).stream:
                 raise neurtmp.ConfigError(f"relay URL {url!r} names no stream (rtmp://HOST/APP/NAME)")
@@ -134,6 +135,7 @@ class Relay:
         self.target = target
         self.timeout = timeout
         self.source_live = source_live
+        self.verify = verify
         self._source_backoff = backoff.copy() if backoff else Backoff()
         self._target_backoff = backoff.copy() if backoff else Backoff()
         #: Source sessions tried / that started playing.
@@ -195,7 +197,7 @@ class Relay:
 
     def _session(self) -> bool:
         """One source session; True when the relay is finished."""
-        client = neurtmp.connect(self.source, timeout=self.timeout)
+        client = neurtmp.connect(self.source, timeout=self.timeout, verify=self.verify)
         try:
             client.play()
             self.connected += 1
@@ -261,7 +263,7 @@ class Relay:
         if time.monotonic() < self._out_retry_at:
             return False
         try:
-            client = neurtmp.connect(self.target, timeout=self.timeout)
+            client = neurtmp.connect(self.target, timeout=self.timeout, verify=self.verify)
         except (OSError, neurtmp.NeurtmpError, TimeoutError) as exc:
             self._target_failed(exc)
             return False
@@ -298,10 +300,10 @@ class PullRelay(Relay):
     """
 
     def __init__(self, server: neurtmp.Server, url: str, local_app: str, local_name: str, timeout: float = 10.0,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, verify: bool = True) -> None:
         self.server = server
         self.local_app, self.local_name = local_app, local_name
-        super().__init__(url, f"rtmp://127.0.0.1/{local_app}/{local_name}", timeout, backoff)
+        super().__init__(url, f"rtmp://127.0.0.1/{local_app}/{local_name}", timeout, backoff, verify=verify)
 
     def start(self) -> Relay:
         self.target = local_url(self.server, self.local_app, self.local_name)
@@ -315,10 +317,10 @@ class PushRelay(Relay):
     """
 
     def __init__(self, server: neurtmp.Server, local_app: str, local_name: str, url: str, timeout: float = 10.0,
-                 backoff: Backoff | None = None, source_live: bool = False) -> None:
+                 backoff: Backoff | None = None, source_live: bool = False, verify: bool = True) -> None:
         self.server = server
         self.local_app, self.local_name = local_app, local_name
-        super().__init__(f"rtmp://127.0.0.1/{local_app}/{local_name}", url, timeout, backoff, source_live)
+        super().__init__(f"rtmp://127.0.0.1/{local_app}/{local_name}", url, timeout, backoff, source_live, verify)
 
     def start(self) -> Relay:
         self.source = local_url(self.server, self.local_app, self.local_name)
@@ -335,16 +337,18 @@ class Forwarder:
 
     Args:
         server: the local server (started before `start()`).
-        remote: rtmp://HOST[:PORT]/APP, or rtmp://HOST[:PORT]/APP/NAME for one fixed name.
+        remote: rtmp[s]://HOST[:PORT]/APP, or .../APP/NAME for one fixed name.
+        verify: check an rtmps:// remote's certificate (False: accept self-signed).
     """
 
     def __init__(self, server: neurtmp.Server, remote: str, timeout: float = 10.0,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, verify: bool = True) -> None:
         self.server = server
         self.remote = remote.rstrip("/")
         self.fixed_name = bool(neurtmp.parse_rtmp_url(self.remote).stream)
         self.timeout = timeout
         self.backoff = backoff
+        self.verify = verify
         self.relays: dict[tuple[str, str], PushRelay] = {}
 
     def start(self) -> Forwarder:
@@ -371,6 +375,7 @@ class Forwarder:
         url = self.remote if self.fixed_name else f"{self.remote}/{key[1]}"
         log.info("forwarding %s/%s to %s", app, key[1], url)
         backoff = self.backoff.copy() if self.backoff else None
-        self.relays[key] = PushRelay(self.server, app, key[1], url, self.timeout, backoff, source_live=True)
+        self.relays[key] = PushRelay(self.server, app, key[1], url, self.timeout, backoff, source_live=True,
+                                     verify=self.verify)
         self.relays[key].start()
         return True

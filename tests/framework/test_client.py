@@ -138,18 +138,21 @@ def test_garbage_after_the_handshake_is_a_remote_protocol_error(separately: bool
         ("RTMP://h/live/cam?key=1", "h", 1935, "live", "cam?key=1"),
         ("rtmp://127.0.0.1/live?key=abc", "127.0.0.1", 1935, "live?key=abc", ""),
         ("rtmp://[::1]:1935/live/cam", "::1", 1935, "live", "cam"),
+        ("rtmps://h/live/cam", "h", 443, "live", "cam"),
+        ("rtmps://h:8443/live", "h", 8443, "live", ""),
     ],
 )
 def test_parse_rtmp_url_accepts(url: str, host: str, port: int, app: str, stream: str) -> None:
     parsed = parse_rtmp_url(url)
     assert (parsed.host, parsed.port, parsed.app, parsed.stream) == (host, port, app, stream)
+    assert parsed.tls == url.startswith("rtmps") and parsed.tc_url.startswith(url.split("://")[0].lower() + "://")
 
 
 @pytest.mark.parametrize(
     ("url", "message"),
     [
         ("http://h/live/cam", "is not an rtmp:// URL"),
-        ("rtmps://h/live/cam", "not supported"),
+        ("rtmpe://h/live/cam", "not supported"),
         ("rtmp:/h/live/cam", "no '//' after 'rtmp:'"),
         ("rtmp//h/live/cam", "is not an rtmp:// URL"),
         ("live/cam", "is not an rtmp:// URL"),
