@@ -144,3 +144,45 @@ def test_serve_command_with_a_certificate(certificate: tuple[str, str]) -> None:
         client.close()
     [err] = log
     assert "disconnected" in err
+
+
+@pytest.mark.timeout(60)
+def test_an_rtmp_proxy_forwards_over_rtmps(make_server: Any, certificate: tuple[str, str]) -> None:
+    from neurtmp.proxy import ErrorType, ProxyConfig, ProxyListener, RtmpProxy
+
+    remote, remote_app, base = tls_server(make_server, certificate)
+
+    class Trusting(ProxyListener):
+        def __init__(self, verify: bool) -> None:
+            self.verify, self.port, self.errors = verify, 0, []
+
+        def on_config(self, config: ProxyConfig) -> None:
+            config.verify = self.verify
+
+        def on_start(self, local_addr: str, local_port: int) -> None:
+            self.port = local_port
+
+        def on_error(self, error_type: ErrorType, error: BaseException) -> None:
+            self.errors.append(error_type)
+
+    strict = Trusting(verify=True)
+    with RtmpProxy.create() as refused:
+        refused.set_listener(strict)
+        refused.start("tcp://127.0.0.1:0", f"{base}/live")
+        wait_for(lambda: strict.errors == [ErrorType.REMOTE], 10)  # the self-signed remote is not trusted
+    relaxed = Trusting(verify=False)
+    with RtmpProxy.create() as proxy:
+        proxy.set_listener(relaxed)
+        proxy.start("tcp://127.0.0.1:0", f"{base}/live")
+        wait_for(lambda: relaxed.port, 10)
+        watcher = neurtmp.connect(f"{base}/live", timeout=10, verify=False)
+        watcher.play("cam")
+        header, frames = encode_h264(10, gop=10)
+        encoder = neurtmp.connect(f"rtmp://127.0.0.1:{relaxed.port}/live", timeout=5)
+        encoder.publish("cam")
+        sent = [header.data] + [f.data for f in frames]
+        for i, payload in enumerate(sent):
+            encoder.send_video(payload, i * 33)
+        assert read_videos(watcher, len(sent)) == sent  # byte for byte through the TLS hop
+        encoder.close()
+        watcher.close()
