@@ -63,7 +63,8 @@ _APP_DEPENDENCIES: dict[str, tuple[str, ...]] = {"ingest": ("neurtmp.live", "neu
 
 def _app_files() -> list[tuple[str, pathlib.Path]]:
     examples = ROOT.parent / "examples"
-    files = [(path.parent.name, path) for app in ("live", "relay", "ingest", "proxy") for path in (ROOT / app).glob("*.py")]
+    apps = ("live", "relay", "ingest", "proxy")
+    files = [(path.parent.name, path) for app in apps for path in (ROOT / app).glob("*.py")]
     return sorted([*files, *(("examples", path) for path in examples.rglob("*.py"))])
 
 
