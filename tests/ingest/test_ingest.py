@@ -28,6 +28,7 @@ from neurtmp.ingest.access import sign
 from ..conftest import url
 from ..helpers import wait_for
 from ..live.helpers import FFMPEG
+from .browser import MISSING, check_page_plays, chromium_paths
 
 MPD = "{urn:mpeg:dash:schema:mpd:2011}"
 
@@ -284,3 +285,20 @@ def test_the_ingest_command_rejects_bad_settings() -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip() == "neurtmp ingest: encoder must be one of auto, x264, nvenc_h264, not 'magic'"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(chromium_paths() is None, reason=MISSING)
+def test_the_page_plays_a_live_stream_in_a_real_browser(ingest: Any) -> None:
+    """Headless Chromium opens the ingest app's own page, which plays the ladder with hls.js."""
+    app = ingest()
+    encoder = publish(app.rtmp("cam"), "854x480", 30)
+    try:
+        wait_master(app, "cam")
+        wait_for(lambda: app.get("/streams/cam/media_1.m3u8")[0] == 200 and
+                 len(segments(app.text("/streams/cam/media_1.m3u8"))) >= 2, 20)
+        state = check_page_plays(app.base, "cam", select=False)  # the page picks the live stream itself
+        assert state["frame"]["variance"] > 100
+    finally:
+        encoder.kill()
+        encoder.wait()

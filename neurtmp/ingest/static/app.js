@@ -1,0 +1,179 @@
+// The neurtmp ingest page: the stream list from /streams, refreshed every few seconds,
+// and a player for the selected stream's HLS ladder (hls.js with automatic level
+// switching, else the browser's own HLS). ?stream=KEY selects a stream; with none
+// selected, the first live stream plays.
+"use strict";
+
+const REFRESH_MS = 3000;
+
+const video = document.getElementById("player");
+const rows = document.querySelector("#streams tbody");
+const statusLine = document.getElementById("status");
+const nowPlaying = document.getElementById("now-playing");
+const levelOut = document.getElementById("level");
+
+let selected = new URLSearchParams(location.search).get("stream");
+let streams = [];
+let playingUrl = null;
+let hls = null;
+/** Fatal hls.js errors (network, media), kept apart from the page's own JS errors. */
+window.__hlsErrors = [];
+
+// ---- formatting
+
+/** Sets an element's text only when it changes (live regions then announce changes only). */
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+
+function duration(seconds) {
+  const s = Math.max(0, Math.floor(seconds || 0));
+  const hms = [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60];
+  const text = hms.map((n) => String(n).padStart(2, "0")).join(":");
+  return hms[0] ? text : text.slice(3);
+}
+
+function kbps(value) {
+  return value == null ? "–" : `${Math.round(value)} kb/s`;
+}
+
+function rungsText(rungs) {
+  return (rungs || []).map((r) => `${r.name} (${kbps(r.bitrate_kbps)})`).join(", ") || "–";
+}
+
+// ---- the stream list
+
+function rowFor(key) {
+  for (const row of rows.rows) {
+    if (row.dataset.key === key) return row;
+  }
+  const row = rows.insertRow();
+  row.dataset.key = key;
+  const name = document.createElement("th");
+  name.scope = "row";
+  row.append(name);
+  for (let i = 0; i < 4; i++) row.insertCell();
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = "Watch";
+  button.setAttribute("aria-label", `Watch ${key}`);
+  button.addEventListener("click", () => select(key));
+  row.cells[4].append(button);
+  return row;
+}
+
+function showStreams(list) {
+  const keys = new Set(list.map((s) => s.key));
+  for (const row of [...rows.rows]) {
+    if (!keys.has(row.dataset.key)) row.remove();
+  }
+  for (const stream of list) {
+    const row = rowFor(stream.key);
+    row.cells[0].textContent = stream.live ? stream.key : `${stream.key} (ended)`;
+    row.cells[1].textContent = rungsText(stream.rungs);
+    row.cells[2].textContent = kbps(stream.bitrate_kbps);
+    row.cells[3].textContent = duration(stream.uptime_s);
+    const current = stream.key === selected;
+    row.classList.toggle("selected", current);
+    const button = row.cells[4].firstChild;
+    button.setAttribute("aria-pressed", String(current));
+    button.disabled = !stream.live;
+  }
+  const live = list.filter((s) => s.live).length;
+  setText(statusLine, live
+    ? `${live} live stream${live === 1 ? "" : "s"}.`
+    : "No live streams. Publish one with RTMP to /live/KEY on this server.");
+}
+
+function update() {
+  if (selected === null) {
+    const first = streams.find((s) => s.live);
+    if (first) selected = first.key;
+  }
+  showStreams(streams);
+  const stream = streams.find((s) => s.key === selected);
+  setText(nowPlaying, selected === null ? "no stream selected"
+    : stream && stream.live ? selected : `${selected} (not live)`);
+  if (stream && stream.live) play(stream.hls);
+}
+
+async function refresh() {
+  try {
+    const response = await fetch("/streams", { cache: "no-store" });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    streams = (await response.json()).streams || [];
+    update();
+  } catch (error) {
+    setText(statusLine, `Cannot load the stream list (${error.message}); retrying.`);
+  } finally {
+    setTimeout(refresh, REFRESH_MS);
+  }
+}
+
+function select(key) {
+  if (key === selected) return;
+  selected = key;
+  history.replaceState(null, "", `?stream=${encodeURIComponent(key)}`);
+  stop();
+  update();
+}
+
+// ---- the player
+
+function showLevel() {
+  const size = video.videoWidth ? `${video.videoWidth}×${video.videoHeight}` : "";
+  if (hls && hls.currentLevel >= 0 && hls.levels[hls.currentLevel]) {
+    const level = hls.levels[hls.currentLevel];
+    const mode = hls.autoLevelEnabled ? "automatic" : "manual";
+    setText(levelOut, `${level.height}p, ${kbps(level.bitrate / 1000)}` +
+      ` (${hls.currentLevel + 1} of ${hls.levels.length}, ${mode})`);
+  } else {
+    setText(levelOut, size ? `${size} (native HLS)` : "–");
+  }
+}
+
+function stop() {
+  if (hls) hls.destroy();
+  hls = null;
+  playingUrl = null;
+  video.removeAttribute("src");
+  video.load();
+  setText(levelOut, "–");
+}
+
+function start() {
+  // play() is refused (and rejects) when autoplay is not allowed; the controls are there.
+  video.play().catch(() => {});
+}
+
+function play(url) {
+  if (url === playingUrl) return;
+  stop();
+  playingUrl = url;
+  if (window.Hls && Hls.isSupported()) {
+    // ABR: hls.js picks and switches the level itself (currentLevel -1, the default).
+    hls = new Hls();
+    let recoveries = 0;
+    hls.on(Hls.Events.MANIFEST_PARSED, start);
+    hls.on(Hls.Events.LEVEL_SWITCHED, showLevel);
+    hls.on(Hls.Events.ERROR, (event, data) => {
+      if (!data.fatal) return;
+      window.__hlsErrors.push(`${data.type}: ${data.details}`);
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && recoveries++ < 2) {
+        hls.recoverMediaError();
+      } else {
+        stop(); // the next refresh starts it again if the stream is still live
+      }
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = url;
+    start();
+  } else {
+    setText(levelOut, "this browser cannot play HLS");
+  }
+}
+
+video.addEventListener("resize", showLevel);
+refresh();
