@@ -130,12 +130,6 @@ def parse_push(spec: str) -> tuple[str, str, str]:
     return app, name, _remote_url("--push", remote)
 
 
-def _split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
-
-
 def _describe(event: ev.Event) -> str:
     if isinstance(event, (ev.AudioReceived, ev.VideoReceived)):
         kind = "audio" if isinstance(event, ev.AudioReceived) else "video"
@@ -146,12 +140,21 @@ def _describe(event: ev.Event) -> str:
 
 def _probe(args: argparse.Namespace) -> int:
     from neurtmp.probe import probe_connection
+    from neurtmp.server import parse_address
 
-    host, port = _split_address(args.listen)
+    try:
+        host, port = parse_address(args.listen)
+    except ConfigError as exc:
+        print(f"neurtmp probe: {exc}", file=sys.stderr)
+        return 2
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as listener:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((host, port))
+        try:
+            listener.bind((host, port))
+        except OSError as exc:
+            print(f"neurtmp probe: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         listener.listen(1)
         bound = listener.getsockname()
         shown = f"[{bound[0]}]" if family == socket.AF_INET6 else bound[0]

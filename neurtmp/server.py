@@ -103,6 +103,8 @@ class ServerOptions:
             raise ConfigError(f"max_connections must be at least 1, not {self.max_connections}")
         if not 0 < self.outqueue_high_water <= self.outqueue_soft_limit <= self.outqueue_hard_limit:
             raise ConfigError("need 0 < outqueue_high_water <= outqueue_soft_limit <= outqueue_hard_limit")
+        if self.shutdown_grace < 0:
+            raise ConfigError(f"shutdown_grace must be >= 0, not {self.shutdown_grace}")
         if self.flush_interval < 0:
             raise ConfigError(f"flush_interval must be >= 0, not {self.flush_interval}")
         if self.log_io_dir is not None:

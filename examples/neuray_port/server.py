@@ -126,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"neuray_port: {exc}", file=sys.stderr)
         return 2
     print(f"listening on rtmp://{rtmp_server.get_listen_address()}", flush=True)
-    rtmp_server.serve_forever()
+    try:
+        rtmp_server.serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C: a quiet exit
+        pass
     return 0
 
 

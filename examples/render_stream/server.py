@@ -169,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"render_stream: {exc}", file=sys.stderr)
         return 2
     print(f"listening on rtmp://{server.get_listen_address()}", flush=True)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C: a quiet exit
+        pass
     return 0
 
 

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import neurtmp
 from neurtmp import Connection, Packet, Server, Stream
 from neurtmp.handlers import ConnectEventHandler, StreamEventHandler
 from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS
@@ -35,6 +36,12 @@ class LiveOptions:
     gop_packets: int = DEFAULT_MAX_PACKETS
     #: GOP cache bound in bytes per stream.
     gop_bytes: int = DEFAULT_MAX_BYTES
+
+    def __post_init__(self) -> None:
+        if self.gop_packets < 0 or self.gop_bytes < 0:
+            raise neurtmp.ConfigError("gop_packets and gop_bytes must be >= 0")
+        if any(not app or "/" in app for app in self.apps):
+            raise neurtmp.ConfigError(f"application names must be non-empty, without '/': {list(self.apps)}")
 
 
 class _Publisher:
