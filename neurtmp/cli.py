@@ -229,7 +229,7 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
 def _serve(args: argparse.Namespace) -> int:
     import neurtmp
     from neurtmp.live import LiveApp, LiveOptions
-    from neurtmp.relay import PullRelay, PushRelay
+    from neurtmp.relay import Edge, PullRelay, PushRelay
 
     _configure_logging(args.log_level)
     try:
@@ -242,12 +242,14 @@ def _serve(args: argparse.Namespace) -> int:
         live = LiveApp(LiveOptions(apps=tuple(args.app), takeover=args.takeover, gop_packets=args.gop_packets,
                                    gop_bytes=args.gop_bytes))
         live.install(server)
-        relays: list[PullRelay | PushRelay] = []
+        relays: list[PullRelay | PushRelay | Edge] = []
         verify = not args.tls_no_verify
         for remote, app, name in pulls:
             relays.append(PullRelay(server, remote, app, name, verify=verify))
         for app, name, remote in pushes:
             relays.append(PushRelay(server, app, name, remote, verify=verify))
+        if args.origin:
+            relays.append(Edge(server, args.origin, verify=verify))
         if args.tls_listen and not args.tls_cert:
             raise ConfigError("--tls-listen needs --tls-cert and --tls-key")
         # With a certificate: RTMPS beside plain RTMP (--tls-listen), or instead of it.
@@ -340,6 +342,9 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
                        help="GOP cache bound in packets per stream; 0 disables it (default %(default)s)")
     serve.add_argument("--gop-bytes", type=int, default=live("gop_bytes"),
                        help="GOP cache bound in bytes per stream (default %(default)s)")
+    serve.add_argument("--origin", metavar="URL",
+                       help="be an edge of rtmp[s]://HOST[:PORT]: pull what players ask for from it, forward "
+                       "what encoders publish to it")
     serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain): serve RTMPS")
     serve.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
     serve.add_argument("--tls-listen", metavar="HOST:PORT",

@@ -135,6 +135,11 @@ class Connection:
         """The application name from connect (query string included)."""
         return self._connect_event.app if self._connect_event else ""
 
+    def get_connect_arguments(self) -> dict[str, Any]:
+        """The connect command object the client sent (app, tcUrl, flashVer, ...); {} before connect."""
+        command = self._connect_event.command_object if self._connect_event else None
+        return dict(command) if isinstance(command, dict) else {}
+
     def register_remote_call_handler(self, handler: Any, procedure_name: str | None = None) -> None:
         """Handle the client's calls to `procedure_name` (None: the default handler)."""
         self.check_open()

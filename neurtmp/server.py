@@ -186,6 +186,7 @@ class Server:
         self._flusher = Flusher(options.flush_interval) if options.flush_interval > 0 else None
         self._publish_handlers: list[Any] = []
         self._media_handlers: list[Any] = []
+        self._play_observers: list[Any] = []
         self._started = time.monotonic()
         #: Bytes of connections that have closed (live ones are summed when asked).
         self._closed_bytes_in = 0
@@ -238,6 +239,21 @@ class Server:
     def get_media_event_handlers(self) -> list[Any]:
         """The server-wide media handlers (the list itself: don't change it)."""
         return self._media_handlers
+
+    def register_play_event_observer(self, observer: Any) -> None:
+        """neurtmp extension: be told of every accepted play on this server and of its end:
+        ``observer(is_start, stream)`` (the return value is ignored; the stream's own play
+        handler decides). Edges pull a stream when its first player comes this way."""
+        if observer not in self._play_observers:
+            self._play_observers.append(observer)
+
+    def remove_play_event_observer(self, observer: Any) -> None:
+        if observer in self._play_observers:
+            self._play_observers.remove(observer)
+
+    def get_play_event_observers(self) -> list[Any]:
+        """The server-wide play observers (the list itself: don't change it)."""
+        return self._play_observers
 
     @property
     def flusher(self) -> Flusher | None:

@@ -444,6 +444,14 @@ class Stream:
         if event.duration > 0:  # rtmpdump --stop N: play that long, then Play.Stop
             self._play_timer = gevent.spawn_later(event.duration, self.finish_play, "duration reached")
         log.debug("%s plays %r", connection.get_peer_address(), event.name)
+        self._tell_play_observers(True)
+
+    def _tell_play_observers(self, is_start: bool) -> None:
+        for observer in list(self._connection.get_server().get_play_event_observers()):
+            try:
+                call_handler(observer, is_start, self)
+            except Exception:
+                log.exception("%s: play observer raised", self)
 
     def stop_play(self) -> None:
         """Stop playing (closeStream, a new play, deleteStream or disconnect): the play
@@ -456,8 +464,11 @@ class Stream:
         if self._playing:
             self._playing = False
             self._paused = False
-            if self._play_handler is not None:
-                call_handler(self._play_handler, False, self)
+            try:
+                if self._play_handler is not None:
+                    call_handler(self._play_handler, False, self)
+            finally:
+                self._tell_play_observers(False)
 
     def finish_play(self, reason: str = "") -> None:
         """End the play from the server side (duration reached, a render or frame handler

@@ -3,6 +3,6 @@ to a remote server (see `relays`)."""
 
 from __future__ import annotations
 
-from neurtmp.relay.relays import Backoff, Forwarder, PullRelay, PushRelay, Relay, local_url, parse_local_name
+from neurtmp.relay.relays import Backoff, Edge, Forwarder, PullRelay, PushRelay, Relay, local_url, parse_local_name
 
-__all__ = ["Backoff", "Forwarder", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
+__all__ = ["Backoff", "Edge", "Forwarder", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]

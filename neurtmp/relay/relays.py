@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+import urllib.parse
 from typing import Any
 
 import gevent
@@ -28,12 +29,16 @@ import gevent
 import neurtmp
 from neurtmp.codec import flv
 
-__all__ = ["Backoff", "Forwarder", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
+__all__ = ["Backoff", "Edge", "Forwarder", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds a session must hold before the backoff starts again from its first delay.
 _HELD_SECONDS = 10.0
+
+#: Connect-object field a pull relay's local publish carries, so observers (an edge) can
+#: tell it from an encoder's publish.
+RELAY_MARK = "neurtmpRelay"
 
 #: Data messages a server sends its players that are not part of the stream itself.
 _NOT_STREAM_DATA = ("|RtmpSampleAccess", "onStatus")
@@ -151,6 +156,8 @@ class Relay:
         self._out: neurtmp.Client | None = None
         self._out_retry_at = 0.0
         self._needs_key = True
+        #: Extra connect-object fields for the target connection.
+        self.target_connect_args: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.source} -> {self.target}>"
@@ -263,7 +270,8 @@ class Relay:
         if time.monotonic() < self._out_retry_at:
             return False
         try:
-            client = neurtmp.connect(self.target, timeout=self.timeout, verify=self.verify)
+            client = neurtmp.connect(self.target, timeout=self.timeout, verify=self.verify,
+                                     **self.target_connect_args)
         except (OSError, neurtmp.NeurtmpError, TimeoutError) as exc:
             self._target_failed(exc)
             return False
@@ -304,6 +312,7 @@ class PullRelay(Relay):
         self.server = server
         self.local_app, self.local_name = local_app, local_name
         super().__init__(url, f"rtmp://127.0.0.1/{local_app}/{local_name}", timeout, backoff, verify=verify)
+        self.target_connect_args = {RELAY_MARK: "pull"}
 
     def start(self) -> Relay:
         self.target = local_url(self.server, self.local_app, self.local_name)
@@ -378,4 +387,102 @@ class Forwarder:
         self.relays[key] = PushRelay(self.server, app, key[1], url, self.timeout, backoff, source_live=True,
                                      verify=self.verify)
         self.relays[key].start()
+        return True
+
+
+class Edge:
+    """Make `server` an edge of `origin` (rtmp[s]://HOST[:PORT]), as SRS and nginx-rtmp
+    clusters do.
+
+    The first player of a name that is not published here makes the edge pull it from the
+    origin (one `PullRelay` per name, however many players); when its last player leaves,
+    the pull stops after `grace` seconds. A publish to the edge is forwarded to the origin
+    (a `PushRelay` per publish). Edges chain: an edge's pull is a play on its upstream,
+    which may be an edge itself. Installed as server-wide play and publish observers.
+    """
+
+    def __init__(self, server: neurtmp.Server, origin: str, grace: float = 5.0, timeout: float = 10.0,
+                 backoff: Backoff | None = None, verify: bool = True) -> None:
+        parsed = urllib.parse.urlsplit(origin)
+        if parsed.scheme not in ("rtmp", "rtmps") or not parsed.hostname or parsed.path.strip("/"):
+            raise neurtmp.ConfigError(f"origin {origin!r} must be rtmp[s]://HOST[:PORT], without an app")
+        self.server = server
+        self.origin = origin.rstrip("/")
+        self.grace = grace
+        self.timeout = timeout
+        self.backoff = backoff
+        self.verify = verify
+        self.pulls: dict[tuple[str, str], PullRelay] = {}
+        self.pushes: dict[tuple[str, str], PushRelay] = {}
+        self._players: dict[tuple[str, str], int] = {}
+        self._published: set[tuple[str, str]] = set()
+        self._stoppers: dict[tuple[str, str], gevent.Greenlet] = {}
+
+    def start(self) -> Edge:
+        self.server.register_play_event_observer(self._on_play)
+        self.server.register_publish_event_handler(self._on_publish)
+        return self
+
+    def stop(self) -> None:
+        self.server.remove_play_event_observer(self._on_play)
+        self.server.remove_publish_event_handler(self._on_publish)
+        for relay in [*self.pulls.values(), *self.pushes.values()]:
+            relay.stop()
+        self.pulls.clear()
+        self.pushes.clear()
+
+    @staticmethod
+    def _key(stream: neurtmp.Stream) -> tuple[str, str]:
+        app = stream.get_connection().app.split("?", 1)[0].strip("/")
+        return app, stream.get_stream_name().split("?", 1)[0]
+
+    def _backoff(self) -> Backoff | None:
+        return self.backoff.copy() if self.backoff else None
+
+    def _on_play(self, is_start: bool, stream: neurtmp.Stream) -> None:
+        key = self._key(stream)
+        count = self._players.get(key, 0) + (1 if is_start else -1)
+        self._players[key] = max(0, count)
+        if is_start:
+            stopper = self._stoppers.pop(key, None)
+            if stopper is not None:
+                stopper.kill(block=False)
+            if key not in self._published and key not in self.pulls:
+                url = f"{self.origin}/{key[0]}/{key[1]}"
+                log.info("edge: pulling %s/%s from %s", key[0], key[1], url)
+                relay = PullRelay(self.server, url, *key, timeout=self.timeout, backoff=self._backoff(),
+                                  verify=self.verify)
+                self.pulls[key] = relay
+                relay.start()
+        elif count <= 0 and key in self.pulls and key not in self._stoppers:
+            self._stoppers[key] = gevent.spawn_later(self.grace, self._stop_pull, key)
+
+    def _stop_pull(self, key: tuple[str, str]) -> None:
+        self._stoppers.pop(key, None)
+        if self._players.get(key, 0) == 0:
+            relay = self.pulls.pop(key, None)
+            if relay is not None:
+                log.info("edge: no player of %s/%s left; stopping its pull", *key)
+                relay.stop()
+
+    def _on_publish(self, is_start: bool, stream: neurtmp.Stream, name: str, publish_type: str) -> bool:
+        if stream.get_connection().get_connect_arguments().get(RELAY_MARK) == "pull":
+            return True  # a pull relay's publish: nothing to forward
+        key = self._key(stream)
+        if is_start:
+            pull = self.pulls.pop(key, None)
+            if pull is not None:  # an encoder publishes here: it is the source now
+                pull.stop()
+            self._published.add(key)
+            url = f"{self.origin}/{key[0]}/{key[1]}"
+            log.info("edge: forwarding the publish of %s/%s to %s", key[0], key[1], url)
+            relay = PushRelay(self.server, *key, url, timeout=self.timeout, backoff=self._backoff(),
+                              source_live=True, verify=self.verify)
+            self.pushes[key] = relay
+            relay.start()
+        else:
+            self._published.discard(key)
+            push = self.pushes.pop(key, None)
+            if push is not None:
+                push.finish_on_unpublish()
         return True

@@ -69,10 +69,10 @@ def test_parse_local_name() -> None:
 class Feeder:
     """Publishes H.264 frames to a server until stopped; marks each frame's index."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, name: str = "src") -> None:
         self.header, self.frames = encode_h264(30, gop=15)
         self.client = neurtmp.connect(target, timeout=5)
-        self.client.publish("src")
+        self.client.publish(name)
         self.sent = 0
         self._greenlet = gevent.spawn(self._run)
 

@@ -1,0 +1,97 @@
+"""Edges: players spread over two edges of one origin, one upstream play per edge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gevent
+import pytest
+
+import neurtmp
+from neurtmp.relay import Backoff, Edge
+
+from ..conftest import url
+from ..helpers import wait_for
+from ..media import decode_flv_h264
+from .helpers import live_server
+from .test_relay import Feeder
+
+
+def origin_with_play_log(make_server: Any, address: str = "127.0.0.1:0") -> tuple[Any, list[str]]:
+    server, _ = live_server(make_server, address=address)
+    plays: list[str] = []
+    server.register_play_event_observer(
+        lambda is_start, stream: plays.append(stream.get_connection().get_peer_address()) if is_start else None)
+    return server, plays
+
+
+def count_videos(client: neurtmp.Client, seen: list[bytes]) -> None:
+    while (event := client.read(timeout=30)) is not None:
+        if isinstance(event, neurtmp.events.VideoReceived):
+            seen.append(event.payload)
+
+
+@pytest.mark.timeout(90)
+def test_twenty_players_on_two_edges_one_upstream_play_each_and_an_origin_restart(make_server: Any) -> None:
+    origin, origin_plays = origin_with_play_log(make_server)
+    address = origin.get_listen_address()
+    edges = []
+    for _ in range(2):
+        edge, _ = live_server(make_server)
+        edges.append((edge, Edge(edge, f"rtmp://{address}", grace=0.5, timeout=5, backoff=Backoff(0.2, 1)).start()))
+    players = []
+    received: list[list[bytes]] = []
+    for i in range(20):
+        client = neurtmp.connect(url(edges[i % 2][0], "live"), timeout=10)
+        client.play("src")
+        seen: list[bytes] = []
+        players.append((client, gevent.spawn(count_videos, client, seen)))
+        received.append(seen)
+    feeder = Feeder(f"rtmp://{address}/live")
+    wait_for(lambda: all(len(seen) >= 15 for seen in received), 30)
+    assert len(origin_plays) == 2  # exactly one upstream play per edge, not one per player
+    for seen in received[:3]:  # what the players got decodes
+        assert len(decode_flv_h264(seen[0], seen[1:15])) >= 10
+    # The origin goes away and comes back on the same port: the edges pull again.
+    feeder.stop()
+    origin.shutdown(grace=0)
+    before = [len(seen) for seen in received]
+    origin, origin_plays = origin_with_play_log(make_server, address=address)
+    feeder = Feeder(f"rtmp://{address}/live")
+    wait_for(lambda: all(len(seen) >= count + 15 for seen, count in zip(received, before, strict=True)), 40)
+    assert len(origin_plays) == 2
+    feeder.stop()
+    for client, reader in players:
+        client.close()
+        reader.kill()
+    # The last player gone, each edge stops its pull after the grace period.
+    wait_for(lambda: all(not edge.pulls for _, edge in edges), 10)
+    for _, edge in edges:
+        edge.stop()
+
+
+@pytest.mark.timeout(60)
+def test_a_publish_to_an_edge_reaches_the_origin_and_edges_chain(make_server: Any) -> None:
+    origin, origin_plays = origin_with_play_log(make_server)
+    first, _ = live_server(make_server)
+    second, _ = live_server(make_server)  # an edge of the first edge
+    edge1 = Edge(first, f"rtmp://{origin.get_listen_address()}", grace=0.5, timeout=5,
+                 backoff=Backoff(0.2, 1)).start()
+    edge2 = Edge(second, f"rtmp://{first.get_listen_address()}", grace=0.5, timeout=5,
+                 backoff=Backoff(0.2, 1)).start()
+    watcher = neurtmp.connect(url(origin, "live"), timeout=10)
+    watcher.play("cam")
+    far = neurtmp.connect(url(second, "live"), timeout=10)
+    far.play("cam")
+    feeder = Feeder(url(first, "live"), name="cam")  # an encoder publishing to the first edge
+    seen_origin: list[bytes] = []
+    seen_far: list[bytes] = []
+    readers = [gevent.spawn(count_videos, watcher, seen_origin), gevent.spawn(count_videos, far, seen_far)]
+    wait_for(lambda: len(seen_origin) >= 15 and len(seen_far) >= 15, 30)
+    assert seen_origin[0][:2] == b"\x17\x00" and seen_far[0][:2] == b"\x17\x00"
+    feeder.stop()
+    for client in (watcher, far):
+        client.close()
+    gevent.killall(readers)
+    edge1.stop()
+    edge2.stop()
