@@ -175,11 +175,11 @@ def _probe(args: argparse.Namespace) -> int:
                 return 0
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, prefix: str = "") -> None:
     import logging
 
     logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format=f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s")
 
 
 def _run_until_signalled(server: Any, relays: Sequence[Any], grace: float) -> int:
@@ -231,12 +231,20 @@ def _serve(args: argparse.Namespace) -> int:
     from neurtmp.live import LiveApp, LiveOptions
     from neurtmp.relay import Edge, PullRelay, PushRelay
 
-    _configure_logging(args.log_level)
     try:
-        pulls = [parse_pull(spec) for spec in args.pull]
-        pushes = [parse_push(spec) for spec in args.push]
+        workers = _worker_count(args.workers)
+    except ConfigError as exc:
+        print(f"neurtmp serve: {exc}", file=sys.stderr)
+        return 2
+    if workers > 1 and args.worker is None:
+        return _supervise_workers(args, workers)
+    worker = args.worker
+    _configure_logging(args.log_level, "" if worker is None else f"[worker {worker}] ")
+    try:
+        pulls = [parse_pull(spec) for spec in args.pull] if not worker else []
+        pushes = [parse_push(spec) for spec in args.push] if not worker else []
         try:
-            server = neurtmp.Factory().create_server(**server_options(args))
+            server = neurtmp.Factory().create_server(**server_options(args), reuse_port=worker is not None)
         except ConfigError as exc:
             raise ConfigError(_with_option_names(exc, _SERVE_OPTION_OF_FIELD)) from None
         live = LiveApp(LiveOptions(apps=tuple(args.app), takeover=args.takeover, gop_packets=args.gop_packets,
@@ -248,7 +256,9 @@ def _serve(args: argparse.Namespace) -> int:
             relays.append(PullRelay(server, remote, app, name, verify=verify))
         for app, name, remote in pushes:
             relays.append(PushRelay(server, app, name, remote, verify=verify))
-        if args.origin:
+        if worker:  # workers 1..N-1 are edges of worker 0, which holds every stream
+            relays.append(Edge(server, f"rtmp://{args.worker_origin}", verify=verify))
+        elif args.origin:
             relays.append(Edge(server, args.origin, verify=verify))
         if args.tls_listen and not args.tls_cert:
             raise ConfigError("--tls-listen needs --tls-cert and --tls-key")
@@ -256,10 +266,103 @@ def _serve(args: argparse.Namespace) -> int:
         server.start(args.listen, tls=bool(args.tls_cert) and not args.tls_listen)
         if args.tls_listen:
             server.start(args.tls_listen, tls=True)
+        if worker == 0:
+            server.start(args.worker_origin, shared=False)  # where the other workers pull and push
+        elif worker is not None:
+            server.start("127.0.0.1:0", shared=False)  # this worker's own port, for its relays
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
     return _run_until_signalled(server, relays, args.shutdown_grace)
+
+
+def _worker_count(text: str) -> int:
+    import os
+
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ConfigError(f"--workers must be a number >= 1 or auto, not {text!r}")
+    return count
+
+
+def _supervise_workers(args: argparse.Namespace, count: int) -> int:
+    """Run `count` worker processes sharing the port (SO_REUSEPORT); restart those that die.
+
+    Worker 0 holds every stream: it also listens on a private loopback port, and the other
+    workers are edges of it (a publish on them is forwarded to it, their players pull from
+    it), so a player gets any stream whichever worker the kernel gave it.
+    """
+    import subprocess
+    import time
+
+    from neurtmp.server import parse_address
+
+    try:
+        host, port = parse_address(args.listen)
+    except ConfigError as exc:
+        print(f"neurtmp serve: {exc}", file=sys.stderr)
+        return 2
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    holder = socket.socket(family, socket.SOCK_STREAM)  # keeps the port ours (not listening)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        holder.bind((host, port))
+    except OSError as exc:
+        print(f"neurtmp serve: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    port = holder.getsockname()[1]
+    shown = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        private = f"127.0.0.1:{probe.getsockname()[1]}"
+    base = [sys.executable, "-m", "neurtmp.cli", *args.argv, "--workers", "1", "--listen", shown,
+            "--worker-origin", private]
+    stopping = []
+
+    def spawn(index: int) -> subprocess.Popen[str]:
+        process = subprocess.Popen([*base, "--worker", str(index)], stdout=subprocess.PIPE, text=True)
+        assert process.stdout is not None
+        line = process.stdout.readline()  # "listening on ..." once it serves
+        if "listening on" not in line:
+            raise ConfigError(f"worker {index} did not start (exit {process.wait()})")
+        print(f"neurtmp serve: worker {index} serving (pid {process.pid})", file=sys.stderr, flush=True)
+        return process
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.append(True))
+    try:
+        workers = [spawn(index) for index in range(count)]
+    except ConfigError as exc:
+        print(f"neurtmp serve: {exc}", file=sys.stderr)
+        return 2
+    print(f"listening on rtmp://{shown} ({count} workers)", flush=True)
+    while not stopping:
+        time.sleep(0.2)
+        for index, process in enumerate(workers):
+            if process.poll() is not None and not stopping:
+                print(f"neurtmp serve: worker {index} exited with {process.returncode}; restarting",
+                      file=sys.stderr, flush=True)
+                try:
+                    workers[index] = spawn(index)
+                except ConfigError as exc:
+                    print(f"neurtmp serve: {exc}", file=sys.stderr, flush=True)
+    for process in workers:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + args.shutdown_grace + 5
+    for process in workers:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+    holder.close()
+    return 0
 
 
 def _proxy(args: argparse.Namespace) -> int:
@@ -342,6 +445,10 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
                        help="GOP cache bound in packets per stream; 0 disables it (default %(default)s)")
     serve.add_argument("--gop-bytes", type=int, default=live("gop_bytes"),
                        help="GOP cache bound in bytes per stream (default %(default)s)")
+    serve.add_argument("--workers", default="1", metavar="N",
+                       help="worker processes sharing the port, for all cores: a number or auto (default %(default)s)")
+    serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-origin", help=argparse.SUPPRESS)
     serve.add_argument("--origin", metavar="URL",
                        help="be an edge of rtmp[s]://HOST[:PORT]: pull what players ask for from it, forward "
                        "what encoders publish to it")
@@ -517,6 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the `neurtmp` command; returns the exit status (2 for a configuration error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

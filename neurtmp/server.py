@@ -81,6 +81,8 @@ class ServerOptions:
     log_io_dir: str | None = None
     #: Seconds `shutdown()` waits for connections to finish by default.
     shutdown_grace: float = 5.0
+    #: Let other processes listen on the same port (SO_REUSEPORT; `neurtmp serve --workers`).
+    reuse_port: bool = False
     #: PEM certificate (chain) and private key for RTMPS listeners (`start(..., tls=True)`).
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -177,7 +179,9 @@ class Server:
         self.options = options
         self._handlers: list[Any] = []
         self._listeners: list[gevent.server.StreamServer] = []
-        self._addresses: dict[bool, str] = {}
+        self._addresses: list[tuple[bool, str]] = []
+        #: Plain listeners of this process alone (not shared with SO_REUSEPORT).
+        self._own_addresses: list[str] = []
         self._ssl_context = options.ssl_context()
         self._pool = gevent.pool.Pool(options.max_connections)
         self._connections: set[Connection] = set()
@@ -262,20 +266,20 @@ class Server:
 
     # -- lifecycle ------------------------------------------------------------------
 
-    def start(self, listen_address: str, tls: bool = False) -> None:
+    def start(self, listen_address: str, tls: bool = False, shared: bool | None = None) -> None:
         """Bind `listen_address` ("0.0.0.0:1935", "[::]:1935", port 0 for any; "" means
         0.0.0.0:1935, as in neuray) and serve; with `tls`, RTMPS (the tls_cert and
-        tls_key options). A server may listen once plain and once with TLS.
+        tls_key options). A server may listen on several addresses, plain or TLS.
+        `shared` (default: the reuse_port option) lets other processes listen on the
+        same port.
 
         Returns at once; the server runs in its own greenlets.
 
         Raises:
             ListenError: the address could not be bound.
-            ConfigError: the address is malformed, the server already listens that way,
-                or TLS was asked without a certificate.
+            ConfigError: the address is malformed, or TLS was asked without a certificate.
         """
-        if tls in self._addresses:
-            raise ConfigError(f"server already started{' with TLS' if tls else ''}")
+
         if tls and self._ssl_context is None:
             raise ConfigError("RTMPS needs the tls_cert and tls_key options")
         host, port = parse_address(listen_address)
@@ -287,6 +291,9 @@ class Server:
         listener = gevent.socket.socket(family, socket.SOCK_STREAM)
         try:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            shared = self.options.reuse_port if shared is None else shared
+            if shared:
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             listener.bind(sockaddr)
             listener.listen(1024)
         except OSError as exc:
@@ -294,7 +301,9 @@ class Server:
             raise ListenError(f"cannot listen on {listen_address}: {exc.strerror or exc}") from None
         bound = listener.getsockname()
         address = f"[{bound[0]}]:{bound[1]}" if family == socket.AF_INET6 else f"{bound[0]}:{bound[1]}"
-        self._addresses[tls] = address
+        self._addresses.append((tls, address))
+        if not tls and not shared:
+            self._own_addresses.append(address)
         self._stopped.clear()
         handle = self._handle_tls if tls else self._handle
         stream_server = gevent.server.StreamServer(listener, handle, spawn=self._pool)
@@ -305,7 +314,12 @@ class Server:
     def get_listen_address(self, tls: bool = False) -> str:
         """The bound "HOST:PORT" ("[V6]:PORT"), with the real port when 0 was asked; with
         `tls`, the RTMPS listener's ("" when there is none)."""
-        return self._addresses.get(tls, "")
+        return next((address for kind, address in self._addresses if kind == tls), "")
+
+    def get_local_address(self) -> str:
+        """A plain listener that only this process serves (for loopback clients such as
+        relays, which must reach this very server); the first plain one otherwise."""
+        return self._own_addresses[0] if self._own_addresses else self.get_listen_address()
 
     def _handle_tls(self, sock: gevent.socket.socket, address: Any) -> None:
         """The TLS handshake (bounded by handshake_timeout), then as `_handle`."""
@@ -372,8 +386,9 @@ class Server:
         if self._flusher is not None:
             self._flusher.stop()
         self._stopped.set()
-        log.info("server on %s stopped", " and ".join(self._addresses.values()))
+        log.info("server on %s stopped", " and ".join(address for _, address in self._addresses))
         self._addresses.clear()
+        self._own_addresses.clear()
 
     def serve_forever(self, listen_address: str | None = None) -> None:
         """Start (when given an address) and block until `shutdown()`."""

@@ -54,7 +54,7 @@ def parse_local_name(local: str, default_app: str = "live") -> tuple[str, str]:
 
 def local_url(server: neurtmp.Server, app: str, name: str) -> str:
     """rtmp:// URL of `app/name` on a started local server, over loopback."""
-    host, _, port = server.get_listen_address().rpartition(":")
+    host, _, port = server.get_local_address().rpartition(":")
     if host in ("0.0.0.0", ""):
         host = "127.0.0.1"
     elif host == "[::]":
