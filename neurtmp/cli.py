@@ -138,27 +138,44 @@ def _describe(event: ev.Event) -> str:
     return repr(event)
 
 
-def _probe(args: argparse.Namespace) -> int:
-    from neurtmp.probe import probe_connection
+def _bind(listen: str, reuse_port: bool = False) -> socket.socket:
+    """A blocking socket bound to `listen` ("HOST:PORT"), not yet listening.
+
+    Raises:
+        ConfigError: a bad address, or one that cannot be bound (one clear line).
+    """
     from neurtmp.server import parse_address
 
+    host, port = parse_address(listen)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
-        host, port = parse_address(args.listen)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    return sock
+
+
+def _shown(sock: socket.socket) -> str:
+    """ "HOST:PORT" ("[V6]:PORT") of a bound socket."""
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if sock.family == socket.AF_INET6 else f"{host}:{port}"
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from neurtmp.probe import probe_connection
+
+    try:
+        listener = _bind(args.listen)
     except ConfigError as exc:
         print(f"neurtmp probe: {exc}", file=sys.stderr)
         return 2
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as listener:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind((host, port))
-        except OSError as exc:
-            print(f"neurtmp probe: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
+    with listener:
         listener.listen(1)
-        bound = listener.getsockname()
-        shown = f"[{bound[0]}]" if family == socket.AF_INET6 else bound[0]
-        print(f"listening on rtmp://{shown}:{bound[1]}", flush=True)
+        print(f"listening on rtmp://{_shown(listener)}", flush=True)
         while True:
             conn, peer = listener.accept()
             print(f"client {peer[0]}:{peer[1]} connected", flush=True)
@@ -300,24 +317,12 @@ def _supervise_workers(args: argparse.Namespace, count: int) -> int:
     import subprocess
     import time
 
-    from neurtmp.server import parse_address
-
     try:
-        host, port = parse_address(args.listen)
+        holder = _bind(args.listen, reuse_port=True)  # keeps the port ours (not listening)
     except ConfigError as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    holder = socket.socket(family, socket.SOCK_STREAM)  # keeps the port ours (not listening)
-    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        holder.bind((host, port))
-    except OSError as exc:
-        print(f"neurtmp serve: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    port = holder.getsockname()[1]
-    shown = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    shown = _shown(holder)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         private = f"127.0.0.1:{probe.getsockname()[1]}"

@@ -135,6 +135,11 @@ class Connection:
         """The application name from connect (query string included)."""
         return self._connect_event.app if self._connect_event else ""
 
+    @property
+    def app_name(self) -> str:
+        """The application name without its query string and slashes ("live?k=1/" -> "live")."""
+        return self.app.split("?", 1)[0].strip("/")
+
     def get_connect_arguments(self) -> dict[str, Any]:
         """The connect command object the client sent (app, tcUrl, flashVer, ...); {} before connect."""
         command = self._connect_event.command_object if self._connect_event else None

@@ -124,9 +124,10 @@ class Stream:
 
     # -- identity and state -------------------------------------------------------------
 
-    def get_stream_name(self) -> str:
-        """The name given in play or publish ("" before either)."""
-        return self._name
+    def get_stream_name(self, query: bool = True) -> str:
+        """The name given in play or publish ("" before either); without its query string
+        ("cam?key=1" -> "cam") when `query` is False."""
+        return self._name if query else self._name.split("?", 1)[0]
 
     def get_connection(self) -> Connection:
         return self._connection

@@ -244,8 +244,7 @@ class _Connect(ConnectEventHandler):
     def handle(self, is_create: bool, connection: Any, command_arguments: Any, user_arguments: Any) -> bool:
         if not is_create:
             return True
-        name = str(command_arguments.get("app") or "").split("?", 1)[0].strip("/")
-        if name != self.app.config.app:
+        if connection.app_name != self.app.config.app:
             return False
         connection.register_stream_event_handler(_Streams(self.app))
         return True

@@ -16,7 +16,7 @@ import neurtmp
 from neurtmp import Connection, Packet, Server, Stream
 from neurtmp.handlers import ConnectEventHandler, StreamEventHandler
 from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS
-from neurtmp.live.registry import Registry, split_query
+from neurtmp.live.registry import Registry
 from neurtmp.live.stream import LiveStream
 
 __all__ = ["LiveApp", "LiveOptions"]
@@ -61,7 +61,7 @@ class _StreamHandlers:
     def __init__(self, app: LiveApp, connection: Connection) -> None:
         self.app = app
         self.connection = connection
-        self.app_name = split_query(connection.app).strip("/")
+        self.app_name = connection.app_name
         self.live: LiveStream | None = None
         self.publisher: _Publisher | None = None
         self.playing: Stream | None = None
@@ -122,8 +122,7 @@ class _Connect(ConnectEventHandler):
     def handle(self, is_create: bool, connection: Connection, command_arguments: Any, user_arguments: Any) -> bool:
         if not is_create:
             return True
-        app_name = split_query(str(command_arguments.get("app") or "")).strip("/")
-        if self.app.options.apps and app_name not in self.app.options.apps:
+        if self.app.options.apps and connection.app_name not in self.app.options.apps:
             return False
         connection.register_stream_event_handler(_StreamCreated(self.app, connection))
         return True

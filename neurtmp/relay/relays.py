@@ -336,6 +336,11 @@ class PushRelay(Relay):
         return super().start()
 
 
+def _stream_key(stream: neurtmp.Stream) -> tuple[str, str]:
+    """(app, name) of a stream, without query strings: what relays and edges key on."""
+    return stream.get_connection().app_name, stream.get_stream_name(query=False)
+
+
 class Forwarder:
     """Forward every stream published on `server` to a remote server (the local proxy).
 
@@ -371,8 +376,8 @@ class Forwarder:
         self.relays.clear()
 
     def _on_publish(self, is_start: bool, stream: neurtmp.Stream, name: str, publish_type: str) -> bool:
-        app = stream.get_connection().app.split("?", 1)[0].strip("/")
-        key = (app, name.split("?", 1)[0])
+        key = _stream_key(stream)
+        app = key[0]
         if not is_start:
             relay = self.relays.pop(key, None)
             if relay is not None:
@@ -431,16 +436,11 @@ class Edge:
         self.pulls.clear()
         self.pushes.clear()
 
-    @staticmethod
-    def _key(stream: neurtmp.Stream) -> tuple[str, str]:
-        app = stream.get_connection().app.split("?", 1)[0].strip("/")
-        return app, stream.get_stream_name().split("?", 1)[0]
-
     def _backoff(self) -> Backoff | None:
         return self.backoff.copy() if self.backoff else None
 
     def _on_play(self, is_start: bool, stream: neurtmp.Stream) -> None:
-        key = self._key(stream)
+        key = _stream_key(stream)
         count = self._players.get(key, 0) + (1 if is_start else -1)
         self._players[key] = max(0, count)
         if is_start:
@@ -468,7 +468,7 @@ class Edge:
     def _on_publish(self, is_start: bool, stream: neurtmp.Stream, name: str, publish_type: str) -> bool:
         if stream.get_connection().get_connect_arguments().get(RELAY_MARK) == "pull":
             return True  # a pull relay's publish: nothing to forward
-        key = self._key(stream)
+        key = _stream_key(stream)
         if is_start:
             pull = self.pulls.pop(key, None)
             if pull is not None:  # an encoder publishes here: it is the source now

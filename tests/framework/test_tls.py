@@ -20,7 +20,7 @@ from neurtmp.relay import Backoff, PushRelay
 
 from ..helpers import wait_for
 from ..live.helpers import FFMPEG, ffmpeg_play_raw, ffmpeg_publish, live_server
-from ..media import encode_h264
+from ..live.test_relay import send_and_receive
 
 
 @pytest.fixture(scope="module")
@@ -120,13 +120,9 @@ def test_a_push_relay_forwards_over_rtmps(make_server: Any, certificate: tuple[s
     relaxed.start()
     watcher = neurtmp.connect(f"{base}/live", timeout=10, verify=False)
     watcher.play("copy")
-    header, frames = encode_h264(10, gop=10)
     encoder = neurtmp.connect(f"rtmp://{local.get_listen_address()}/live", timeout=5)
     encoder.publish("cam")
-    sent = [header.data] + [f.data for f in frames]
-    for i, payload in enumerate(sent):
-        encoder.send_video(payload, i * 33)
-    assert read_videos(watcher, len(sent)) == sent
+    assert send_and_receive(encoder, watcher)  # header and 10 frames, byte for byte
     wait_for(lambda: relaxed.published == 1)
     assert checked.published == 0  # the self-signed remote was refused by the checking relay
     assert remote_app.registry.get("live", "strict") is None or not remote_app.registry.get("live", "strict").is_live
@@ -179,12 +175,8 @@ def test_an_rtmp_proxy_forwards_over_rtmps(make_server: Any, certificate: tuple[
         wait_for(lambda: relaxed.port, 10)
         watcher = neurtmp.connect(f"{base}/live", timeout=10, verify=False)
         watcher.play("cam")
-        header, frames = encode_h264(10, gop=10)
         encoder = neurtmp.connect(f"rtmp://127.0.0.1:{relaxed.port}/live", timeout=5)
         encoder.publish("cam")
-        sent = [header.data] + [f.data for f in frames]
-        for i, payload in enumerate(sent):
-            encoder.send_video(payload, i * 33)
-        assert read_videos(watcher, len(sent)) == sent  # byte for byte through the TLS hop
+        assert send_and_receive(encoder, watcher)  # byte for byte through the TLS hop
         encoder.close()
         watcher.close()
