@@ -26,15 +26,17 @@ ACK_WINDOW = 2_500_000
 RAMP_PER_SECOND = 400
 
 
-def session_bytes(app: str, stream: str, host: str, port: int) -> tuple[bytes, bytes]:
-    """(C0+C1, C2 + connect/createStream/play) for a plain-handshake player."""
+def session_bytes(app: str, stream: str | None, host: str, port: int) -> tuple[bytes, bytes]:
+    """(C0+C1, C2 + connect/createStream/play) for a plain-handshake player (no play
+    when `stream` is None: an idle client)."""
     client = ClientProtocol(handshake=ClientHandshake(digest=False))
     hello = client.data_to_send()
     client.receive_data(b"\x03" + bytes(1536) + bytes(1536))  # a plain S0/S1/S2: zeros
     client.data_to_send()  # our C2 for those zeros; a real C2 is the server's S1, echoed per player
     client.connect(app, f"rtmp://{host}:{port}/{app}")
     client.create_stream()
-    client.play(1, stream, -1)
+    if stream is not None:
+        client.play(1, stream, -1)
     return hello, client.data_to_send()
 
 
