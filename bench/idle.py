@@ -13,6 +13,7 @@ the client process's own CPU.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import selectors
@@ -122,7 +123,7 @@ def main() -> None:
             time.sleep(1)
             at_rest = rss_mb(server.pid)
             client_cpu = time.process_time()
-            held = hold_clients(port, count, args.hold, lambda: rss_mb(server.pid))
+            held = hold_clients(port, count, args.hold, functools.partial(rss_mb, server.pid))
             client_cpu = time.process_time() - client_cpu
             server_cpu = cpu_seconds(server.pid)
         finally:

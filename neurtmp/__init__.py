@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from neurtmp.client import Client, RtmpUrl, connect, parse_rtmp_url
     from neurtmp.codec.video_data import VideoData
     from neurtmp.connection import Connection
+    from neurtmp.fanout import FanOut
     from neurtmp.protocol import events
     from neurtmp.protocol.commands import StatusCode
     from neurtmp.protocol.message import MessageType
@@ -48,6 +49,7 @@ _LAZY = {
     "parse_rtmp_url": "neurtmp.client",
     "VideoData": "neurtmp.codec.video_data",
     "Connection": "neurtmp.connection",
+    "FanOut": "neurtmp.fanout",
     "StatusCode": "neurtmp.protocol.commands",
     "MessageType": "neurtmp.protocol.message",
     "DataPacket": "neurtmp.protocol.packet",
@@ -91,6 +93,7 @@ __all__ = [
     "EncodeError",
     "EncoderNotFound",
     "Factory",
+    "FanOut",
     "HandshakeError",
     "LimitExceeded",
     "ListenError",

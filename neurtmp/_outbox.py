@@ -4,22 +4,29 @@ Everything sent to a client goes through here as whole messages (control and com
 bytes from the protocol object, shared media wire bytes from `Packet.wire`), so no two
 messages' chunks interleave and a slow client never blocks the reader or anyone else.
 
+An outbox has its own queue, and may also follow one shared `neurtmp.fanout.WireLog`
+(a live stream's players): what the log holds past the outbox's cursor is sent after
+the queue. Bytes put in the queue while the log holds some for this reader first move
+those into the queue (references, not copies), so the order is always the order sent.
+
 Two ways out:
 
-* urgent bytes (command replies, control) and every message in low-latency mode wake
-  the connection's writer greenlet, which sends at once;
+* urgent bytes (command replies, control) and every message in low-latency mode start
+  the connection's writer greenlet, which sends at once and ends when all is sent;
 * media in merged-write mode (`flush_interval` > 0, SRS calls it "merged write") waits for
-  the server's `Flusher`: one greenlet that, every interval, hands each pending queue to
-  the kernel with one non-blocking `writev`. Only a queue the kernel cannot take whole
-  falls back to its writer greenlet, which waits for the socket. A thousand players then
-  cost one loop and a thousand syscalls per interval, not thousands of greenlet switches.
+  the server's `Flusher`: one greenlet that, every interval, hands each pending queue (and
+  each log's readers) to the kernel with one non-blocking `writev` each. Only what the
+  kernel cannot take at once falls back to a writer greenlet, which waits for the socket.
+  A thousand players then cost one loop and a thousand syscalls per interval, not
+  thousands of greenlet switches, and an idle connection holds no writer greenlet.
 
 The queue is bounded in bytes, with a drop policy for media when a player falls behind
 (nginx-rtmp and SRS do the same in their own ways):
 
 * above `soft_limit`, inter-frame video is dropped, and once video was dropped every
   video frame is dropped until the next key frame that fits; audio, sequence headers,
-  metadata and commands are kept;
+  metadata and commands are kept (a log reader skips its cursor to the newest key frame
+  in the log, keeping what is not video in between);
 * above `hard_limit` the connection is closed, with a log line saying why;
 * when bytes wait and none could be sent for `send_timeout` seconds (a player that
   stopped reading a video-only stream stays under the hard limit by dropping), the
@@ -37,12 +44,15 @@ import termios
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import gevent
 import gevent.event
 import gevent.socket
 import gevent.ssl
+
+if TYPE_CHECKING:
+    from neurtmp.fanout import WireLog
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +77,29 @@ def kernel_unsent_bytes(sock: gevent.socket.socket) -> int:
     return int(struct.unpack("i", raw)[0])
 
 
+def _writev(fd: int, buffers: list[bytes | memoryview]) -> int:
+    """Bytes the kernel took of `buffers` without blocking (0 when its buffer is full)."""
+    try:
+        return os.writev(fd, buffers)
+    except BlockingIOError:
+        return 0
+
+
+class Flushable(Protocol):
+    def flush_scheduled(self) -> None: ...
+
+
 class Flusher:
-    """Sends every outbox with pending media once per `interval` (merged writes)."""
+    """Sends every outbox and log with pending media once per `interval` (merged writes)."""
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self._pending: list[Outbox] = []
+        self._pending: list[Flushable] = []
         self._greenlet: gevent.Greenlet | None = None
 
-    def schedule(self, outbox: Outbox) -> None:
-        self._pending.append(outbox)
+    def schedule(self, item: Flushable) -> None:
+        """Have `item.flush_scheduled()` called at the next tick (once per schedule)."""
+        self._pending.append(item)
         if self._greenlet is None:
             self._greenlet = gevent.spawn(self._run)
 
@@ -85,8 +108,8 @@ class Flusher:
             while self._pending:
                 gevent.sleep(self.interval)
                 pending, self._pending = self._pending, []
-                for outbox in pending:
-                    outbox.flush_scheduled()
+                for item in pending:
+                    item.flush_scheduled()
         finally:
             self._greenlet = None
 
@@ -97,7 +120,7 @@ class Flusher:
 
 
 class Outbox:
-    """A bounded queue of wire bytes for one connection.
+    """A bounded queue of wire bytes for one connection, and its cursor in a shared log.
 
     Args:
         sock: the connected socket.
@@ -125,7 +148,7 @@ class Outbox:
         self._sock = sock
         self._fd = sock.fileno()
         # TLS (RTMPS) bytes must go through the socket's TLS layer: no writev on the fd,
-        # so such a connection always sends from its writer greenlet.
+        # so such a connection always sends from its writer greenlet, and follows no log.
         self._tls = isinstance(sock, (ssl.SSLSocket, gevent.ssl.SSLSocket))
         self.high_water = high_water
         self.soft_limit = soft_limit
@@ -136,33 +159,49 @@ class Outbox:
         self._io_log = io_log
         self._queue: deque[bytes | memoryview] = deque()
         self._queued = 0
+        # The shared log followed: the next entry to send, and bytes of it already sent.
+        self._log: WireLog | None = None
+        self._seq = 0
+        self._skip = 0
         self._scheduled = False  # in the flusher's list
-        self._writing = False  # the writer greenlet owns the queue until it drains it
-        self._wake = gevent.event.Event()
+        # Alive while sending what could not go at once; it owns the sending until done.
+        self._writer: gevent.Greenlet | None = None
         self._drained = gevent.event.Event()
         self._drained.set()
         self._skipping_video = False
         self._closed = False
         self._failed: str | None = None
-        self._last_progress = time.monotonic()
+        # Since when bytes have waited with none sent (None: nothing waits).
+        self._waiting_since: float | None = None
         self.bytes_sent = 0
         #: Media messages queued (not urgent protocol output); drops are counted apart.
         self.media_messages = 0
         self.dropped_messages = 0
         self.dropped_bytes = 0
-        self._writer = gevent.spawn(self._run)
 
     # -- producer side ------------------------------------------------------------------
 
     @property
+    def flusher(self) -> Flusher | None:
+        return self._flusher
+
+    @property
     def queued_bytes(self) -> int:
-        return self._queued
+        """Bytes waiting to be sent: the queue's and what the followed log holds for us."""
+        return self._queued + self._log_backlog()
+
+    def _log_backlog(self) -> int:
+        log = self._log
+        if log is None or self._seq == log.head:
+            return 0
+        return log.end_offset - log.start_of(self._seq) - self._skip
 
     def is_full(self) -> bool:
         """True when the client is not draining: ours plus the kernel's backlog is high."""
-        if self._queued > self.high_water:
+        queued = self.queued_bytes
+        if queued > self.high_water:
             return True
-        return self._queued + kernel_unsent_bytes(self._sock) > self.high_water
+        return queued + kernel_unsent_bytes(self._sock) > self.high_water
 
     def put(self, data: bytes, priority: int = CRITICAL, urgent: bool = False) -> bool:
         """Queue one message's bytes; returns False when the drop policy dropped it.
@@ -171,8 +210,10 @@ class Outbox:
         """
         if self._closed:
             return False
+        if self._log is not None and self._seq != self._log.head:
+            self._take_from_log(self._log.head)  # what the log holds for us goes first
         queued = self._queued
-        if queued > self.high_water and time.monotonic() - self._last_progress > self.send_timeout:
+        if queued > self.high_water and self._stalled():
             self._fail(f"nothing could be sent for {self.send_timeout:g} s (the client is not reading)")
             return False
         if priority >= VIDEO_KEY:
@@ -185,22 +226,25 @@ class Outbox:
         if queued + len(data) > self.hard_limit:
             self._fail(f"send queue passed {self.hard_limit} bytes (the client is not reading)")
             return False
-        if not queued:
-            self._last_progress = time.monotonic()
-            self._drained.clear()
+        if self._waiting_since is None:
+            self._waiting_since = time.monotonic()
         self._queue.append(data)
         self._queued = queued + len(data)
         if not urgent:
             self.media_messages += 1
-        if self._writing:
-            return True
+        if self._writer is not None:
+            return True  # the writer sends it after what it is sending
         if urgent or self._flusher is None or self._tls:
-            self._writing = True
-            self._wake.set()
+            self._start_writer()
         elif not self._scheduled:
             self._scheduled = True
             self._flusher.schedule(self)
         return True
+
+    def _stalled(self) -> bool:
+        """Bytes have waited longer than the send timeout with none sent."""
+        since = self._waiting_since
+        return since is not None and time.monotonic() - since > self.send_timeout
 
     def _fail(self, reason: str) -> None:
         if self._failed is None:
@@ -208,10 +252,120 @@ class Outbox:
             self._closed = True
             self._queue.clear()
             self._queued = 0
+            self._leave_log()
             self._drained.set()
-            self._wake.set()
+            writer = self._writer
+            if writer is not None and writer is not gevent.getcurrent():
+                writer.kill(block=False)
             if self._on_overflow is not None:
                 self._on_overflow(reason)
+
+    # -- following a shared log -------------------------------------------------------
+
+    @property
+    def following(self) -> WireLog | None:
+        """The shared log this outbox sends from, if any."""
+        return self._log
+
+    def can_follow(self) -> bool:
+        """Whether `follow` would succeed: open, not TLS, following no other log."""
+        return not self._closed and not self._tls and self._log is None
+
+    def follow(self, log: WireLog) -> bool:
+        """Send `log`'s entries from its head on, after the queue; False when unable
+        (see `can_follow`)."""
+        if not self.can_follow():
+            return False
+        self._log, self._seq, self._skip = log, log.head, 0
+        log.add_reader(self, self._flusher)
+        return True
+
+    def unfollow(self) -> None:
+        """Stop following the log; what it holds for this outbox is still sent."""
+        if self._log is not None:
+            self._take_from_log(self._log.head)
+            self._leave_log()
+            if self._queue and self._writer is None:
+                self._start_writer()
+
+    def _leave_log(self) -> None:
+        log, self._log = self._log, None
+        if log is not None:
+            log.remove_reader(self)
+
+    def _take_from_log(self, end: int) -> None:
+        """Move the log's entries from the cursor up to number `end` into the queue."""
+        log = self._log
+        assert log is not None
+        seq = self._seq
+        if seq >= end:
+            return
+        moved: list[bytes | memoryview] = list(log.entries[seq - log.base:end - log.base])
+        if self._skip:
+            moved[0] = memoryview(moved[0])[self._skip:]
+        size = log.ends[end - 1 - log.base] - log.start_of(seq) - self._skip
+        if self._waiting_since is None:
+            self._waiting_since = time.monotonic()
+        self._queue.extend(moved)
+        self._queued += size
+        self.media_messages += end - seq
+        self._seq, self._skip = end, 0
+
+    def flush_log(self) -> int:
+        """Called by the followed log at each flush: police the backlog, send what the
+        kernel takes; returns the number of the oldest log entry still needed."""
+        log = self._log
+        if log is None:  # left the log during this flush (closed)
+            return 2**63
+        seq = self._seq
+        if seq != log.head:
+            if self._waiting_since is None:
+                self._waiting_since = time.monotonic()
+            backlog = self._queued + log.end_offset - log.start_of(seq) - self._skip
+            if backlog > self.high_water and not self._police(backlog):
+                return 2**63
+        if self._writer is None:
+            self._send_or_hand_over()
+        return self._seq
+
+    def _police(self, backlog: int) -> bool:
+        """The slow-player policy for a reader behind by `backlog` bytes; False when it
+        closed the connection."""
+        if self._stalled():
+            self._fail(f"nothing could be sent for {self.send_timeout:g} s (the client is not reading)")
+            return False
+        if backlog > self.soft_limit:
+            self._skip_to_key()
+            backlog = self.queued_bytes
+        if backlog > self.hard_limit:
+            self._fail(f"send queue passed {self.hard_limit} bytes (the client is not reading)")
+            return False
+        return True
+
+    def _skip_to_key(self) -> None:
+        """Move the cursor to the log's newest key frame; keep what is not video before it."""
+        log = self._log
+        assert log is not None
+        key = log.latest_key_after(self._seq)
+        if key is None:
+            return
+        if self._skip:  # the rest of a message partly sent must still go
+            self._take_from_log(self._seq + 1)
+        base, entries, priorities = log.base, log.entries, log.priorities
+        dropped = dropped_bytes = 0
+        for index in range(self._seq - base, key - base):
+            wire = entries[index]
+            if priorities[index] < VIDEO_KEY:
+                self._queue.append(wire)
+                self._queued += len(wire)
+                self.media_messages += 1
+            else:
+                dropped += 1
+                dropped_bytes += len(wire)
+        self._seq = key
+        self.dropped_messages += dropped
+        self.dropped_bytes += dropped_bytes
+        log.dropped += dropped
 
     # -- sending ------------------------------------------------------------------------
 
@@ -232,7 +386,7 @@ class Outbox:
         self.bytes_sent += sent
         self._queued -= sent
         if sent:
-            self._last_progress = time.monotonic()
+            self._waiting_since = time.monotonic()
         if sent < size:
             rest: list[bytes | memoryview] = []
             for buf in batch:
@@ -242,48 +396,79 @@ class Outbox:
                 rest.append(memoryview(buf)[sent:] if sent else buf)
                 sent = 0
             self._queue.extendleft(reversed(rest))
-        if not self._queue:
-            self._drained.set()
+
+    def _send_now(self) -> bool:
+        """Send what the kernel takes without waiting: the queue, then the log from the
+        cursor. True when nothing is left."""
+        fd = self._fd
+        while self._queue:
+            batch, size = self._take_batch()
+            sent = _writev(fd, batch)
+            self._account(batch, size, sent)
+            if sent < size:
+                return False
+        log = self._log
+        while log is not None and self._seq != log.head:
+            seq, skip = self._seq, self._skip
+            buffers: list[bytes | memoryview] = log.tail(seq)  # type: ignore[assignment]
+            if skip or len(buffers) > _MAX_IOV:
+                buffers = buffers[:_MAX_IOV]
+                if skip:
+                    buffers[0] = memoryview(buffers[0])[skip:]
+            count = len(buffers)
+            start = log.start_of(seq) + skip
+            size = log.ends[seq - log.base + count - 1] - start
+            sent = _writev(fd, buffers)
+            if self._io_log is not None:
+                self._log_sent(buffers, sent)
+            self.bytes_sent += sent
+            if sent == size:
+                self._seq, self._skip = seq + count, 0
+                self.media_messages += count
+                continue
+            if sent:
+                self._waiting_since = time.monotonic()
+                self._seq, self._skip = log.locate(start + sent)
+                self.media_messages += self._seq - seq
+            return False
+        self._waiting_since = None
+        self._drained.set()
+        return True
+
+    def _send_or_hand_over(self) -> None:
+        """Send what goes at once; a writer greenlet waits for room for the rest."""
+        try:
+            if not self._send_now():
+                self._start_writer()
+        except OSError as exc:
+            self._fail(f"send failed: {exc}")
 
     def flush_scheduled(self) -> None:
-        """Called by the flusher: send without blocking; leave the rest to the writer."""
+        """Called by the flusher: send without blocking; leave the rest to a writer."""
         self._scheduled = False
-        if self._closed or self._writing:
-            return
-        try:
-            while self._queue:
-                batch, size = self._take_batch()
-                try:
-                    sent = os.writev(self._fd, batch)
-                except BlockingIOError:
-                    sent = 0
-                self._account(batch, size, sent)
-                if sent < size:
-                    self._writing = True  # the kernel is full: the writer waits for room
-                    self._wake.set()
-                    return
-        except OSError as exc:
-            self._fail(f"send failed: {exc}")
+        if not self._closed and self._writer is None:
+            self._send_or_hand_over()
 
-    def _run(self) -> None:
+    def _start_writer(self) -> None:
+        if self._writer is None and self._failed is None:
+            self._writer = gevent.spawn(self._write)
+
+    def _write(self) -> None:
+        """The writer greenlet: send everything, waiting for the socket; then end."""
         try:
-            while True:
-                self._wake.wait()
-                self._wake.clear()
-                if self._closed and (self._failed or not self._queue):
-                    return
-                while self._queue and not self._failed:
+            if self._tls:
+                while self._queue and self._failed is None:
                     batch, size = self._take_batch()
-                    if self._tls:
-                        sent = self._sock.send(b"".join(batch))
-                    else:
-                        sent = self._sock.sendmsg(batch) if len(batch) > 1 else self._sock.send(batch[0])
-                    self._account(batch, size, sent)
-                self._writing = False
-                if self._closed:
-                    return
+                    self._account(batch, size, self._sock.send(b"".join(batch)))
+                self._waiting_since = None
+                self._drained.set()
+            else:
+                while self._failed is None and not self._send_now():
+                    gevent.socket.wait_write(self._fd)
         except OSError as exc:
             self._fail(f"send failed: {exc}")
+        finally:
+            self._writer = None
 
     def _log_sent(self, batch: list[bytes | memoryview], sent: int) -> None:
         assert self._io_log is not None
@@ -296,13 +481,15 @@ class Outbox:
     # -- lifecycle ----------------------------------------------------------------------
 
     def close(self, flush_timeout: float = 0.0) -> None:
-        """Stop accepting messages; with a timeout, first let the queue drain that long."""
-        if flush_timeout > 0 and not self._closed and self._queue:
-            if not self._writing:
-                self._writing = True
-                self._wake.set()
-            self._drained.wait(flush_timeout)
+        """Stop accepting messages; with a timeout, first let what waits drain that long."""
+        if flush_timeout > 0 and not self._closed:
+            self.unfollow()
+            if self._queue:
+                self._drained.clear()
+                self._start_writer()
+                self._drained.wait(flush_timeout)
         self._closed = True
-        self._wake.set()
-        if self._writer is not gevent.getcurrent():
-            self._writer.kill(block=True, timeout=1)
+        self._leave_log()
+        writer = self._writer
+        if writer is not None and writer is not gevent.getcurrent():
+            writer.kill(block=True, timeout=1)

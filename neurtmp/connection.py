@@ -7,7 +7,8 @@ goes to the connection's `Outbox`, drained by its writer greenlet (or the server
 flusher).
 
 Streams use a narrow output interface: `enqueue(wire, priority)`, `out_chunk_size`,
-`protocol` (to answer their commands), `flush()`, `outqueue_is_full()`, `check_open()`.
+`protocol` (to answer their commands), `flush()`, `outqueue_is_full()`, `check_open()`,
+and `follow(log)` / `unfollow(log)` for a `FanOut`'s shared wire log.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from neurtmp.protocol.connection import ServerProtocol
 from neurtmp.stream import Stream
 
 if TYPE_CHECKING:
+    from neurtmp.fanout import WireLog
     from neurtmp.server import Server
 
 __all__ = ["Connection"]
@@ -90,29 +92,6 @@ class Connection:
         self._last_ping_sent = 0.0
         self._ping_sent_at: dict[int, float] = {}
         self.rtt_ms: float | None = None
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            ev.ConnectRequested: self._on_connect,
-            ev.CommandOutOfState: self._on_out_of_state,
-            ev.CreateStreamRequested: self._on_create_stream,
-            ev.DeleteStreamRequested: self._on_delete_stream,
-            ev.CloseStreamRequested: self._on_close_stream,
-            ev.PublishRequested: self._on_publish,
-            ev.FCUnpublishRequested: self._on_fc_unpublish,
-            ev.PlayRequested: self._on_play,
-            ev.PauseRequested: self._on_pause,
-            ev.CallReceived: self._on_call,
-            ev.ReleaseStreamRequested: self._on_fmle_command,
-            ev.FCPublishRequested: self._on_fmle_command,
-            ev.FCSubscribeRequested: self._on_fmle_command,
-            ev.CheckBandwidthRequested: self._on_fmle_command,
-            ev.GetStreamLengthRequested: self._on_get_stream_length,
-            ev.VideoReceived: self._on_published,
-            ev.AudioReceived: self._on_published,
-            ev.DataReceived: self._on_published,
-            ev.PingResponseReceived: self._on_ping_response,
-            ev.ReceiveAudioRequested: self._on_receive_media,
-            ev.ReceiveVideoRequested: self._on_receive_media,
-        }
 
     def __repr__(self) -> str:
         return f"<Connection {self.connection_id} {self._peer}>"
@@ -234,6 +213,21 @@ class Connection:
         if data:
             self._outbox.put(data, _outbox.CRITICAL, urgent=True)
 
+    def can_follow(self) -> bool:
+        """Whether this connection can send from a shared `WireLog` (not RTMPS, open,
+        following no other)."""
+        return self._outbox.can_follow()
+
+    def follow(self, log: WireLog) -> bool:
+        """Send `log`'s entries (a `FanOut`'s shared wire bytes) from now on, after what
+        was queued before; False when the connection cannot (see `can_follow`)."""
+        return self._outbox.follow(log)
+
+    def unfollow(self, log: WireLog) -> None:
+        """Stop sending from `log`; what it holds for this connection still goes out."""
+        if self._outbox.following is log:
+            self._outbox.unfollow()
+
     def outqueue_is_full(self) -> bool:
         """True when the client is not draining what was sent."""
         return self._outbox.is_full()
@@ -259,9 +253,9 @@ class Connection:
                 if self._io_in is not None:
                     self._io_in.write(data)
                 for event in self._protocol.receive_data(data):
-                    handler = self._handlers.get(type(event))
+                    handler = _DISPATCH.get(type(event))
                     if handler is not None:
-                        handler(event)
+                        handler(self, event)
                     if self._closed:
                         break
                 self.flush()
@@ -490,3 +484,29 @@ class Connection:
         sent = self._ping_sent_at.pop(event.timestamp, None)
         if sent is not None:
             self.rtt_ms = (time.monotonic() - sent) * 1000
+
+
+#: Which method handles each protocol event (one table for every connection).
+_DISPATCH: dict[type, Callable[[Connection, Any], None]] = {
+    ev.ConnectRequested: Connection._on_connect,
+    ev.CommandOutOfState: Connection._on_out_of_state,
+    ev.CreateStreamRequested: Connection._on_create_stream,
+    ev.DeleteStreamRequested: Connection._on_delete_stream,
+    ev.CloseStreamRequested: Connection._on_close_stream,
+    ev.PublishRequested: Connection._on_publish,
+    ev.FCUnpublishRequested: Connection._on_fc_unpublish,
+    ev.PlayRequested: Connection._on_play,
+    ev.PauseRequested: Connection._on_pause,
+    ev.CallReceived: Connection._on_call,
+    ev.ReleaseStreamRequested: Connection._on_fmle_command,
+    ev.FCPublishRequested: Connection._on_fmle_command,
+    ev.FCSubscribeRequested: Connection._on_fmle_command,
+    ev.CheckBandwidthRequested: Connection._on_fmle_command,
+    ev.GetStreamLengthRequested: Connection._on_get_stream_length,
+    ev.VideoReceived: Connection._on_published,
+    ev.AudioReceived: Connection._on_published,
+    ev.DataReceived: Connection._on_published,
+    ev.PingResponseReceived: Connection._on_ping_response,
+    ev.ReceiveAudioRequested: Connection._on_receive_media,
+    ev.ReceiveVideoRequested: Connection._on_receive_media,
+}

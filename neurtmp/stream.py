@@ -32,6 +32,7 @@ from neurtmp.protocol.packet import DataPacket, Packet
 
 if TYPE_CHECKING:
     from neurtmp.connection import Connection
+    from neurtmp.fanout import FanOut, WireLog
 
 __all__ = ["Stream", "broadcast", "packet_priority"]
 
@@ -118,6 +119,10 @@ class Stream:
         self.receive_video = True
         #: While a play handler runs: (wire bytes, priority) it sent, released after Play.Start.
         self._held: list[tuple[bytes, int]] | None = None
+        #: A log to follow once the held messages are released.
+        self._follow_after_held: WireLog | None = None
+        #: The `neurtmp.FanOut` this player is in, if any (told when receiveAudio/Video change).
+        self.group: FanOut | None = None
 
     def __repr__(self) -> str:
         return f"<Stream {self.stream_id} {self._name!r} on {self._connection.get_peer_address()}>"
@@ -347,6 +352,24 @@ class Stream:
         """True when the client is not draining what was sent (see FrameEventHandler)."""
         return self._connection.outqueue_is_full()
 
+    def follow(self, log: WireLog) -> bool:
+        """Have the player's connection send `log` (a `FanOut`'s shared wire bytes) from
+        now on, after what was sent before; False when it cannot (closed, RTMPS, or it
+        follows another log). From a play handler, it starts after Play.Start."""
+        if self._closed or not self._connection.can_follow():
+            return False
+        if self._held is not None:
+            self._follow_after_held = log
+            return True
+        return self._connection.follow(log)
+
+    def unfollow(self, log: WireLog) -> None:
+        """Stop following `log`; what it holds for this player still goes out."""
+        if self._follow_after_held is log:
+            self._follow_after_held = None
+        else:
+            self._connection.unfollow(log)
+
     # -- the NetStream state machine (called by the connection) -----------------------
 
     def start_publish(self, event: ev.PublishRequested) -> None:
@@ -424,6 +447,7 @@ class Stream:
             result = True if self._play_handler is None else call_handler(self._play_handler, True, self)
         finally:
             held, self._held = self._held, None
+            follow, self._follow_after_held = self._follow_after_held, None
         accepted, init = result if isinstance(result, tuple) else (result, None)
         if not accepted:
             log.info("%s: play %r refused", connection.get_peer_address(), event.name)
@@ -436,6 +460,8 @@ class Stream:
         connection.flush()
         for wire, priority in held:
             connection.enqueue(wire, priority)
+        if follow is not None:
+            connection.follow(follow)
         self._playing = True
         self._paused = False
         self._play_started = time.monotonic()
@@ -510,6 +536,8 @@ class Stream:
             self.receive_audio = event.enabled
         else:
             self.receive_video = event.enabled
+        if self.group is not None:
+            self.group.regroup(self)
 
     def end(self, delete: bool) -> None:
         """Stop playing and publishing; with `delete` (deleteStream, disconnect) also

@@ -2,8 +2,10 @@
 
 Every published message passes through `on_packet` once: metadata and sequence headers
 are cached, the GOP cache updated, timestamps fixed up (so a republish continues the
-timeline instead of jumping back to 0), and the packet handed to every player with
-`neurtmp.broadcast`, which shares one wire form among them all.
+timeline instead of jumping back to 0), and the packet handed to the players' `FanOut`:
+one append to a shared wire log, whatever the number of players. Players that joined
+before there was a key frame to start from get what is not video on their own until
+the next key frame, then join the fan-out.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from neurtmp import DataPacket, MessageType, Packet, StatusCode, Stream, broadcast
+from neurtmp import DataPacket, FanOut, MessageType, Packet, StatusCode, Stream, broadcast
 from neurtmp.codec import flv
 from neurtmp.live.gop import GopCache
 
@@ -28,7 +30,6 @@ _REPUBLISH_GAP_MS = 40
 @dataclass
 class _Player:
     stream: Stream
-    needs_key: bool
     play_started: float
     first_key_ms: float | None = None
 
@@ -48,8 +49,11 @@ class LiveStream:
         self.publisher: Any = None
         self.publisher_peer = ""
         self._players: dict[Stream, _Player] = {}
-        self._player_streams: list[Stream] = []
-        self._waiting_for_key = 0
+        #: Players with a key frame to start from; what is published goes to them all.
+        self._group = FanOut()
+        #: Players waiting for a key frame (they get audio and data meanwhile).
+        self._waiting: list[Stream] = []
+        self._waiting_dropped = 0
         self.metadata: Packet | None = None
         self.video_header: Packet | None = None
         self.audio_header: Packet | None = None
@@ -59,7 +63,6 @@ class LiveStream:
         self._last_timestamp: int | None = None
         self.messages = 0
         self.bytes = 0
-        self.dropped = 0
         self.published_at = 0.0
 
     def __repr__(self) -> str:
@@ -78,8 +81,13 @@ class LiveStream:
         """No publisher and no players: the registry may forget it."""
         return self.publisher is None and not self._players
 
+    @property
+    def dropped(self) -> int:
+        """Messages dropped for players that fell behind."""
+        return self._group.dropped + self._waiting_dropped
+
     def players(self) -> list[Stream]:
-        return list(self._player_streams)
+        return list(self._players)
 
     def player_first_key_ms(self, stream: Stream) -> float | None:
         """Milliseconds from a player's play to its first key frame being queued."""
@@ -96,10 +104,11 @@ class LiveStream:
         self.metadata = self.video_header = self.audio_header = None
         self.gop.clear()
         self._offset_pending = self._last_timestamp is not None
-        self._waiting_for_key = len(self._players)
-        for player in self._players.values():
-            player.needs_key = True
-            self._status(player.stream, StatusCode.PLAY_PUBLISH_NOTIFY, f"{self.name} is now published.")
+        for stream in self._players:  # the new publisher's first key frame starts them again
+            if stream in self._group:
+                self._group.remove(stream)
+                self._waiting.append(stream)
+            self._status(stream, StatusCode.PLAY_PUBLISH_NOTIFY, f"{self.name} is now published.")
 
     def stop_publishing(self, source: Any) -> bool:
         """`source` stopped; returns False when it was not (or no longer) the publisher."""
@@ -146,57 +155,52 @@ class LiveStream:
         return packet
 
     def _fan_out(self, packet: Packet) -> None:
-        players = self._player_streams
-        if not players:
-            return
-        if self._waiting_for_key and packet.type_id == MessageType.VIDEO:
-            self._fan_out_gated(packet)
-            return
-        self.dropped += broadcast(packet, players)
+        if self._waiting:
+            self._serve_waiting(packet)
+        self._group.send(packet)
 
-    def _fan_out_gated(self, packet: Packet) -> None:
-        """Video while some players still wait for a key frame (rare: after joins)."""
-        is_key = flv.is_video_key_frame(packet.payload) or flv.is_video_sequence_header(packet.payload)
-        ready = []
-        for player in self._players.values():
-            if player.needs_key:
-                if not is_key:
-                    continue
-                if not flv.is_video_sequence_header(packet.payload):
-                    player.needs_key = False
-                    self._waiting_for_key -= 1
-                    player.first_key_ms = (time.monotonic() - player.play_started) * 1000
-            ready.append(player.stream)
-        self.dropped += broadcast(packet, ready)
+    def _serve_waiting(self, packet: Packet) -> None:
+        """Players waiting for a key frame: they join the fan-out at one, get sequence
+        headers, audio and data on their own meanwhile, and no other video."""
+        if packet.type_id != MessageType.VIDEO:
+            self._waiting_dropped += broadcast(packet, self._waiting)
+        elif flv.is_video_sequence_header(packet.payload):
+            broadcast(packet, self._waiting)
+        elif flv.is_video_key_frame(packet.payload):
+            now = time.monotonic()
+            for stream in self._waiting:
+                player = self._players[stream]
+                player.first_key_ms = (now - player.play_started) * 1000
+                self._group.add(stream)
+            self._waiting = []
 
     # -- players --------------------------------------------------------------------
 
     def add_player(self, stream: Stream) -> None:
         """Start a player: cached metadata and headers, then the GOP cache (fast start)."""
-        player = _Player(stream, needs_key=True, play_started=time.monotonic())
+        player = _Player(stream, play_started=time.monotonic())
         self._players[stream] = player
-        self._player_streams.append(stream)
         if self.publisher is None:
-            self._waiting_for_key += 1
+            self._waiting.append(stream)
             return
         for cached in (self.metadata, self.video_header, self.audio_header):
             if cached is not None:
                 broadcast(cached, (stream,))
         gop = self.gop.packets()
-        if gop and gop[0].type_id == MessageType.VIDEO:
-            player.needs_key = False
-            player.first_key_ms = (time.monotonic() - player.play_started) * 1000
-        else:
-            self._waiting_for_key += 1
         for packet in gop:
             broadcast(packet, (stream,))
+        if gop and gop[0].type_id == MessageType.VIDEO:
+            player.first_key_ms = (time.monotonic() - player.play_started) * 1000
+            self._group.add(stream)
+        else:
+            self._waiting.append(stream)
 
     def remove_player(self, stream: Stream) -> None:
-        player = self._players.pop(stream, None)
-        if player is not None:
-            self._player_streams.remove(stream)
-            if player.needs_key:
-                self._waiting_for_key -= 1
+        if self._players.pop(stream, None) is not None:
+            if stream in self._waiting:
+                self._waiting.remove(stream)
+            else:
+                self._group.remove(stream)
 
     def _status(self, stream: Stream, code: str, description: str) -> None:
         if not stream.closed:

@@ -195,6 +195,7 @@ class _Session:
             events.append(HandshakeCompleted(self._handshake.digest, bytes(self._handshake.peer_version)))
             self._on_handshake_done()
             data = self._buffer.take_all()
+            self._buffer = ReceiveBuffer()  # let the handshake's bytes go (idle connections add up)
         self._decoder.feed(data)
         decoder = self._decoder
         while True:

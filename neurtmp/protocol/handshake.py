@@ -147,6 +147,7 @@ class ServerHandshake:
             else:
                 self.c2_valid = c2 == self._s1 or c2[8:] == self._s1[8:]
             self._state = "done"
+            self._s1 = self._s1_digest = b""  # not needed any more
         return out
 
     def _answer(self, c1: bytes) -> bytes:

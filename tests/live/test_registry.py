@@ -30,9 +30,13 @@ class FakeConnection:
 
 
 class FakePlayer:
-    """What LiveStream uses of a framework Stream: queue_packet, send_status, closed."""
+    """What LiveStream uses of a framework Stream: queue_packet, send_status, closed, and
+    what a FanOut asks (a fake cannot follow a shared log, so it gets every message queued)."""
+
+    receive_audio = receive_video = True
 
     def __init__(self, stream_id: int = 1, full: bool = False) -> None:
+        self.group: Any = None
         self.stream_id = stream_id
         self.full = full
         self.closed = False
@@ -42,6 +46,9 @@ class FakePlayer:
 
     def get_connection(self) -> FakeConnection:
         return self.connection
+
+    def follow(self, log: Any) -> bool:
+        return False
 
     def queue_packet(self, packet: Packet, priority: int) -> bool | None:
         if self.closed:

@@ -1,0 +1,300 @@
+"""FanOut and its shared WireLog, over socket pairs: players are outboxes, no server."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import gevent
+import gevent.socket
+import pytest
+
+from neurtmp import FanOut, MessageType, Packet
+from neurtmp._outbox import CRITICAL, Flusher, Outbox
+from neurtmp.protocol import ChunkDecoder
+
+from ..helpers import wait_for
+
+CHUNK_SIZE = 4096
+SEQUENCE_HEADER = b"\x17\x00\x00\x00\x00\x01\x64\x00\x1f"
+
+
+class Player:
+    """What a FanOut uses of a Stream, over an outbox on one end of a socket pair."""
+
+    receive_audio = receive_video = True
+    out_chunk_size = CHUNK_SIZE
+
+    def __init__(self, outbox: Outbox, client_end: gevent.socket.socket, stream_id: int = 1) -> None:
+        self.outbox = outbox
+        self.client_end = client_end
+        self.stream_id = stream_id
+        self.group: Any = None
+        self.data = bytearray()
+
+    def get_connection(self) -> Player:
+        return self
+
+    def follow(self, log: Any) -> bool:
+        return self.outbox.follow(log)
+
+    def unfollow(self, log: Any) -> None:
+        if self.outbox.following is log:
+            self.outbox.unfollow()
+
+    def queue_packet(self, packet: Packet, priority: int) -> bool:
+        return self.outbox.put(packet.wire(self.out_chunk_size, self.stream_id), priority)
+
+    def read_available(self) -> None:
+        self.client_end.setblocking(False)
+        try:
+            while chunk := self.client_end.recv(1 << 20):
+                self.data += chunk
+        except BlockingIOError:
+            pass
+
+    def messages(self) -> list[tuple[int, int, bytes]]:
+        """(type, timestamp, payload) of every whole message read so far."""
+        decoder = ChunkDecoder()
+        decoder.set_chunk_size(CHUNK_SIZE)
+        decoder.feed(bytes(self.data))
+        out = []
+        while (message := decoder.next_message()) is not None:
+            out.append((message.type_id, message.timestamp, message.payload))
+        return out
+
+
+@pytest.fixture
+def make_player() -> Iterator[Callable[..., Player]]:
+    made: list[tuple[Outbox, gevent.socket.socket, gevent.socket.socket]] = []
+    flushers: list[Flusher] = []
+
+    def make(flusher: Flusher | None, small: bool = False, stream_id: int = 1, **options: Any) -> Player:
+        server_end, client_end = gevent.socket.socketpair()
+        if small:  # the kernel takes little: partial writes, and a reader that stops is behind at once
+            server_end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            client_end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        options = {"high_water": 64 * 1024, "soft_limit": 256 * 1024, "hard_limit": 16 << 20, **options}
+        outbox = Outbox(server_end, flusher=flusher, **options)
+        if flusher is not None:
+            flushers.append(flusher)
+        made.append((outbox, server_end, client_end))
+        return Player(outbox, client_end, stream_id)
+
+    yield make
+    for flusher in flushers:
+        flusher.stop()
+    for outbox, server_end, client_end in made:
+        outbox.close()
+        server_end.close()
+        client_end.close()
+
+
+def audio(ts: int, size: int = 300) -> Packet:
+    return Packet(MessageType.AUDIO, ts, b"\xaf\x01" + bytes([ts % 251]) * size)
+
+
+def video(ts: int, key: bool, size: int = 3000) -> Packet:
+    return Packet(MessageType.VIDEO, ts, (b"\x17\x01" if key else b"\x27\x01") + bytes([ts % 251]) * size)
+
+
+def stream_of(count: int, gop: int = 10) -> list[Packet]:
+    """Video (a key frame every `gop`) and audio, interleaved, in timestamp order."""
+    packets = []
+    for n in range(count):
+        packets.append(video(n * 33, key=n % gop == 0, size=1000 + 37 * n % 5000))
+        packets.append(audio(n * 33 + 10))
+    return packets
+
+
+def triples(packets: list[Packet]) -> list[tuple[int, int, bytes]]:
+    return [(p.type_id, p.timestamp, p.payload) for p in packets]
+
+
+def test_every_player_gets_every_message_once_in_order_from_one_shared_log(
+        make_player: Callable[..., Player], monkeypatch: Any) -> None:
+    flusher = Flusher(0.01)
+    players = [make_player(flusher) for _ in range(3)]
+    group = FanOut()
+    for player in players:
+        group.add(player)  # type: ignore[arg-type]
+    writes: dict[int, int] = {}
+    real_writev = os.writev
+
+    def counting_writev(fd: int, buffers: list[Any]) -> int:
+        writes[fd] = writes.get(fd, 0) + 1
+        return real_writev(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", counting_writev)
+    packets = stream_of(60)
+    reply = b"\x02\x00\x00\x00\x00\x00\x04\x05\x00\x00\x00\x00\x00\x00\x10\x00"  # a window ack size
+    flushes = 0
+    for n, packet in enumerate(packets):
+        group.send(packet)
+        if n == 41:  # urgent bytes for one player go out after what the log already holds for it
+            players[1].outbox.put(reply, CRITICAL, urgent=True)
+        if n % 8 == 7:
+            flushes += 1
+            wait_for(lambda: all(p.outbox.queued_bytes == 0 for p in players), 5, "a flush")
+    wait_for(lambda: all(p.outbox.queued_bytes == 0 for p in players), 5, "the last flush")
+    for player in players:
+        player.read_available()
+    assert triples(packets) == players[0].messages() == players[2].messages()
+    with_reply = players[1].messages()
+    assert with_reply[:42] + with_reply[43:] == triples(packets)
+    assert with_reply[42] == (5, 0, b"\x00\x00\x10\x00")
+    # Each player was sent with about one writev per flush, not one per message.
+    assert all(count <= flushes + 3 for count in writes.values()), (writes, flushes)
+    assert all(p.outbox.media_messages == len(packets) for p in players)
+    [log] = [p.outbox.following for p in players[:1]]
+    assert log is not None and log.head == len(packets)  # one append per message for all three
+    assert len(log) == 0  # everyone caught up: nothing kept
+
+
+def test_partial_writes_resume_mid_message(make_player: Callable[..., Player]) -> None:
+    flusher = Flusher(0.005)
+    small, large = make_player(flusher, small=True), make_player(flusher)
+    group = FanOut()
+    group.add(small)  # type: ignore[arg-type]
+    group.add(large)  # type: ignore[arg-type]
+    packets = stream_of(40, gop=1000)  # one key frame: nothing may be dropped
+    received = bytearray()
+
+    def read_slowly() -> None:
+        small.client_end.setblocking(True)
+        while chunk := small.client_end.recv(1500):
+            received.extend(chunk)
+            gevent.sleep(0.001)
+
+    reader = gevent.spawn(read_slowly)
+    for packet in packets:
+        group.send(packet)
+        gevent.sleep(0.002)
+    total = sum(len(p.wire(CHUNK_SIZE, 1)) for p in packets)
+    wait_for(lambda: len(received) >= total, 20, f"{total} bytes read")
+    reader.kill()
+    small.data = received
+    assert small.messages() == triples(packets)
+    assert small.outbox.dropped_messages == 0
+    large.read_available()
+    assert large.messages() == triples(packets)
+
+
+def test_a_player_that_falls_behind_skips_to_the_newest_key_frame(make_player: Callable[..., Player]) -> None:
+    flusher = Flusher(0.005)
+    healthy = make_player(flusher)
+    stuck = make_player(flusher, small=True, high_water=8 * 1024, soft_limit=32 * 1024)
+    group = FanOut()
+    group.add(healthy)  # type: ignore[arg-type]
+    group.add(stuck)  # type: ignore[arg-type]
+    header = Packet(MessageType.VIDEO, 0, SEQUENCE_HEADER)
+    packets = [header, *stream_of(50, gop=10)]
+    for packet in packets:
+        group.send(packet)
+        gevent.sleep(0.006)  # a flush between messages: the stuck one falls behind step by step
+        healthy.read_available()
+    wait_for(lambda: healthy.outbox.queued_bytes == 0, 5)
+    healthy.read_available()
+    assert healthy.messages() == triples(packets)
+
+    stuck.client_end.setblocking(True)
+    expected_left = stuck.outbox.queued_bytes
+    while expected_left or stuck.outbox.queued_bytes:
+        stuck.client_end.settimeout(5)
+        stuck.data += stuck.client_end.recv(1 << 20)
+        expected_left = stuck.outbox.queued_bytes
+        gevent.sleep(0.01)
+    stuck.read_available()
+    got = stuck.messages()
+    sent = triples(packets)
+    assert stuck.outbox.dropped_messages > 0 and group.dropped == stuck.outbox.dropped_messages
+    # Every audio message and the sequence header arrived, in order; video is what was
+    # sent minus the drops, and after every gap the next video is a key frame.
+    assert [m for m in got if m[0] == MessageType.AUDIO] == [m for m in sent if m[0] == MessageType.AUDIO]
+    assert got[0] == sent[0]
+    sent_video = [m for m in sent if m[0] == MessageType.VIDEO]
+    got_video = [m for m in got if m[0] == MessageType.VIDEO]
+    assert len(sent_video) - len(got_video) == stuck.outbox.dropped_messages
+    positions = [sent_video.index(m) for m in got_video]
+    assert positions == sorted(positions)
+    for before, after in zip(positions, positions[1:], strict=False):
+        if after != before + 1:
+            assert sent_video[after][2][:1] == b"\x17", "resumed on an inter frame"
+    assert got[-1] == sent[-1]  # caught up with the live edge
+
+
+def test_the_hard_limit_closes_only_that_player(make_player: Callable[..., Player]) -> None:
+    flusher = Flusher(0.005)
+    reasons: list[str] = []
+    healthy = make_player(flusher)
+    stuck = make_player(flusher, small=True, high_water=4096, soft_limit=8192, hard_limit=64 * 1024,
+                        on_overflow=reasons.append)
+    group = FanOut()
+    group.add(healthy)  # type: ignore[arg-type]
+    group.add(stuck)  # type: ignore[arg-type]
+    packets = [audio(n * 10, size=4000) for n in range(60)]  # audio is never dropped
+    for packet in packets:
+        group.send(packet)
+        gevent.sleep(0.006)
+        healthy.read_available()
+    wait_for(lambda: bool(reasons), 5, "the stuck player closed")
+    assert reasons == ["send queue passed 65536 bytes (the client is not reading)"]
+    assert stuck.outbox.following is None  # it left the log
+    wait_for(lambda: healthy.outbox.queued_bytes == 0, 5)
+    healthy.read_available()
+    assert healthy.messages() == triples(packets)
+    [log_reader] = healthy.outbox.following.readers  # type: ignore[union-attr]
+    assert log_reader is healthy.outbox
+
+
+def test_players_that_turn_video_off_are_served_on_their_own(make_player: Callable[..., Player]) -> None:
+    flusher = Flusher(0.005)
+    shared, audio_only = make_player(flusher), make_player(flusher, stream_id=3)
+    group = FanOut()
+    group.add(shared)  # type: ignore[arg-type]
+    group.add(audio_only)  # type: ignore[arg-type]
+    assert audio_only.outbox.following is not None and audio_only.outbox.following is not shared.outbox.following
+    first, second = stream_of(4), stream_of(8)[8:]
+    for packet in first:
+        group.send(packet)
+    audio_only.receive_video = False
+    group.regroup(audio_only)  # type: ignore[arg-type]
+    assert audio_only.outbox.following is None
+    for packet in second:
+        group.send(packet)
+    wait_for(lambda: shared.outbox.queued_bytes == audio_only.outbox.queued_bytes == 0, 5)
+    shared.read_available()
+    audio_only.read_available()
+    assert shared.messages() == triples(first + second)
+    # queue_packet of the fake takes video too; the real Stream skips it (receive_video)
+    assert audio_only.messages()[:len(first)] == triples(first)
+    group.remove(audio_only)  # type: ignore[arg-type]
+    assert len(group) == 1 and audio_only.group is None
+
+
+def test_without_a_flusher_every_message_goes_at_once(make_player: Callable[..., Player]) -> None:
+    player = make_player(None)
+    group = FanOut()
+    group.add(player)  # type: ignore[arg-type]
+    packet = audio(0)
+    group.send(packet)
+    assert player.outbox.bytes_sent == len(packet.wire(CHUNK_SIZE, 1))  # sent inside send()
+    player.read_available()
+    assert player.messages() == triples([packet])
+
+
+def test_removed_players_still_get_what_was_sent_before(make_player: Callable[..., Player]) -> None:
+    player = make_player(Flusher(60))  # no flush will come: the bytes wait in the log
+    group = FanOut()
+    group.add(player)  # type: ignore[arg-type]
+    packets = stream_of(3)
+    for packet in packets:
+        group.send(packet)
+    assert player.outbox.bytes_sent == 0 and player.outbox.queued_bytes > 0
+    group.remove(player)  # unfollowing moves them to the player's own queue, which sends
+    wait_for(lambda: player.outbox.queued_bytes == 0, 5)
+    player.read_available()
+    assert player.messages() == triples(packets)
+    assert player.outbox.following is None and len(group) == 0
