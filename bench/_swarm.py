@@ -4,7 +4,10 @@ Each player does the plain handshake, sends connect + createStream + play pipeli
 parses what arrives only until its first video message (time to first media), then just
 counts bytes and sends an Acknowledgement every window. Output: JSON lines on stdout.
 
-    python bench/_swarm.py HOST PORT APP STREAM N WARMUP WINDOW
+    python bench/_swarm.py HOST PORT APP STREAM N WARMUP WINDOW [READ_SIZE]
+
+READ_SIZE (default 1 MiB) is the most each recv asks for: small reads make a player that
+the kernel wakes often and hands little at a time.
 """
 
 from __future__ import annotations
@@ -65,10 +68,11 @@ class Player:
 def main() -> None:
     host, port, app, stream = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     count, warmup, window = int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
+    read_size = int(sys.argv[8]) if len(sys.argv) > 8 else 1 << 20
     hello, commands = session_bytes(app, stream, host, port)
     selector = selectors.DefaultSelector()
     players: list[Player] = []
-    scratch = bytearray(1 << 20)
+    scratch = bytearray(read_size)
     failed = 0
 
     def connect_one() -> None:

@@ -11,6 +11,7 @@ on the other core(s). For each N it prints one JSON line:
   server_rss_mb     server resident memory at the end of the window
   cpu_s_per_gbit    server CPU seconds per Gbit delivered to players
   first_media_ms    median time from play to the first video message (player side)
+  players_cpu       the player process's CPU time / wall time (near 1.0: it measures itself)
 
     python bench/fanout.py --players 100,500,1000
     python bench/fanout.py --server-cmd 'nginx -c {conf}' --nginx   # compare with nginx-rtmp
@@ -40,8 +41,9 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 NGINX_CONF = """
 daemon off;
-master_process off;
-worker_processes 1;
+master_process {master};
+worker_processes {workers};
+{auto_push}
 error_log {dir}/error.log warn;
 pid {dir}/nginx.pid;
 load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
@@ -54,6 +56,16 @@ rtmp {{
     }}
 }}
 """
+
+
+def nginx_command(port: int, workers: int = 1) -> str:
+    """The command line of nginx-rtmp listening on `port` (config in a temporary folder);
+    with several workers, `rtmp_auto_push` relays each stream to every worker."""
+    workdir = tempfile.mkdtemp(prefix="neurtmp-bench-nginx-")
+    conf = pathlib.Path(workdir) / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=workdir, port=port, workers=workers, master="on" if workers > 1 else "off",
+                                      auto_push="rtmp_auto_push on;" if workers > 1 else ""))
+    return f"nginx -e {workdir}/error.log -c {conf}"
 
 
 def make_media(seconds: int = 30) -> pathlib.Path:
@@ -84,19 +96,44 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (a server's worker processes)."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        try:
+            for task in pathlib.Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return pids
+
+
 def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its descendants, threads included."""
     total = 0.0
-    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
-        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    for member in process_tree(pid):
+        try:
+            for task in pathlib.Path(f"/proc/{member}/task").iterdir():
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        except OSError:
+            continue
     return total
 
 
 def rss_mb(pid: int) -> float:
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of a process and its descendants."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            for line in pathlib.Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return total
 
 
 def wait_for_port(port: int, timeout: float = 20) -> None:
@@ -110,18 +147,23 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"nothing listens on port {port}")
 
 
+def server_name(args: argparse.Namespace) -> str:
+    if args.nginx:
+        return "nginx-rtmp" if args.nginx_workers == 1 else f"nginx-rtmp ({args.nginx_workers} workers)"
+    if args.server_cmd:
+        return str(args.server_cmd.split()[0])
+    return "neurtmp" if args.workers == "1" else f"neurtmp --workers {args.workers}"
+
+
 def run_case(args: argparse.Namespace, players: int, bitrate: float) -> dict[str, object]:
     port = free_port()
-    workdir = tempfile.mkdtemp(prefix="neurtmp-bench-")
     if args.nginx:
-        conf = pathlib.Path(workdir) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=workdir, port=port))
-        command = f"nginx -e {workdir}/error.log -c {conf}"
+        command = nginx_command(port, args.nginx_workers)
     elif args.server_cmd:
         command = args.server_cmd.format(port=port)
     else:
         command = (f"{shlex.quote(sys.executable)} -m neurtmp.cli serve --listen 127.0.0.1:{port} "
-                   f"--log-level warning --flush-interval {args.flush_ms}")
+                   f"--log-level warning --flush-interval {args.flush_ms} --workers {args.workers}")
     server = subprocess.Popen(["taskset", "-c", args.server_core, *shlex.split(command)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     publisher = swarm = None
@@ -135,18 +177,20 @@ def run_case(args: argparse.Namespace, players: int, bitrate: float) -> dict[str
         time.sleep(2)
         swarm = subprocess.Popen(
             ["taskset", "-c", args.load_cores, sys.executable, str(HERE / "_swarm.py"), "127.0.0.1", str(port),
-             "live", "bench", str(players), str(args.warmup), str(args.window)],
+             "live", "bench", str(players), str(args.warmup), str(args.window), str(args.read_kib * 1024)],
             stdout=subprocess.PIPE, text=True)
-        cpu_start = wall_start = 0.0
+        cpu_start = wall_start = swarm_cpu_start = 0.0
         result: dict[str, object] = {}
         assert swarm.stdout is not None
         for line in swarm.stdout:
             message = json.loads(line)
             if message["event"] == "window_start":
                 cpu_start, wall_start = cpu_seconds(server.pid), time.monotonic()
+                swarm_cpu_start = cpu_seconds(swarm.pid)
             elif message["event"] == "window_end":
                 cpu = cpu_seconds(server.pid) - cpu_start
                 wall = time.monotonic() - wall_start
+                swarm_cpu = cpu_seconds(swarm.pid) - swarm_cpu_start
                 rss = rss_mb(server.pid)
             elif message["event"] == "result":
                 result = message
@@ -157,8 +201,9 @@ def run_case(args: argparse.Namespace, players: int, bitrate: float) -> dict[str
         healthy = sum(1 for d in delivered if d >= 0.95 * expected)  # type: ignore[union-attr]
         total_bits = sum(delivered) * 8  # type: ignore[arg-type]
         return {
-            "server": "nginx-rtmp" if args.nginx else (args.server_cmd.split()[0] if args.server_cmd else "neurtmp"),
+            "server": server_name(args),
             "players": players,
+            "read_kib": args.read_kib,
             "players_connected": result["players"],
             "players_healthy": healthy,
             "stream_mbit": round(bitrate * 8 / 1e6, 2),
@@ -167,6 +212,7 @@ def run_case(args: argparse.Namespace, players: int, bitrate: float) -> dict[str
             "server_rss_mb": round(rss, 1),
             "cpu_s_per_gbit": round(cpu / (total_bits / 1e9), 3) if total_bits else None,
             "first_media_ms": round(result["first_media_median_ms"], 1) if result["first_media_median_ms"] else None,
+            "players_cpu": round(swarm_cpu / wall, 3),
             "window_s": round(window, 1),
         }
     finally:
@@ -185,10 +231,13 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=10.0, help="measurement window in seconds")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds after the last player connects")
     parser.add_argument("--flush-ms", type=float, default=50.0, help="neurtmp --flush-interval in ms")
+    parser.add_argument("--read-kib", type=int, default=1024, help="the most each player reads at once, KiB")
     parser.add_argument("--server-core", default="0", help="core(s) the server is pinned to")
     parser.add_argument("--load-cores", default="1", help="core(s) for the publisher and the players")
     parser.add_argument("--server-cmd", help="another server's command line; {port} is replaced")
     parser.add_argument("--nginx", action="store_true", help="run nginx with the rtmp module instead")
+    parser.add_argument("--workers", default="1", help="neurtmp serve --workers (processes sharing the port)")
+    parser.add_argument("--nginx-workers", type=int, default=1, help="nginx worker_processes")
     args = parser.parse_args()
     bitrate = media_bitrate(make_media())
     for players in (int(n) for n in args.players.split(",")):

@@ -15,13 +15,11 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import selectors
 import shlex
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _swarm import HANDSHAKE_REPLY, session_bytes  # noqa: E402
-from fanout import NGINX_CONF, cpu_seconds, free_port, rss_mb, wait_for_port  # noqa: E402
+from fanout import cpu_seconds, free_port, nginx_command, rss_mb, wait_for_port  # noqa: E402
 
 #: Connections opened before pumping replies (keeps the listen backlog short).
 _BURST = 200
@@ -105,18 +103,15 @@ def main() -> None:
     parser.add_argument("--clients", default="1000,10000", help="comma-separated client counts")
     parser.add_argument("--hold", type=float, default=5.0, help="seconds to hold the clients before measuring")
     parser.add_argument("--nginx", action="store_true", help="measure nginx with the rtmp module instead")
-    parser.add_argument("--workers-arg", default="", help="extra arguments for neurtmp serve")
+    parser.add_argument("--serve-args", default="", help="extra arguments for neurtmp serve")
     args = parser.parse_args()
     for count in (int(n) for n in args.clients.split(",")):
         port = free_port()
-        workdir = tempfile.mkdtemp(prefix="neurtmp-idle-")
         if args.nginx:
-            conf = Path(workdir) / "nginx.conf"
-            conf.write_text(NGINX_CONF.format(dir=workdir, port=port))
-            command = f"nginx -e {workdir}/error.log -c {conf}"
+            command = nginx_command(port)
         else:
             command = (f"{shlex.quote(sys.executable)} -m neurtmp.cli serve --listen 127.0.0.1:{port} "
-                       f"--log-level warning --max-connections {count + 100} {args.workers_arg}")
+                       f"--log-level warning --max-connections {count + 100} {args.serve_args}")
         server = subprocess.Popen(shlex.split(command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for_port(port)
@@ -129,7 +124,6 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(10)
-            os.system(f"rm -rf {shlex.quote(workdir)}")
         loaded = held.pop("rss_mb")
         print(json.dumps({
             "server": "nginx-rtmp" if args.nginx else "neurtmp",

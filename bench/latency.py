@@ -23,7 +23,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _swarm import HANDSHAKE_REPLY, new_parser, session_bytes  # noqa: E402
-from fanout import NGINX_CONF, cpu_seconds, free_port, wait_for_port  # noqa: E402
+from fanout import cpu_seconds, free_port, nginx_command, wait_for_port  # noqa: E402
 
 STAMP = struct.Struct(">d")
 AVC_HEADER = b"\x17\x00\x00\x00\x00\x01\x64\x00\x1f\xff\xe1\x00\x04\x67\x64\x00\x1f\x01\x00\x04\x68\xeb\xe3\xcb"
@@ -129,11 +128,8 @@ def play(port: int, players: int, probes: int, warmup: float, window: float) -> 
 
 def run_case(args: argparse.Namespace) -> dict[str, object]:
     port = free_port()
-    workdir = tempfile.mkdtemp(prefix="neurtmp-latency-")
     if args.nginx:
-        conf = Path(workdir) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=workdir, port=port))
-        command, name = f"nginx -e {workdir}/error.log -c {conf}", "nginx-rtmp"
+        command, name = nginx_command(port), "nginx-rtmp"
     else:
         mode = "--low-latency" if args.low_latency else f"--flush-interval {args.flush_ms}"
         command = (f"{shlex.quote(sys.executable)} -m neurtmp.cli serve --listen 127.0.0.1:{port} "
