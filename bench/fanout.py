@@ -43,10 +43,10 @@ NGINX_CONF = """
 daemon off;
 master_process {master};
 worker_processes {workers};
-{auto_push}
 error_log {dir}/error.log warn;
 pid {dir}/nginx.pid;
 load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+{auto_push}
 events {{ worker_connections 20000; }}
 rtmp {{
     server {{
@@ -136,6 +136,17 @@ def rss_mb(pid: int) -> float:
     return total
 
 
+def stop_all(processes: list[subprocess.Popen | None]) -> None:  # type: ignore[type-arg]
+    """Terminate the processes still running, in order; kill those that linger."""
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 def wait_for_port(port: int, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -177,7 +188,8 @@ def run_case(args: argparse.Namespace, players: int, bitrate: float) -> dict[str
         time.sleep(2)
         swarm = subprocess.Popen(
             ["taskset", "-c", args.load_cores, sys.executable, str(HERE / "_swarm.py"), "127.0.0.1", str(port),
-             "live", "bench", str(players), str(args.warmup), str(args.window), str(args.read_kib * 1024)],
+             "live", "bench", str(players), str(args.warmup), str(args.window), str(args.read_kib * 1024),
+             str(args.read_interval_ms)],
             stdout=subprocess.PIPE, text=True)
         cpu_start = wall_start = swarm_cpu_start = 0.0
         result: dict[str, object] = {}
@@ -204,6 +216,7 @@ def run_case(args: argparse.Namespace, players: int, bitrate: float) -> dict[str
             "server": server_name(args),
             "players": players,
             "read_kib": args.read_kib,
+            "read_interval_ms": args.read_interval_ms,
             "players_connected": result["players"],
             "players_healthy": healthy,
             "stream_mbit": round(bitrate * 8 / 1e6, 2),
@@ -216,13 +229,7 @@ def run_case(args: argparse.Namespace, players: int, bitrate: float) -> dict[str
             "window_s": round(window, 1),
         }
     finally:
-        for process in (swarm, publisher, server):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        stop_all([swarm, publisher, server])
 
 
 def main() -> None:
@@ -232,6 +239,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds after the last player connects")
     parser.add_argument("--flush-ms", type=float, default=50.0, help="neurtmp --flush-interval in ms")
     parser.add_argument("--read-kib", type=int, default=1024, help="the most each player reads at once, KiB")
+    parser.add_argument("--read-interval-ms", type=float, default=0.0,
+                        help="each player reads at most once per this many ms (a cheaper load generator)")
     parser.add_argument("--server-core", default="0", help="core(s) the server is pinned to")
     parser.add_argument("--load-cores", default="1", help="core(s) for the publisher and the players")
     parser.add_argument("--server-cmd", help="another server's command line; {port} is replaced")

@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _swarm import HANDSHAKE_REPLY, new_parser, session_bytes  # noqa: E402
-from fanout import cpu_seconds, free_port, nginx_command, wait_for_port  # noqa: E402
+from fanout import cpu_seconds, free_port, nginx_command, stop_all, wait_for_port  # noqa: E402
 
 STAMP = struct.Struct(">d")
 AVC_HEADER = b"\x17\x00\x00\x00\x00\x01\x64\x00\x1f\xff\xe1\x00\x04\x67\x64\x00\x1f\x01\x00\x04\x68\xeb\xe3\xcb"
@@ -155,10 +155,7 @@ def run_case(args: argparse.Namespace) -> dict[str, object]:
         return {"server": name, "players": args.players, "probes": args.probes, **json.loads(out.splitlines()[-1]),
                 "server_cpu": round(server_cpu, 3)}
     finally:
-        for process in (players, publisher, server):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                process.wait(10)
+        stop_all([players, publisher, server])
 
 
 def main() -> None:

@@ -184,8 +184,9 @@ class MediaEventHandler:
 
     Added to a stream's chain with `stream.register_media_event_handler(handler)`, or to
     every stream's with `server.register_media_event_handler(handler)`. The `Packet` holds
-    the payload once; pass it on to players with `stream.send_packet(packet)` or
-    `neurtmp.broadcast`, which share its wire bytes among them. Data messages arrive as a
+    the payload once; pass it on to players with `stream.send_packet(packet)`,
+    `neurtmp.broadcast`, or a `neurtmp.FanOut` (one append per message however many
+    players), which share its wire bytes among them. Data messages arrive as a
     `neurtmp.DataPacket`, decoded (`name`, `values`, `metadata`), ``@setDataFrame``
     unwrapped.
     """
