@@ -298,3 +298,30 @@ def test_removed_players_still_get_what_was_sent_before(make_player: Callable[..
     player.read_available()
     assert player.messages() == triples(packets)
     assert player.outbox.following is None and len(group) == 0
+
+
+def test_a_stuck_player_of_a_video_only_stream_is_closed_after_the_send_timeout(
+        make_player: Callable[..., Player]) -> None:
+    flusher = Flusher(0.005)
+    reasons: list[str] = []
+    healthy = make_player(flusher)
+    stuck = make_player(flusher, small=True, high_water=4096, soft_limit=16 * 1024, hard_limit=1 << 20,
+                        send_timeout=0.3, on_overflow=reasons.append)
+    group = FanOut()
+    group.add(healthy)  # type: ignore[arg-type]
+    group.add(stuck)  # type: ignore[arg-type]
+    n = peak = 0
+    while not reasons:  # 100 fps video with a key frame every 10: skips keep the stuck one bounded
+        assert n < 1000, f"not closed after {n} frames: {stuck.outbox.queued_bytes} queued"
+        group.send(video(n * 10, key=n % 10 == 0, size=2000))
+        peak = max(peak, stuck.outbox.queued_bytes)
+        n += 1
+        gevent.sleep(0.01)
+        healthy.read_available()
+    assert reasons == ["nothing could be sent for 0.3 s (the client is not reading)"]
+    assert stuck.outbox.dropped_messages > 0 and peak < 16 * 1024 + 10 * 2100  # bounded by the skips
+    assert stuck.outbox.following is None
+    group.send(video(n * 10, key=True))
+    wait_for(lambda: healthy.outbox.queued_bytes == 0, 5)
+    healthy.read_available()
+    assert len(healthy.messages()) == n + 1  # the healthy player got every frame
