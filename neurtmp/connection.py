@@ -253,7 +253,7 @@ class Connection:
                 if self._io_in is not None:
                     self._io_in.write(data)
                 for event in self._protocol.receive_data(data):
-                    handler = _DISPATCH.get(type(event))
+                    handler = self._DISPATCH.get(type(event))
                     if handler is not None:
                         handler(self, event)
                     if self._closed:
@@ -485,28 +485,27 @@ class Connection:
         if sent is not None:
             self.rtt_ms = (time.monotonic() - sent) * 1000
 
-
-#: Which method handles each protocol event (one table for every connection).
-_DISPATCH: dict[type, Callable[[Connection, Any], None]] = {
-    ev.ConnectRequested: Connection._on_connect,
-    ev.CommandOutOfState: Connection._on_out_of_state,
-    ev.CreateStreamRequested: Connection._on_create_stream,
-    ev.DeleteStreamRequested: Connection._on_delete_stream,
-    ev.CloseStreamRequested: Connection._on_close_stream,
-    ev.PublishRequested: Connection._on_publish,
-    ev.FCUnpublishRequested: Connection._on_fc_unpublish,
-    ev.PlayRequested: Connection._on_play,
-    ev.PauseRequested: Connection._on_pause,
-    ev.CallReceived: Connection._on_call,
-    ev.ReleaseStreamRequested: Connection._on_fmle_command,
-    ev.FCPublishRequested: Connection._on_fmle_command,
-    ev.FCSubscribeRequested: Connection._on_fmle_command,
-    ev.CheckBandwidthRequested: Connection._on_fmle_command,
-    ev.GetStreamLengthRequested: Connection._on_get_stream_length,
-    ev.VideoReceived: Connection._on_published,
-    ev.AudioReceived: Connection._on_published,
-    ev.DataReceived: Connection._on_published,
-    ev.PingResponseReceived: Connection._on_ping_response,
-    ev.ReceiveAudioRequested: Connection._on_receive_media,
-    ev.ReceiveVideoRequested: Connection._on_receive_media,
-}
+    #: Which method handles each protocol event (one table for every connection).
+    _DISPATCH: dict[type, Callable[[Connection, Any], None]] = {
+        ev.ConnectRequested: _on_connect,
+        ev.CommandOutOfState: _on_out_of_state,
+        ev.CreateStreamRequested: _on_create_stream,
+        ev.DeleteStreamRequested: _on_delete_stream,
+        ev.CloseStreamRequested: _on_close_stream,
+        ev.PublishRequested: _on_publish,
+        ev.FCUnpublishRequested: _on_fc_unpublish,
+        ev.PlayRequested: _on_play,
+        ev.PauseRequested: _on_pause,
+        ev.CallReceived: _on_call,
+        ev.ReleaseStreamRequested: _on_fmle_command,
+        ev.FCPublishRequested: _on_fmle_command,
+        ev.FCSubscribeRequested: _on_fmle_command,
+        ev.CheckBandwidthRequested: _on_fmle_command,
+        ev.GetStreamLengthRequested: _on_get_stream_length,
+        ev.VideoReceived: _on_published,
+        ev.AudioReceived: _on_published,
+        ev.DataReceived: _on_published,
+        ev.PingResponseReceived: _on_ping_response,
+        ev.ReceiveAudioRequested: _on_receive_media,
+        ev.ReceiveVideoRequested: _on_receive_media,
+    }

@@ -139,7 +139,7 @@ class _Decoder:
             return self.r.f64()
         if marker == STRING:
             return self.string()
-        reader = _COMPLEX.get(marker)
+        reader = self.COMPLEX.get(marker)
         if reader is None:
             raise AMFError(f"unknown AMF3 marker 0x{marker:02x}")
         header = self.u29()
@@ -259,20 +259,20 @@ class _Decoder:
             dictionary.items.append((key, self.value()))
         return dictionary
 
-
-_COMPLEX = {
-    XML_DOC: _Decoder._xml,
-    XML_MARKER: _Decoder._xml,
-    DATE: _Decoder._date,
-    ARRAY: _Decoder._array,
-    OBJECT: _Decoder._object,
-    BYTE_ARRAY: _Decoder._bytes,
-    VECTOR_INT: _Decoder._vector,
-    VECTOR_UINT: _Decoder._vector,
-    VECTOR_DOUBLE: _Decoder._vector,
-    VECTOR_OBJECT: _Decoder._vector,
-    DICTIONARY: _Decoder._dictionary,
-}
+    #: Readers of the reference-counted (complex) markers.
+    COMPLEX = {
+        XML_DOC: _xml,
+        XML_MARKER: _xml,
+        DATE: _date,
+        ARRAY: _array,
+        OBJECT: _object,
+        BYTE_ARRAY: _bytes,
+        VECTOR_INT: _vector,
+        VECTOR_UINT: _vector,
+        VECTOR_DOUBLE: _vector,
+        VECTOR_OBJECT: _vector,
+        DICTIONARY: _dictionary,
+    }
 
 
 def decode_from(reader: ByteReader, depth: int = 0) -> Any:
