@@ -161,6 +161,8 @@ class Client:
         chunk_size: the chunk size announced (Set Chunk Size) before connect and used
             for everything sent, as ffmpeg does; large chunks cost the server less to
             parse than the protocol's initial 128 bytes.
+        sock: an already connected socket to speak RTMP over (e.g. one end of a socket
+            pair, see `Server.publish_local`); the URL's host and port are then unused.
     """
 
     def __init__(
@@ -172,9 +174,11 @@ class Client:
         verify: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         chunk_size: int = DEFAULT_OUT_CHUNK_SIZE,
+        sock: gevent.socket.socket | None = None,
     ) -> None:
         self.url = parse_rtmp_url(url)
         self.chunk_size = chunk_size
+        self._given_sock = sock
         self.verify = verify
         self.ssl_context = ssl_context
         self.timeout = timeout
@@ -215,7 +219,7 @@ class Client:
             HandshakeError / RemoteProtocolError: the server sent bytes that are not RTMP.
             TimeoutError / OSError: the network failed.
         """
-        self._sock = self._open_socket()
+        self._sock = self._given_sock if self._given_sock is not None else self._open_socket()
         self._sock.settimeout(None)
         self._reader = gevent.spawn(self._read_loop)
         try:

@@ -25,8 +25,9 @@ import gevent.socket
 import gevent.ssl
 
 from neurtmp._outbox import Flusher
+from neurtmp.client import Client
 from neurtmp.connection import Connection
-from neurtmp.errors import ConfigError, ListenError
+from neurtmp.errors import ConfigError, ConnectionClosed, ListenError
 from neurtmp.protocol.limits import (
     DEFAULT_MAX_CHUNK_STREAMS,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -34,8 +35,10 @@ from neurtmp.protocol.limits import (
     DEFAULT_PORT,
     MAX_CHUNK_SIZE,
 )
+from neurtmp.protocol.packet import Packet
+from neurtmp.stream import Stream
 
-__all__ = ["Factory", "Server", "ServerOptions", "parse_address"]
+__all__ = ["Factory", "LocalPublisher", "Server", "ServerOptions", "parse_address"]
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +341,35 @@ class Server:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.options.send_buffer_size:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.options.send_buffer_size)
-        connection = Connection(self, sock, address, next(self._ids))
+        self._serve(Connection(self, sock, address, next(self._ids)))
+
+    def publish_local(self, app: str, name: str, timeout: float = 10.0, **connect_args: Any) -> LocalPublisher:
+        """Publish `app/name` on this server from inside its process (relays pulling into
+        it, worker edges).
+
+        The commands (connect, createStream, publish) go over a socket pair through the
+        ordinary path, so every connect, stream and publish handler runs as for a network
+        client; the media handed to `LocalPublisher.send_packet` then reaches the
+        stream's media handlers directly: no chunking, no socket, no parsing.
+
+        Raises:
+            CallError: the connect or the publish was refused.
+            TimeoutError: the server did not answer in `timeout` seconds.
+        """
+        ours, theirs = gevent.socket.socketpair()
+        connection = Connection(self, ours, ("local", 0), next(self._ids))
+        self._pool.spawn(self._serve, connection)
+        client = Client(f"rtmp://local/{app}/{name}", timeout, sock=theirs)
+        try:
+            client.open(**connect_args)
+            client.publish(name)
+        except BaseException:
+            client.close()
+            raise
+        stream = next(stream for stream in connection.get_streams() if stream.publishing)
+        return LocalPublisher(client, stream)
+
+    def _serve(self, connection: Connection) -> None:
         self._connections.add(connection)
         self._connections_served += 1
         try:
@@ -417,3 +448,37 @@ class Factory:
         if unknown:
             raise ConfigError(f"unknown server option(s): {', '.join(unknown)}")
         return Server(ServerOptions(**options))
+
+
+class LocalPublisher:
+    """A publish on a server from inside its process; made by `Server.publish_local`."""
+
+    def __init__(self, client: Client, stream: Stream) -> None:
+        self._client = client
+        self._stream = stream
+
+    def __repr__(self) -> str:
+        return f"<LocalPublisher {self._stream.get_stream_name()!r}>"
+
+    @property
+    def stream(self) -> Stream:
+        """The server-side stream that publishes."""
+        return self._stream
+
+    @property
+    def closed(self) -> bool:
+        return self._client.closed or not self._stream.publishing
+
+    def send_packet(self, packet: Packet) -> None:
+        """Publish one message (as the stream's client would have).
+
+        Raises:
+            ConnectionClosed: the publish ended (closed here, or by the server).
+        """
+        if self.closed:
+            raise ConnectionClosed(f"the local publish of {self._stream.get_stream_name()!r} has ended")
+        self._stream.receive_packet(packet)
+
+    def close(self) -> None:
+        """Unpublish and close the connection."""
+        self._client.close()

@@ -425,6 +425,13 @@ class Stream:
             packet: Packet = DataPacket.published(event.timestamp, event.name, event.values, event.payload)
         else:
             packet = Packet(_MEDIA_TYPES[type(event)], event.timestamp, event.payload)
+        self.receive_packet(packet)
+
+    def receive_packet(self, packet: Packet) -> None:
+        """Hand the media chain a message as if this stream's client had published it
+        (in-process publishers: see `Server.publish_local`); ignored unless publishing."""
+        if not self._publishing:
+            return
         for handler in self._media_handlers:
             call_handler(handler, self, packet)
         for handler in self._connection.get_server().get_media_event_handlers():

@@ -4,7 +4,9 @@ A `Relay` plays its source URL and republishes what it gets to its target URL; a
 relay's source is remote and its target the local server, a push relay the other way
 round. Being a plain client of both servers, a relay needs nothing from the live app but
 what any player and publisher get: a late joiner's fast start (metadata, sequence
-headers, GOP), PublishNotify / UnpublishNotify while the source comes and goes.
+headers, GOP), PublishNotify / UnpublishNotify while the source comes and goes. A pull
+relay publishes on its own server in-process (`Server.publish_local`): the same handlers
+run, without a loopback connection to chunk and parse every message again.
 
 Each side reconnects with exponential backoff, logged. The target is published only while
 the source is live: the relay opens it when the source's publisher starts (PublishNotify,
@@ -22,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 import urllib.parse
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
 
@@ -60,6 +62,14 @@ def local_url(server: neurtmp.Server, app: str, name: str) -> str:
     elif host == "[::]":
         host = "[::1]"
     return f"rtmp://{host}:{port}/{app}/{name}"
+
+
+class Publisher(Protocol):
+    """Where a relay publishes: a `neurtmp.Client` or a `neurtmp.server.LocalPublisher`."""
+
+    def send_packet(self, packet: neurtmp.Packet) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Backoff:
@@ -153,7 +163,7 @@ class Relay:
         self._finish_on_unpublish = False
         self._greenlet: gevent.Greenlet | None = None
         self._cache = _StartCache()
-        self._out: neurtmp.Client | None = None
+        self._out: Publisher | None = None
         self._out_retry_at = 0.0
         self._needs_key = True
         #: Extra connect-object fields for the target connection.
@@ -270,24 +280,32 @@ class Relay:
         if time.monotonic() < self._out_retry_at:
             return False
         try:
-            client = neurtmp.connect(self.target, timeout=self.timeout, verify=self.verify,
-                                     **self.target_connect_args)
+            out = self._publish_target()
         except (OSError, neurtmp.NeurtmpError, TimeoutError) as exc:
             self._target_failed(exc)
             return False
         try:
-            client.publish()
             for cached in self._cache.packets():
-                client.send_packet(cached)
+                out.send_packet(cached)
         except (OSError, neurtmp.NeurtmpError, TimeoutError) as exc:
-            client.close()
+            out.close()
             self._target_failed(exc)
             return False
-        self._out = client
+        self._out = out
         self._needs_key = True
         self.published += 1
         log.info("%r: publishing to the target", self)
         return True
+
+    def _publish_target(self) -> Publisher:
+        """Connect to the target and publish there."""
+        client = neurtmp.connect(self.target, timeout=self.timeout, verify=self.verify, **self.target_connect_args)
+        try:
+            client.publish()
+        except BaseException:
+            client.close()
+            raise
+        return client
 
     def _target_failed(self, error: BaseException) -> None:
         self._close_target()
@@ -317,6 +335,12 @@ class PullRelay(Relay):
     def start(self) -> Relay:
         self.target = local_url(self.server, self.local_app, self.local_name)
         return super().start()
+
+    def _publish_target(self) -> Publisher:
+        """Publish in-process: the pulled messages reach the local stream's handlers
+        without a loopback connection (no second chunking and parsing)."""
+        return self.server.publish_local(self.local_app, self.local_name, timeout=self.timeout,
+                                         **self.target_connect_args)
 
 
 class PushRelay(Relay):
