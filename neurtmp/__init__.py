@@ -33,13 +33,13 @@ if TYPE_CHECKING:
     from neurtmp.client import Client, RtmpUrl, connect, parse_rtmp_url
     from neurtmp.codec.video_data import VideoData
     from neurtmp.connection import Connection
-    from neurtmp.fanout import FanOut
+    from neurtmp.fanout import FanOut, broadcast
     from neurtmp.protocol import events
     from neurtmp.protocol.commands import StatusCode
     from neurtmp.protocol.message import MessageType
     from neurtmp.protocol.packet import DataPacket, Packet
     from neurtmp.server import Factory, Server, ServerOptions
-    from neurtmp.stream import Stream, broadcast
+    from neurtmp.stream import Stream
 
 #: Public name -> the module that defines it (imported on first access).
 _LAZY = {
@@ -58,7 +58,7 @@ _LAZY = {
     "Server": "neurtmp.server",
     "ServerOptions": "neurtmp.server",
     "Stream": "neurtmp.stream",
-    "broadcast": "neurtmp.stream",
+    "broadcast": "neurtmp.fanout",
 }
 
 

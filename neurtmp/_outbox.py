@@ -4,10 +4,11 @@ Everything sent to a client goes through here as whole messages (control and com
 bytes from the protocol object, shared media wire bytes from `Packet.wire`), so no two
 messages' chunks interleave and a slow client never blocks the reader or anyone else.
 
-An outbox has its own queue, and may also follow one shared `neurtmp.fanout.WireLog`
+An outbox has its own queue, and may also follow one shared `neurtmp._wirelog.WireLog`
 (a live stream's players): what the log holds past the outbox's cursor is sent after
 the queue. Bytes put in the queue while the log holds some for this reader first move
 those into the queue (references, not copies), so the order is always the order sent.
+The log does the cursor arithmetic; the outbox only writes what it is handed.
 
 Two ways out:
 
@@ -51,16 +52,14 @@ import gevent.event
 import gevent.socket
 import gevent.ssl
 
+from neurtmp.protocol.media import AUDIO, CRITICAL, VIDEO_INTER, VIDEO_KEY
+
+__all__ = ["AUDIO", "CRITICAL", "VIDEO_INTER", "VIDEO_KEY", "Flusher", "Outbox", "kernel_unsent_bytes"]
+
 if TYPE_CHECKING:
-    from neurtmp.fanout import WireLog
+    from neurtmp._wirelog import Cursor, WireLog
 
 log = logging.getLogger(__name__)
-
-#: Drop priorities: lower is more precious.
-CRITICAL = 0  # control, commands, sequence headers, metadata: never dropped
-AUDIO = 1
-VIDEO_KEY = 2
-VIDEO_INTER = 3
 
 #: Most buffers handed to one writev/sendmsg call (Linux IOV_MAX is 1024).
 _MAX_IOV = 512
@@ -108,8 +107,16 @@ class Flusher:
             while self._pending:
                 gevent.sleep(self.interval)
                 pending, self._pending = self._pending, []
+                failed = 0
                 for item in pending:
-                    item.flush_scheduled()
+                    try:
+                        item.flush_scheduled()
+                    except Exception:  # one bad item must not strand the others
+                        if not failed:
+                            log.exception("flushing %r failed", item)
+                        failed += 1
+                if failed > 1:
+                    log.error("%d items failed to flush in one tick (the first one's error is above)", failed)
         finally:
             self._greenlet = None
 
@@ -159,10 +166,9 @@ class Outbox:
         self._io_log = io_log
         self._queue: deque[bytes | memoryview] = deque()
         self._queued = 0
-        # The shared log followed: the next entry to send, and bytes of it already sent.
+        # The shared log followed, and this outbox's position in it.
         self._log: WireLog | None = None
-        self._seq = 0
-        self._skip = 0
+        self._cursor: Cursor | None = None
         self._scheduled = False  # in the flusher's list
         # Alive while sending what could not go at once; it owns the sending until done.
         self._writer: gevent.Greenlet | None = None
@@ -191,10 +197,8 @@ class Outbox:
         return self._queued + self._log_backlog()
 
     def _log_backlog(self) -> int:
-        log = self._log
-        if log is None or self._seq == log.head:
-            return 0
-        return log.end_offset - log.start_of(self._seq) - self._skip
+        log, cursor = self._log, self._cursor
+        return 0 if log is None or cursor is None else log.backlog(cursor)
 
     def is_full(self) -> bool:
         """True when the client is not draining: ours plus the kernel's backlog is high."""
@@ -203,21 +207,25 @@ class Outbox:
             return True
         return queued + kernel_unsent_bytes(self._sock) > self.high_water
 
-    def put(self, data: bytes, priority: int = CRITICAL, urgent: bool = False) -> bool:
+    def put(self, data: bytes, priority: int = CRITICAL, urgent: bool = False, burst: bool = False) -> bool:
         """Queue one message's bytes; returns False when the drop policy dropped it.
 
         Urgent bytes (replies, control) are sent at once; others wait for the flusher.
+        `burst` marks a player's fast start (metadata, headers, the cached GOP): it is
+        queued whole past the soft limit; only the hard limit cuts it, at video (the next
+        video sent is then a key frame), counted as drops, never closing the connection.
         """
         if self._closed:
             return False
-        if self._log is not None and self._seq != self._log.head:
-            self._take_from_log(self._log.head)  # what the log holds for us goes first
+        if self._log is not None:
+            self._take_from_log()  # what the log holds for us goes first
         queued = self._queued
         if queued > self.high_water and self._stalled():
             self._fail(f"nothing could be sent for {self.send_timeout:g} s (the client is not reading)")
             return False
         if priority >= VIDEO_KEY:
-            if queued > self.soft_limit or (self._skipping_video and priority == VIDEO_INTER):
+            over = queued + len(data) > self.hard_limit if burst else queued > self.soft_limit
+            if over or (self._skipping_video and priority == VIDEO_INTER):
                 self._skipping_video = True
                 self.dropped_messages += 1
                 self.dropped_bytes += len(data)
@@ -276,57 +284,56 @@ class Outbox:
         (see `can_follow`)."""
         if not self.can_follow():
             return False
-        self._log, self._seq, self._skip = log, log.head, 0
-        log.add_reader(self, self._flusher)
+        self._log = log
+        self._cursor = log.attach(self, self._flusher)
         return True
 
     def unfollow(self) -> None:
         """Stop following the log; what it holds for this outbox is still sent."""
         if self._log is not None:
-            self._take_from_log(self._log.head)
+            self._take_from_log()
             self._leave_log()
             if self._queue and self._writer is None:
                 self._start_writer()
 
     def _leave_log(self) -> None:
-        log, self._log = self._log, None
+        log, self._log, self._cursor = self._log, None, None
         if log is not None:
-            log.remove_reader(self)
+            log.detach(self)
 
-    def _take_from_log(self, end: int) -> None:
-        """Move the log's entries from the cursor up to number `end` into the queue."""
-        log = self._log
-        assert log is not None
-        seq = self._seq
-        if seq >= end:
+    def _queue_moved(self, buffers: list[bytes | memoryview], size: int) -> None:
+        if not buffers:
             return
-        moved: list[bytes | memoryview] = list(log.entries[seq - log.base:end - log.base])
-        if self._skip:
-            moved[0] = memoryview(moved[0])[self._skip:]
-        size = log.ends[end - 1 - log.base] - log.start_of(seq) - self._skip
         if self._waiting_since is None:
             self._waiting_since = time.monotonic()
-        self._queue.extend(moved)
+        self._queue.extend(buffers)
         self._queued += size
-        self.media_messages += end - seq
-        self._seq, self._skip = end, 0
+        self.media_messages += len(buffers)
 
-    def flush_log(self) -> int:
+    def _take_from_log(self) -> None:
+        """Move what the log holds for this outbox into the queue (references)."""
+        assert self._log is not None and self._cursor is not None
+        buffers, size, _ = self._log.take(self._cursor)
+        self._queue_moved(buffers, size)
+
+    def flush_log(self) -> None:
         """Called by the followed log at each flush: police the backlog, send what the
-        kernel takes; returns the number of the oldest log entry still needed."""
-        log = self._log
-        if log is None:  # left the log during this flush (closed)
-            return 2**63
-        seq = self._seq
-        if seq != log.head:
-            if self._waiting_since is None:
-                self._waiting_since = time.monotonic()
-            backlog = self._queued + log.end_offset - log.start_of(seq) - self._skip
-            if backlog > self.high_water and not self._police(backlog):
-                return 2**63
-        if self._writer is None:
-            self._send_or_hand_over()
-        return self._seq
+        kernel takes."""
+        wire_log, cursor = self._log, self._cursor
+        if wire_log is None or cursor is None:  # left the log during this flush (closed)
+            return
+        try:
+            if wire_log.pending(cursor):
+                if self._waiting_since is None:
+                    self._waiting_since = time.monotonic()
+                backlog = self._queued + wire_log.backlog(cursor)
+                if backlog > self.high_water and not self._police(backlog):
+                    return
+            if self._writer is None:
+                self._send_or_hand_over()
+        except Exception as exc:  # never strand the log's other readers
+            log.exception("sending from a shared log failed")
+            self._fail(f"internal error while sending: {exc!r}")
 
     def _police(self, backlog: int) -> bool:
         """The slow-player policy for a reader behind by `backlog` bytes; False when it
@@ -344,28 +351,11 @@ class Outbox:
 
     def _skip_to_key(self) -> None:
         """Move the cursor to the log's newest key frame; keep what is not video before it."""
-        log = self._log
-        assert log is not None
-        key = log.latest_key_after(self._seq)
-        if key is None:
-            return
-        if self._skip:  # the rest of a message partly sent must still go
-            self._take_from_log(self._seq + 1)
-        base, entries, priorities = log.base, log.entries, log.priorities
-        dropped = dropped_bytes = 0
-        for index in range(self._seq - base, key - base):
-            wire = entries[index]
-            if priorities[index] < VIDEO_KEY:
-                self._queue.append(wire)
-                self._queued += len(wire)
-                self.media_messages += 1
-            else:
-                dropped += 1
-                dropped_bytes += len(wire)
-        self._seq = key
+        assert self._log is not None and self._cursor is not None
+        kept, kept_bytes, dropped, dropped_bytes = self._log.skip_to_key(self._cursor)
+        self._queue_moved(kept, kept_bytes)
         self.dropped_messages += dropped
         self.dropped_bytes += dropped_bytes
-        log.dropped += dropped
 
     # -- sending ------------------------------------------------------------------------
 
@@ -407,30 +397,18 @@ class Outbox:
             self._account(batch, size, sent)
             if sent < size:
                 return False
-        log = self._log
-        while log is not None and self._seq != log.head:
-            seq, skip = self._seq, self._skip
-            buffers: list[bytes | memoryview] = log.tail(seq)  # type: ignore[assignment]
-            if skip or len(buffers) > _MAX_IOV:
-                buffers = buffers[:_MAX_IOV]
-                if skip:
-                    buffers[0] = memoryview(buffers[0])[skip:]
-            count = len(buffers)
-            start = log.start_of(seq) + skip
-            size = log.ends[seq - log.base + count - 1] - start
+        log, cursor = self._log, self._cursor
+        while log is not None and cursor is not None and log.pending(cursor):
+            buffers, size = log.buffers(cursor, _MAX_IOV)
             sent = _writev(fd, buffers)
             if self._io_log is not None:
                 self._log_sent(buffers, sent)
             self.bytes_sent += sent
-            if sent == size:
-                self._seq, self._skip = seq + count, 0
-                self.media_messages += count
-                continue
-            if sent:
-                self._waiting_since = time.monotonic()
-                self._seq, self._skip = log.locate(start + sent)
-                self.media_messages += self._seq - seq
-            return False
+            self.media_messages += log.advance(cursor, sent)
+            if sent < size:
+                if sent:
+                    self._waiting_since = time.monotonic()
+                return False
         self._waiting_since = None
         self._drained.set()
         return True

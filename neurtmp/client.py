@@ -455,8 +455,10 @@ class Client:
         """createStream, set buffer length, play; waits for Play.Start.
 
         Args:
+            start: -2 live or recorded, -1 live only, >= 0 seconds into a recording.
             duration: seconds to play (-1: until the end); the server ends the play with
-                NetStream.Play.Stop after that long (rtmpdump's --stop).
+                NetStream.Play.Stop after that long (rtmpdump's --stop). Both are sent
+                in milliseconds, as librtmp sends them.
 
         Returns:
             the message stream id media arrives on.
@@ -468,7 +470,9 @@ class Client:
         stream_id = self.create_stream()
         with self._send_lock:
             self.protocol.set_buffer_length(stream_id, buffer_ms)
-            self.protocol.play(stream_id, name, start, duration)
+            # start and duration travel in milliseconds (librtmp, Flash, nginx-rtmp)
+            self.protocol.play(stream_id, name, start * 1000 if start >= 0 else start,
+                               duration * 1000 if duration > 0 else duration)
         self._flush()
         self._wait_status(stream_id, StatusCode.PLAY_START, f"play {name!r}")
         self.stream_id = stream_id

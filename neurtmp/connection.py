@@ -76,9 +76,10 @@ class Connection:
             io_log=io_out,
         )
         self._io_out = io_out
-        #: Queue one message's wire bytes with a drop priority (`neurtmp._outbox`);
-        #: False when the slow-player policy dropped it or the connection is closed.
-        self.enqueue: Callable[[bytes, int], bool] = self._outbox.put
+        #: Queue one message's wire bytes: ``enqueue(wire, priority, burst=False)`` (see
+        #: `neurtmp._outbox.Outbox.put`); False when the slow-player policy dropped it or
+        #: the connection is closed.
+        self.enqueue: Callable[..., bool] = self._outbox.put
         self._properties: dict[str, Any] = {}
         self._call_handlers: dict[str | None, Any] = {}
         self._stream_handler: Any = None

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 
-from neurtmp import _outbox
 from neurtmp._encoding import StreamEncoder
 from neurtmp._handler import call_handler
 from neurtmp._render import StreamLoops
-from neurtmp.codec import VideoData, create_video_encoder, flv
+from neurtmp.codec import VideoData, create_video_encoder
 from neurtmp.errors import ConnectionClosed, EncodeError
 from neurtmp.handlers import Refusal
 from neurtmp.protocol import amf0
 from neurtmp.protocol import events as ev
 from neurtmp.protocol.commands import StatusCode
 from neurtmp.protocol.control import UserControl
+from neurtmp.protocol.media import VIDEO_INTER, VIDEO_KEY
 from neurtmp.protocol.message import MessageType
 from neurtmp.protocol.packet import DataPacket, Packet
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from neurtmp.connection import Connection
     from neurtmp.fanout import FanOut, WireLog
 
-__all__ = ["Stream", "broadcast", "packet_priority"]
+__all__ = ["DEFAULT_VIDEO_CODEC", "Stream"]
 
 log = logging.getLogger(__name__)
 
@@ -47,24 +47,13 @@ RESERVED_PROPERTIES = ("render_rate", "frame_rate")
 #: Codec names meaning "send what the frame handler returns as it is".
 _PASS_THROUGH_CODECS = ("none", "")
 
-#: Messages a play handler may send before the play is answered (held until then).
-MAX_HELD_MESSAGES = 256
+#: The codec a stream encodes with when its handlers never chose one (neuray's
+#: `get_video_codec()` hands out a working encoder); another known one if it is missing.
+DEFAULT_VIDEO_CODEC = "h264"
 
 _VIDEO = int(MessageType.VIDEO)
 _AUDIO = int(MessageType.AUDIO)
 _MEDIA_TYPES = {ev.VideoReceived: MessageType.VIDEO, ev.AudioReceived: MessageType.AUDIO}
-
-
-def packet_priority(packet: Packet) -> int:
-    """How droppable a packet is for a slow player (see `neurtmp._outbox`)."""
-    payload = packet.payload
-    if packet.type_id == MessageType.VIDEO:
-        if flv.is_video_sequence_header(payload):
-            return _outbox.CRITICAL
-        return _outbox.VIDEO_KEY if flv.is_video_key_frame(payload) else _outbox.VIDEO_INTER
-    if packet.type_id == MessageType.AUDIO:
-        return _outbox.CRITICAL if flv.is_audio_sequence_header(payload) else _outbox.AUDIO
-    return _outbox.CRITICAL
 
 
 def _positive_rate(key: str, value: Any) -> float:
@@ -97,7 +86,8 @@ class Stream:
         self.command_arguments = command_arguments
         self._name = ""
         self._properties: dict[str, Any] = {}
-        self._codec = "none"
+        #: The codec chosen with `use_codec`; None: not chosen (the default is made on demand).
+        self._codec: str | None = None
         self._encoder: StreamEncoder | None = None
         self._closed = False
         self._playing = False
@@ -117,8 +107,14 @@ class Stream:
         #: receiveAudio / receiveVideo from the player: False turns that media off.
         self.receive_audio = True
         self.receive_video = True
-        #: While a play handler runs: (wire bytes, priority) it sent, released after Play.Start.
+        #: While a play handler runs: (wire bytes, priority) it sent, released after
+        #: Play.Start as one burst; bounded in bytes by the send queue's hard limit.
         self._held: list[tuple[bytes, int]] | None = None
+        self._held_bytes = 0
+        self._held_limit = connection.get_server().options.outqueue_hard_limit
+        self._held_skipping_video = False
+        #: Video messages of a fast start (or a play handler's output) cut by that bound.
+        self.fast_start_dropped = 0
         #: A log to follow once the held messages are released.
         self._follow_after_held: WireLog | None = None
         #: The `neurtmp.FanOut` this player is in, if any (told when receiveAudio/Video change).
@@ -136,6 +132,11 @@ class Stream:
 
     def get_connection(self) -> Connection:
         return self._connection
+
+    @property
+    def out_chunk_size(self) -> int:
+        """The chunk size of what this stream's client receives (for `Packet.wire`)."""
+        return self._chunk_size
 
     @property
     def closed(self) -> bool:
@@ -257,11 +258,19 @@ class Stream:
         self._codec = "none" if encoder is None else key
         return True
 
-    def get_video_codec(self) -> str:
-        return self._codec
+    @property
+    def codec_name(self) -> str:
+        """The chosen codec's name: "none" for pass-through, "" when none was chosen yet
+        (the default is made by `get_video_codec`)."""
+        return self._codec or ""
 
-    def get_video_encoder(self) -> StreamEncoder | None:
-        """The stream's encoder, or None for "none".
+    def get_video_codec(self) -> StreamEncoder | None:
+        """The stream's encoder (neuray `IStream::get_video_codec`), or None for "none".
+
+        When no handler chose a codec, the default (`DEFAULT_VIDEO_CODEC`, h264) is made
+        on first use, so a frame handler ported from neuray's example
+        (``return stream.get_video_codec().encode_canvas(canvas)``) streams as it is.
+        Its name: ``get_video_codec().get_identifier()``.
 
         It has the encoder interface (`init`, `encode_canvas`, `set_parameter`, ...) and
         is safe to use from any handler: calls run one at a time, off the hub. As in
@@ -269,7 +278,12 @@ class Stream:
         header as its init frame) and a frame handler may return
         `encode_canvas(canvas)`; a frame handler may also just return the canvas.
         """
+        if self._codec is None and self._encoder is None and not self._closed:
+            self.use_codec(DEFAULT_VIDEO_CODEC)
         return self._encoder
+
+    #: The same as `get_video_codec`.
+    get_video_encoder = get_video_codec
 
     def encode_canvas(self, canvas: Any) -> list[VideoData]:
         """Encode a canvas with the stream's codec: [sequence header (on re-init)], frame.
@@ -279,9 +293,10 @@ class Stream:
         Raises:
             EncodeError: no codec chosen, not a canvas, or the encoder failed.
         """
-        if self._encoder is None:
-            raise EncodeError("the frame handler returned a canvas but the stream has no codec (use_codec)")
-        return self._encoder.encode(canvas)
+        encoder = self.get_video_codec()
+        if encoder is None:
+            raise EncodeError("the frame handler returned a canvas but the stream's codec is \"none\" (use_codec)")
+        return encoder.encode(canvas)
 
     # -- sending ----------------------------------------------------------------------
 
@@ -289,30 +304,73 @@ class Stream:
         """Milliseconds since play started: the timestamp frames are sent with."""
         return int((time.monotonic() - self._play_started) * 1000) if self._play_started else 0
 
-    def queue_wire(self, wire: bytes, priority: int) -> bool:
-        """Queue a message's wire bytes (built for this stream); False when dropped."""
-        held = self._held
-        if held is not None:  # sent by a play handler: goes out after Play.Start
-            if len(held) >= MAX_HELD_MESSAGES:
-                return False
-            held.append((wire, priority))
-            return True
-        return self._enqueue(wire, priority)
+    def queue_wire(self, wire: bytes, priority: int, burst: bool = False) -> bool:
+        """Queue a message's wire bytes (built for this stream); False when dropped.
 
-    def queue_packet(self, packet: Packet, priority: int) -> bool | None:
+        `burst`: part of a player's fast start (see `send_fast_start`)."""
+        if self._held is not None:  # sent by a play handler: goes out after Play.Start
+            return self._hold(wire, priority)
+        return self._enqueue(wire, priority, burst=burst)
+
+    def _hold(self, wire: bytes, priority: int) -> bool:
+        """Keep a play handler's message until Play.Start. Past the hard limit, video is
+        cut (and counted) until a key frame that fits, as the send queue would cut it."""
+        assert self._held is not None
+        if priority >= VIDEO_KEY:
+            over = self._held_bytes + len(wire) > self._held_limit
+            if over or (self._held_skipping_video and priority == VIDEO_INTER):
+                self._held_skipping_video = True
+                self.fast_start_dropped += 1
+                return False
+            self._held_skipping_video = False
+        self._held.append((wire, priority))
+        self._held_bytes += len(wire)
+        return True
+
+    def _takes(self, packet: Packet) -> bool:
+        type_id = packet.type_id
+        return not (self._closed or (type_id == _VIDEO and not self.receive_video) or (
+            type_id == _AUDIO and not self.receive_audio))
+
+    def queue_packet(self, packet: Packet) -> bool | None:
         """The fan-out step for one player: queue the packet's shared wire bytes.
 
         Returns None when this player does not take it (closed, or that kind of media
         turned off), else whether it was queued (False: the slow-player policy dropped it).
         """
-        type_id = packet.type_id
-        if self._closed or (type_id == _VIDEO and not self.receive_video) or (
-                type_id == _AUDIO and not self.receive_audio):
+        if not self._takes(packet):
             return None
         wire = packet.wire(self._chunk_size, self.stream_id)
         if self._held is not None:
-            return self.queue_wire(wire, priority)
-        return self._enqueue(wire, priority)
+            return self._hold(wire, packet.priority)
+        return self._enqueue(wire, packet.priority)
+
+    def send_fast_start(self, packets: Iterable[Packet]) -> int:
+        """Queue what a player needs to start (metadata, sequence headers, a cached GOP)
+        as one burst: whole, past the soft limit where slow players lose video. Only the
+        send queue's hard limit cuts it, at video, so that the next video the player
+        gets is a key frame. From a play handler it goes out right after Play.Start.
+
+        Returns:
+            how many video messages were cut (0 when the whole burst was queued).
+
+        Raises:
+            ConnectionClosed: the stream or its connection is closed.
+        """
+        self._check_open()
+        self._connection.check_open()
+        dropped = 0
+        for packet in packets:
+            if self._takes(packet):
+                wire = packet.wire(self._chunk_size, self.stream_id)
+                if not self.queue_wire(wire, packet.priority, burst=True):
+                    dropped += 1
+        if dropped:
+            log.info("%s: fast start cut by %d video messages (send queue hard limit %d bytes)",
+                     self, dropped, self._held_limit)
+            if self._held is None:
+                self.fast_start_dropped += dropped
+        return dropped
 
     def send_packet(self, packet: Packet) -> bool:
         """Send a media/data packet, sharing its wire bytes with every other player.
@@ -325,7 +383,7 @@ class Stream:
         """
         self._check_open()
         self._connection.check_open()
-        return self.queue_packet(packet, packet_priority(packet)) is True
+        return self.queue_packet(packet) is True
 
     def send_video(self, payload: bytes | VideoData, timestamp: int | None = None) -> bool:
         """Send one video message (FLV video tag body); the stream clock by default."""
@@ -355,10 +413,13 @@ class Stream:
     def follow(self, log: WireLog) -> bool:
         """Have the player's connection send `log` (a `FanOut`'s shared wire bytes) from
         now on, after what was sent before; False when it cannot (closed, RTMPS, or it
-        follows another log). From a play handler, it starts after Play.Start."""
+        follows another log). From a play handler, it starts after Play.Start; should it
+        fail then, the stream's group serves it message by message instead."""
         if self._closed or not self._connection.can_follow():
             return False
         if self._held is not None:
+            if self._follow_after_held is not None:
+                return self._follow_after_held is log  # one log per connection
             self._follow_after_held = log
             return True
         return self._connection.follow(log)
@@ -449,7 +510,7 @@ class Stream:
         self._name = event.name
         if self._encoder is not None:
             self._encoder.restart()  # a new player needs a sequence header (unless the handler inits)
-        self._held = []
+        self._held, self._held_bytes, self._held_skipping_video = [], 0, False
         try:
             result = True if self._play_handler is None else call_handler(self._play_handler, True, self)
         finally:
@@ -466,17 +527,18 @@ class Stream:
         protocol.accept_play(event)
         connection.flush()
         for wire, priority in held:
-            connection.enqueue(wire, priority)
-        if follow is not None:
-            connection.follow(follow)
+            connection.enqueue(wire, priority, burst=True)
+        if follow is not None and not connection.follow(follow) and self.group is not None:
+            log.info("%s: cannot follow its group's shared log; served message by message", self)
+            self.group.regroup(self)
         self._playing = True
         self._paused = False
         self._play_started = time.monotonic()
         if init is not None:
             self.send_video(init)
         self._start_loops()
-        if event.duration > 0:  # rtmpdump --stop N: play that long, then Play.Stop
-            self._play_timer = gevent.spawn_later(event.duration, self.finish_play, "duration reached")
+        if event.duration > 0:  # rtmpdump --stop N: play that long (ms on the wire), then Play.Stop
+            self._play_timer = gevent.spawn_later(event.duration / 1000, self.finish_play, "duration reached")
         log.debug("%s plays %r", connection.get_peer_address(), event.name)
         self._tell_play_observers(True)
 
@@ -578,21 +640,3 @@ class Stream:
             loops, self._loops = self._loops, None
             loops.stop()
 
-
-def broadcast(packet: Packet, streams: Iterable[Stream]) -> int:
-    """Send one packet to many playing streams: the fan-out hot path.
-
-    The packet's wire bytes are built once per distinct (chunk size, message stream id)
-    and the same bytes object is queued for every stream; closed streams and players that
-    turned this kind of media off are skipped. Each stream's connection applies its own
-    slow-player drop policy.
-
-    Returns:
-        how many streams dropped the packet (slow players).
-    """
-    priority = packet_priority(packet)
-    dropped = 0
-    for stream in streams:
-        if stream.queue_packet(packet, priority) is False:
-            dropped += 1
-    return dropped

@@ -73,7 +73,7 @@ class SceneFrames(FrameEventHandler):
     def handle(self, stream: Any, outqueue_is_full: bool) -> Any:
         if outqueue_is_full and self.last is not None:
             self.cheap_frames += 1
-            return self.last if stream.get_video_codec() in self.REPEAT_IS_CHEAP else None
+            return self.last if stream.codec_name in self.REPEAT_IS_CHEAP else None
         self.last = self.scene.canvas  # a whole picture: the scene swaps in a new array per render
         return self.last
 

@@ -20,6 +20,12 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from neurtmp.errors import DecodeError
+from neurtmp.protocol.media import (
+    is_audio_sequence_header,
+    is_video_key_frame,
+    is_video_sequence_header,
+    video_frame_type,
+)
 
 __all__ = [
     "AUDIO_AAC",
@@ -61,14 +67,6 @@ _EX_SEQUENCE_START = 0
 _EX_MULTITRACK = 6
 
 
-def video_frame_type(payload: bytes) -> int:
-    """1 key, 2 inter, 3 disposable inter, 4 generated key, 5 command; 0 if empty."""
-    if not payload:
-        return 0
-    b0 = payload[0]
-    return (b0 >> 4) & (0x07 if b0 & _EX_HEADER else 0x0F)
-
-
 def video_codec(payload: bytes) -> str:
     """The codec: a FourCC for enhanced RTMP ("hvc1", "av01"...), else "avc", "flv1",
     "screen", "vp6", "hevc" or "codec<N>"."""
@@ -83,36 +81,6 @@ def video_codec(payload: bytes) -> str:
 
 _LEGACY_NAMES = {VIDEO_SORENSON: "flv1", VIDEO_SCREEN: "screen", VIDEO_VP6: "vp6", VIDEO_AVC: "avc",
                  VIDEO_HEVC_LEGACY: "hevc"}
-
-
-def is_video_key_frame(payload: bytes) -> bool:
-    """A key frame (sequence headers included: they carry the key frame type too)."""
-    return video_frame_type(payload) in (FRAME_KEY, FRAME_GENERATED_KEY)
-
-
-def is_video_sequence_header(payload: bytes) -> bool:
-    """A decoder configuration (AVC/HEVC sequence header, or E-RTMP SequenceStart)."""
-    if len(payload) < 2:
-        return False
-    b0 = payload[0]
-    if b0 & _EX_HEADER:
-        packet_type = b0 & 0x0F
-        if packet_type == _EX_MULTITRACK:
-            return len(payload) >= 2 and (payload[1] & 0x0F) == _EX_SEQUENCE_START
-        return packet_type == _EX_SEQUENCE_START
-    return (b0 & 0x0F) in (VIDEO_AVC, VIDEO_HEVC_LEGACY) and payload[1] == 0
-
-
-def is_audio_sequence_header(payload: bytes) -> bool:
-    """An AAC AudioSpecificConfig, or an enhanced-audio SequenceStart."""
-    if len(payload) < 2:
-        return False
-    sound_format = payload[0] >> 4
-    if sound_format == AUDIO_AAC:
-        return payload[1] == 0
-    if sound_format == AUDIO_EX_HEADER:
-        return (payload[0] & 0x0F) == _EX_SEQUENCE_START
-    return False
 
 
 def _cts(composition_time: int) -> bytes:

@@ -9,8 +9,7 @@ next key frame.
 
 from __future__ import annotations
 
-from neurtmp import MessageType, Packet
-from neurtmp.codec import flv
+from neurtmp import Packet
 
 __all__ = ["GopCache"]
 
@@ -48,7 +47,7 @@ class GopCache:
 
     def add(self, packet: Packet) -> None:
         """Record a packet (sequence headers and metadata are cached elsewhere)."""
-        if packet.type_id == MessageType.VIDEO and flv.is_video_key_frame(packet.payload):
+        if packet.is_key_frame:
             self._packets = [packet]
             self._bytes = len(packet.payload)
             self._has_key = True

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from neurtmp import DataPacket, FanOut, MessageType, Packet, StatusCode, Stream, broadcast
-from neurtmp.codec import flv
 from neurtmp.live.gop import GopCache
 
 __all__ = ["LiveStream"]
@@ -51,8 +50,9 @@ class LiveStream:
         self._players: dict[Stream, _Player] = {}
         #: Players with a key frame to start from; what is published goes to them all.
         self._group = FanOut()
-        #: Players waiting for a key frame (they get audio and data meanwhile).
-        self._waiting: list[Stream] = []
+        #: Players waiting for a key frame (they get audio and data meanwhile); a dict
+        #: as an ordered set, so that a player leaves in O(1).
+        self._waiting: dict[Stream, None] = {}
         self._waiting_dropped = 0
         self.metadata: Packet | None = None
         self.video_header: Packet | None = None
@@ -107,7 +107,7 @@ class LiveStream:
         for stream in self._players:  # the new publisher's first key frame starts them again
             if stream in self._group:
                 self._group.remove(stream)
-                self._waiting.append(stream)
+                self._waiting[stream] = None
             self._status(stream, StatusCode.PLAY_PUBLISH_NOTIFY, f"{self.name} is now published.")
 
     def stop_publishing(self, source: Any) -> bool:
@@ -126,14 +126,13 @@ class LiveStream:
         packet = self._fix_timestamp(packet)
         self.messages += 1
         self.bytes += len(packet.payload)
-        payload = packet.payload
         cached = False
-        if packet.type_id == MessageType.VIDEO:
-            if flv.is_video_sequence_header(payload):
-                self.video_header, cached = packet, True
-        elif packet.type_id == MessageType.AUDIO:
-            if flv.is_audio_sequence_header(payload):
-                self.audio_header, cached = packet, True
+        if packet.is_sequence_header:
+            if packet.type_id == MessageType.VIDEO:
+                self.video_header = packet
+            else:
+                self.audio_header = packet
+            cached = True
         elif isinstance(packet, DataPacket) and packet.name == "onMetaData":
             self.metadata, cached = packet, True
         if not cached:
@@ -146,11 +145,7 @@ class LiveStream:
             self._offset = (self._last_timestamp + _REPUBLISH_GAP_MS - packet.timestamp) & 0xFFFFFFFF
             self._offset_pending = False
         if self._offset:
-            timestamp = (packet.timestamp + self._offset) & 0xFFFFFFFF
-            if isinstance(packet, DataPacket):
-                packet = DataPacket(timestamp, packet.name, packet.values, packet.payload)
-            else:
-                packet = Packet(packet.type_id, timestamp, packet.payload)
+            packet = packet.retimed((packet.timestamp + self._offset) & 0xFFFFFFFF)
         self._last_timestamp = packet.timestamp
         return packet
 
@@ -164,15 +159,15 @@ class LiveStream:
         headers, audio and data on their own meanwhile, and no other video."""
         if packet.type_id != MessageType.VIDEO:
             self._waiting_dropped += broadcast(packet, self._waiting)
-        elif flv.is_video_sequence_header(packet.payload):
+        elif packet.is_sequence_header:
             broadcast(packet, self._waiting)
-        elif flv.is_video_key_frame(packet.payload):
+        elif packet.is_key_frame:
             now = time.monotonic()
             for stream in self._waiting:
                 player = self._players[stream]
                 player.first_key_ms = (now - player.play_started) * 1000
                 self._group.add(stream)
-            self._waiting = []
+            self._waiting = {}
 
     # -- players --------------------------------------------------------------------
 
@@ -181,24 +176,21 @@ class LiveStream:
         player = _Player(stream, play_started=time.monotonic())
         self._players[stream] = player
         if self.publisher is None:
-            self._waiting.append(stream)
+            self._waiting[stream] = None
             return
-        for cached in (self.metadata, self.video_header, self.audio_header):
-            if cached is not None:
-                broadcast(cached, (stream,))
         gop = self.gop.packets()
-        for packet in gop:
-            broadcast(packet, (stream,))
-        if gop and gop[0].type_id == MessageType.VIDEO:
+        headers = [cached for cached in (self.metadata, self.video_header, self.audio_header) if cached is not None]
+        stream.send_fast_start(headers + gop)
+        if gop and gop[0].is_key_frame:
             player.first_key_ms = (time.monotonic() - player.play_started) * 1000
             self._group.add(stream)
         else:
-            self._waiting.append(stream)
+            self._waiting[stream] = None
 
     def remove_player(self, stream: Stream) -> None:
         if self._players.pop(stream, None) is not None:
             if stream in self._waiting:
-                self._waiting.remove(stream)
+                del self._waiting[stream]
             else:
                 self._group.remove(stream)
 

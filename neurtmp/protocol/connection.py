@@ -635,7 +635,9 @@ class ClientProtocol(_Session):
     def play(
         self, message_stream_id: int, name: str, start: float = -2, duration: float = -1, reset: bool = True
     ) -> None:
-        """Send `play`; the answer is onStatus NetStream.Play.Start (or an error)."""
+        """Send `play`; the answer is onStatus NetStream.Play.Start (or an error).
+
+        `start` (>= 0) and `duration` (> 0) are milliseconds, as on the wire."""
         self.send_command("play", 0, None, name, float(start), float(duration), reset,
                           message_stream_id=message_stream_id)
 

@@ -270,9 +270,13 @@ class PublishRequested(Event):
 class PlayRequested(Event):
     """`play(name, start, duration, reset)`.
 
+    `start` and `duration` are milliseconds on the wire, as librtmp (rtmpdump), Flash
+    and nginx-rtmp send and read them.
+
     Attributes:
-        start: -2 live or recorded, -1 live only, >= 0 recorded from that second.
-        duration: -1 until the end, 0 a single frame, > 0 that many seconds.
+        start: -2 live or recorded, -1 live only (librtmp sends -1000 for --live: any
+            negative value but -2 means live), >= 0 recorded from that millisecond.
+        duration: -1 until the end, 0 a single frame, > 0 that many milliseconds.
         reset: flush any previous playlist.
     """
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from neurtmp.protocol import amf0
 from neurtmp.protocol.chunk import encode_message
+from neurtmp.protocol.media import classify
 from neurtmp.protocol.message import MessageType
 
 __all__ = ["AUDIO_CHUNK_STREAM", "DATA_CHUNK_STREAM", "VIDEO_CHUNK_STREAM", "DataPacket", "Packet"]
@@ -34,19 +35,39 @@ _DEFAULT_CHUNK_STREAM: dict[int, int] = {
 class Packet:
     """A media or data message ready for fan-out.
 
+    What every later stage needs to know of the message is read once, here: whether it
+    is a sequence header, a key frame (where a player can start), and its drop priority
+    (`neurtmp.protocol.media`).
+
     Attributes:
         type_id: MessageType.AUDIO, VIDEO, DATA_AMF0, ...
         timestamp: milliseconds.
         payload: the message body (FLV tag body for audio/video).
+        is_sequence_header: an audio or video decoder configuration.
+        is_key_frame: a video key frame that is not a sequence header.
+        priority: how droppable it is for a slow player (`media.CRITICAL` ... `VIDEO_INTER`).
     """
 
-    __slots__ = ("type_id", "timestamp", "payload", "_wire")
+    __slots__ = ("type_id", "timestamp", "payload", "is_sequence_header", "is_key_frame", "priority", "_wire")
 
     def __init__(self, type_id: int, timestamp: int, payload: bytes) -> None:
         self.type_id = type_id
         self.timestamp = timestamp & 0xFFFFFFFF
         self.payload = payload
+        self.is_sequence_header, self.is_key_frame, self.priority = classify(type_id, payload)
         self._wire: dict[tuple[int, int, int], bytes] = {}
+
+    @property
+    def is_video(self) -> bool:
+        return self.type_id == MessageType.VIDEO
+
+    @property
+    def is_audio(self) -> bool:
+        return self.type_id == MessageType.AUDIO
+
+    def retimed(self, timestamp: int) -> Packet:
+        """The same message at another timestamp (its classification is kept)."""
+        return Packet(self.type_id, timestamp, self.payload)
 
     def __repr__(self) -> str:
         return f"Packet(type_id={self.type_id}, timestamp={self.timestamp}, {len(self.payload)} bytes)"
@@ -90,6 +111,9 @@ class DataPacket(Packet):
 
     def __repr__(self) -> str:
         return f"DataPacket({self.name!r}, timestamp={self.timestamp}, {len(self.values)} values)"
+
+    def retimed(self, timestamp: int) -> DataPacket:
+        return DataPacket(timestamp, self.name, self.values, self.payload)
 
     @property
     def metadata(self) -> dict[str, Any] | None:

@@ -346,7 +346,7 @@ def test_properties_and_statistics(make_server: Any) -> None:
     connection, stream = seen["connection"], seen["stream"]
     assert connection.get_property("user_id") == 7 and stream.get_property("user_colour") == "red"
     assert stream.get_stream_name() == "x" and stream.get_connection() is connection
-    assert stream.use_codec("none") and stream.get_video_codec() == "none"
+    assert stream.use_codec("none") and stream.get_video_codec() is None and stream.codec_name == "none"
     assert not stream.use_codec("no-such-codec")
     host, port = client._sock.getsockname()[:2]
     assert connection.get_peer_address() == f"{host}:{port}"

@@ -21,42 +21,40 @@ def inter(n: int) -> bytes:
     return b"\x27\x01\x00\x00\x00" + bytes([n])
 
 
-class FakeConnection:
-    out_chunk_size = 4096
-    closed = False
-
-    def get_peer_address(self) -> str:
-        return "127.0.0.1:1"
-
-
 class FakePlayer:
     """What LiveStream uses of a framework Stream: queue_packet, send_status, closed, and
     what a FanOut asks (a fake cannot follow a shared log, so it gets every message queued)."""
 
     receive_audio = receive_video = True
+    out_chunk_size = 4096
 
     def __init__(self, stream_id: int = 1, full: bool = False) -> None:
         self.group: Any = None
         self.stream_id = stream_id
         self.full = full
         self.closed = False
-        self.connection = FakeConnection()
         self.wires: list[bytes] = []
         self.statuses: list[str] = []
-
-    def get_connection(self) -> FakeConnection:
-        return self.connection
 
     def follow(self, log: Any) -> bool:
         return False
 
-    def queue_packet(self, packet: Packet, priority: int) -> bool | None:
+    def unfollow(self, log: Any) -> None:
+        pass
+
+    def queue_packet(self, packet: Packet) -> bool | None:
         if self.closed:
             return None
         if self.full:
             return False
-        self.wires.append(packet.wire(self.connection.out_chunk_size, self.stream_id))
+        self.wires.append(packet.wire(self.out_chunk_size, self.stream_id))
         return True
+
+    def send_fast_start(self, packets: list[Packet]) -> int:
+        for packet in packets:  # a fast start is queued whole, slow player or not
+            if not self.closed:
+                self.wires.append(packet.wire(self.out_chunk_size, self.stream_id))
+        return 0
 
     def send_status(self, code: str, description: str = "", level: str = "status", **extra: Any) -> None:
         self.statuses.append(code)
@@ -66,7 +64,7 @@ class FakePlayer:
         from neurtmp.protocol import ChunkDecoder
 
         decoder = ChunkDecoder()
-        decoder.set_chunk_size(FakeConnection.out_chunk_size)
+        decoder.set_chunk_size(FakePlayer.out_chunk_size)
         decoder.feed(b"".join(self.wires))
         out = []
         while (message := decoder.next_message()) is not None:

@@ -1,0 +1,103 @@
+"""What kind of media message a payload is, read from its first bytes (sans-IO).
+
+RTMP audio and video messages carry FLV tag bodies. A server needs a few facts about
+each one to fan it out: is it a decoder configuration (sequence header), a key frame,
+and so how precious is it to a player that falls behind. These peeks answer from the
+first byte or two, never copy the payload, and accept any input (a payload too short
+to say just answers "no").
+
+Video, legacy: one byte `frame type << 4 | codec id`, then for AVC/HEVC a packet type
+(0 = sequence header). Enhanced RTMP (E-RTMP v1/v2): the top bit (IsExHeader) is set,
+bits 4-6 are the frame type, bits 0-3 a packet type (0 SequenceStart, 6 Multitrack, ...).
+Audio: the top four bits are the sound format (10 AAC, 9 enhanced), then for AAC a
+packet type (0 = AudioSpecificConfig).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AUDIO",
+    "CRITICAL",
+    "VIDEO_INTER",
+    "VIDEO_KEY",
+    "classify",
+    "is_audio_sequence_header",
+    "is_video_key_frame",
+    "is_video_sequence_header",
+    "video_frame_type",
+]
+
+#: Drop priorities for a player that falls behind: lower is more precious.
+CRITICAL = 0  # control, commands, sequence headers, metadata: never dropped
+AUDIO = 1
+VIDEO_KEY = 2
+VIDEO_INTER = 3
+
+FRAME_KEY = 1
+FRAME_GENERATED_KEY = 4
+
+VIDEO_AVC = 7
+VIDEO_HEVC_LEGACY = 12
+AUDIO_AAC = 10
+AUDIO_EX_HEADER = 9
+
+_MESSAGE_AUDIO = 8
+_MESSAGE_VIDEO = 9
+_EX_HEADER = 0x80
+_EX_SEQUENCE_START = 0
+_EX_MULTITRACK = 6
+
+
+def video_frame_type(payload: bytes) -> int:
+    """1 key, 2 inter, 3 disposable inter, 4 generated key, 5 command; 0 if empty."""
+    if not payload:
+        return 0
+    b0 = payload[0]
+    return (b0 >> 4) & (0x07 if b0 & _EX_HEADER else 0x0F)
+
+
+def is_video_key_frame(payload: bytes) -> bool:
+    """A key frame (sequence headers included: they carry the key frame type too)."""
+    return video_frame_type(payload) in (FRAME_KEY, FRAME_GENERATED_KEY)
+
+
+def is_video_sequence_header(payload: bytes) -> bool:
+    """A decoder configuration (AVC/HEVC sequence header, or E-RTMP SequenceStart)."""
+    if len(payload) < 2:
+        return False
+    b0 = payload[0]
+    if b0 & _EX_HEADER:
+        packet_type = b0 & 0x0F
+        if packet_type == _EX_MULTITRACK:
+            return (payload[1] & 0x0F) == _EX_SEQUENCE_START
+        return packet_type == _EX_SEQUENCE_START
+    return (b0 & 0x0F) in (VIDEO_AVC, VIDEO_HEVC_LEGACY) and payload[1] == 0
+
+
+def is_audio_sequence_header(payload: bytes) -> bool:
+    """An AAC AudioSpecificConfig, or an enhanced-audio SequenceStart."""
+    if len(payload) < 2:
+        return False
+    sound_format = payload[0] >> 4
+    if sound_format == AUDIO_AAC:
+        return payload[1] == 0
+    if sound_format == AUDIO_EX_HEADER:
+        return (payload[0] & 0x0F) == _EX_SEQUENCE_START
+    return False
+
+
+def classify(type_id: int, payload: bytes) -> tuple[bool, bool, int]:
+    """(sequence header, key frame, drop priority) of a message: the one place a media
+    message's kind is read. A key frame here is a video key frame that is not a
+    sequence header: where a player can start."""
+    if type_id == _MESSAGE_VIDEO:
+        if is_video_sequence_header(payload):
+            return True, False, CRITICAL
+        if is_video_key_frame(payload):
+            return False, True, VIDEO_KEY
+        return False, False, VIDEO_INTER
+    if type_id == _MESSAGE_AUDIO:
+        if is_audio_sequence_header(payload):
+            return True, False, CRITICAL
+        return False, False, AUDIO
+    return False, False, CRITICAL
