@@ -357,12 +357,34 @@ class Connection:
 
     def _on_out_of_state(self, event: ev.CommandOutOfState) -> None:
         """A command the protocol's state table refused: drop a client that skips
-        connect; ignore (and log) a stream command on a stream it does not have."""
+        connect; answer a publish or play on a stream it does not have (so it does not
+        wait for its own timeout); ignore (and log) any other."""
         if event.before_connect:
             log.warning("%s: %s; dropping the connection", self._peer, event.reason)
             self.close(event.reason)
         else:
-            log.info("%s: %s ignored", self._peer, event.reason)
+            self._refuse_out_of_state(event.command, event.reason)
+
+    def _refuse_out_of_state(self, command: ev.Event, reason: str) -> None:
+        """The peer sent a stream command out of sequence: its fault, answered with a
+        failure status where the command expects one."""
+        if isinstance(command, ev.PublishRequested):
+            log.info("%s: %s; refused", self._peer, reason)
+            self._protocol.reject_publish(command, StatusCode.PUBLISH_FAILED, f"400 {reason}")
+        elif isinstance(command, ev.PlayRequested):
+            log.info("%s: %s; refused", self._peer, reason)
+            self._protocol.reject_play(command, StatusCode.PLAY_FAILED, f"400 {reason}")
+        else:
+            log.info("%s: %s ignored", self._peer, reason)
+
+    def _stream_for(self, event: ev.PublishRequested | ev.PlayRequested | ev.PauseRequested
+                    | ev.ReceiveAudioRequested | ev.ReceiveVideoRequested, name: str) -> Stream | None:
+        """The stream a command is for; None (answered) when there is none: a command
+        pipelined behind a createStream the server refused."""
+        stream = self._streams.get(event.message_stream_id)
+        if stream is None:
+            self._refuse_out_of_state(event, f"{name} on stream {event.message_stream_id}, which is not open")
+        return stream
 
     def _on_connect(self, event: ev.ConnectRequested) -> None:
         if self._connect_event is not None:
@@ -415,7 +437,9 @@ class Connection:
                 log.exception("%s: stream handler raised while closing %s", self._peer, stream)
 
     def _on_publish(self, event: ev.PublishRequested) -> None:
-        self._streams[event.message_stream_id].start_publish(event)
+        stream = self._stream_for(event, "publish")
+        if stream is not None:
+            stream.start_publish(event)
 
     def _on_fc_unpublish(self, event: ev.FCUnpublishRequested) -> None:
         for stream in self._streams.values():
@@ -430,13 +454,19 @@ class Connection:
             stream.deliver(event)
 
     def _on_play(self, event: ev.PlayRequested) -> None:
-        self._streams[event.message_stream_id].start_play(event)
+        stream = self._stream_for(event, "play")
+        if stream is not None:
+            stream.start_play(event)
 
     def _on_pause(self, event: ev.PauseRequested) -> None:
-        self._streams[event.message_stream_id].set_paused(event)
+        stream = self._stream_for(event, "pause")
+        if stream is not None:
+            stream.set_paused(event)
 
     def _on_receive_media(self, event: ev.ReceiveAudioRequested | ev.ReceiveVideoRequested) -> None:
-        self._streams[event.message_stream_id].set_receive(event)
+        stream = self._stream_for(event, "receiveAudio/receiveVideo")
+        if stream is not None:
+            stream.set_receive(event)
 
     def _call_handler_for(self, name: str) -> Any:
         return self._call_handlers.get(name, self._call_handlers.get(None))

@@ -57,6 +57,7 @@ class StatusCode:
     PUBLISH_START = "NetStream.Publish.Start"
     PUBLISH_BAD_NAME = "NetStream.Publish.BadName"
     PUBLISH_DENIED = "NetStream.Publish.Denied"
+    PUBLISH_FAILED = "NetStream.Publish.Failed"
     UNPUBLISH_SUCCESS = "NetStream.Unpublish.Success"
     PLAY_START = "NetStream.Play.Start"
     PLAY_RESET = "NetStream.Play.Reset"
