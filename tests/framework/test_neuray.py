@@ -6,6 +6,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -14,10 +15,17 @@ import gevent.socket
 import imageio_ffmpeg
 import numpy as np
 import pytest
+from gevent import subprocess as gevent_subprocess
 
 import neurtmp
 from neurtmp.codec.canvas import to_host_array
-from neurtmp.handlers import FrameEventHandler, PlayEventHandler, RenderEventHandler
+from neurtmp.handlers import (
+    ConnectEventHandler,
+    FrameEventHandler,
+    PlayEventHandler,
+    RenderEventHandler,
+    StreamEventHandler,
+)
 from neurtmp.protocol import ClientProtocol
 from neurtmp.server import parse_address
 
@@ -398,3 +406,63 @@ def test_connect_handler_gets_the_user_arguments(make_server: Any) -> None:
         sock.sendall(protocol.data_to_send())
     sock.close()
     assert seen == [("live", ["token-123", 42.0, {"role": "viewer"}])]
+
+
+# The reference example's handlers (neuray-rtmp-server.md), ported line by line: no
+# use_codec anywhere; the frame handler takes the stream's codec as it is.
+_canvas_lock = threading.Lock()
+_last_canvas: list[np.ndarray] = [np.full((48, 64, 3), 160, np.uint8)]  # "your code": a first canvas
+
+
+def render_a_canvas_and_save() -> None:
+    with _canvas_lock:
+        _last_canvas[:] = [np.full((48, 64, 3), 160, np.uint8)]
+
+
+def get_the_last_rendered_canvas() -> np.ndarray:
+    with _canvas_lock:
+        return _last_canvas[0]
+
+
+class My_render_handler(RenderEventHandler):  # noqa: N801 (the example's names)
+    def handle(self, stream: Any) -> bool:
+        render_a_canvas_and_save()
+        return True
+
+
+class My_frame_handler(FrameEventHandler):  # noqa: N801
+    def handle(self, stream: Any, outqueue_is_full: bool) -> Any:
+        if outqueue_is_full:  # not an error, just no use in encoding a new frame
+            return True
+        canvas = get_the_last_rendered_canvas()
+        codec = stream.get_video_codec()
+        return codec.encode_canvas(canvas)
+
+
+class My_stream_handler(StreamEventHandler):  # noqa: N801
+    def handle(self, is_create: bool, stream: Any, command_arguments: Any) -> bool:
+        if is_create:
+            stream.register_render_event_handler(My_render_handler())
+            stream.register_frame_event_handler(My_frame_handler())
+        return True
+
+
+class My_connect_handler(ConnectEventHandler):  # noqa: N801
+    def handle(self, is_create: bool, connection: Any, cmd_arguments: Any, user_arguments: Any) -> bool:
+        if is_create:
+            connection.register_stream_event_handler(My_stream_handler())
+        return True
+
+
+@pytest.mark.timeout(60)
+def test_the_reference_examples_frame_handler_streams_as_written(make_server: Any) -> None:
+    """`stream.get_video_codec()` is the stream's encoder (h264 by default), as in the
+    reference example; ffmpeg decodes what it sends."""
+    server = make_server(My_connect_handler())
+    player = gevent_subprocess.Popen(
+        [FFMPEG, "-hide_banner", "-loglevel", "error", "-i", url(server, "app/x"), "-frames:v", "5",
+         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], stdout=gevent_subprocess.PIPE, stderr=gevent_subprocess.PIPE)
+    out, err = player.communicate(timeout=45)
+    assert player.returncode == 0, err.decode(errors="replace")
+    images = np.frombuffer(out, np.uint8).reshape(-1, 48, 64, 3)
+    assert len(images) == 5 and all(abs(float(image.mean()) - 160) < 4 for image in images)
