@@ -458,6 +458,18 @@ class Outbox:
 
     # -- lifecycle ----------------------------------------------------------------------
 
+    def drain(self, timeout: float) -> bool:
+        """Wait until everything queued (and what the followed log holds for us) is sent,
+        at most `timeout` seconds; True when it was."""
+        if self._closed:
+            return False
+        self.unfollow()
+        if self._queue:
+            self._drained.clear()
+            self._start_writer()
+            self._drained.wait(timeout)
+        return not self._queue
+
     def close(self, flush_timeout: float = 0.0) -> None:
         """Stop accepting messages; with a timeout, first let what waits drain that long."""
         if flush_timeout > 0 and not self._closed:

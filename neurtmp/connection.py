@@ -183,6 +183,21 @@ class Connection:
         except OSError:
             pass
 
+    def close_gracefully(self, reason: str, timeout: float) -> None:
+        """End every stream with the statuses its client expects (see
+        `Stream.end_for_shutdown`), let them reach the client (at most `timeout`
+        seconds), then close."""
+        if self._closed:
+            return
+        for stream in list(self._streams.values()):
+            try:
+                stream.end_for_shutdown()
+            except Exception:
+                log.exception("%s: ending %s for shutdown failed", self._peer, stream)
+        self.flush()
+        self._outbox.drain(timeout)
+        self.close(reason)
+
     def call(self, procedure_name: str, *arguments: Any) -> None:
         """Call a method on the client (no answer is waited for)."""
         self.check_open()

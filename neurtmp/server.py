@@ -43,6 +43,10 @@ __all__ = ["Factory", "LocalPublisher", "Server", "ServerOptions", "parse_addres
 log = logging.getLogger(__name__)
 
 
+#: Seconds of the shutdown grace kept to send the last statuses (at most half of it).
+_SHUTDOWN_STATUS_SECONDS = 1.0
+
+
 @dataclass
 class ServerOptions:
     """Tunables of a server; `Factory.create_server` takes them as keyword arguments."""
@@ -402,14 +406,23 @@ class Server:
 
     def shutdown(self, grace: float | None = None) -> None:
         """Stop accepting at once; let connections finish for up to `grace` seconds, then
-        close the rest. Returns when no connection greenlet is left."""
+        end the streams of the rest with the statuses their clients expect and close
+        them. Returns when no connection greenlet is left."""
         if not self._listeners:
             return
         grace = self.options.shutdown_grace if grace is None else grace
         listeners, self._listeners = self._listeners, []
         for listener in listeners:
             listener.close()  # the listening sockets: new connections are refused from here on
-        if not self._pool.join(timeout=grace):
+        # Streams go on while clients may finish by themselves; then every client left is
+        # told its streams end (players: UnpublishNotify, Play.Stop; publishers:
+        # Unpublish.Success) and closed once that is sent, all within the grace.
+        drain = min(_SHUTDOWN_STATUS_SECONDS, grace / 2)
+        if not self._pool.join(timeout=grace - drain):
+            closing = [gevent.spawn(connection.close_gracefully, "server shut down", drain)
+                       for connection in list(self._connections)]
+            gevent.joinall(closing, timeout=drain + 1)
+        if not self._pool.join(timeout=drain):
             for connection in list(self._connections):
                 connection.close("server shut down")
             if not self._pool.join(timeout=2):

@@ -584,6 +584,22 @@ class Stream:
             connection.flush()
         log.info("%s: stopped playing %r (%s)", connection.get_peer_address(), self._name, reason or "ended")
 
+    def end_for_shutdown(self) -> None:
+        """The server is shutting down: a player gets UnpublishNotify, StreamEOF and
+        Play.Stop, a publisher Unpublish.Success; their handlers are told as usual."""
+        if self._closed or self._connection.closed:
+            return
+        protocol = self._connection.protocol
+        if self._playing:
+            protocol.send_status(self.stream_id, StatusCode.PLAY_UNPUBLISH_NOTIFY,
+                                 f"{self._name} is now unpublished (server shutting down).", details=self._name)
+            self.finish_play("server shutting down")
+        elif self._publishing:
+            self.stop_publish()
+            protocol.send_status(self.stream_id, StatusCode.UNPUBLISH_SUCCESS,
+                                 f"{self._name} is now unpublished (server shutting down).", details=self._name)
+            self._connection.flush()
+
     def set_paused(self, event: ev.PauseRequested) -> None:
         """`pause` / resume: the pause handler decides; render and frame calls stop or restart."""
         if not self._playing or event.paused == self._paused:
