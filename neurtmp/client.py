@@ -35,6 +35,7 @@ from neurtmp.errors import (
     ProtocolError,
     RemoteProtocolError,
 )
+from neurtmp.names import DEFAULT_TIMEOUT
 from neurtmp.protocol import events as ev
 from neurtmp.protocol.commands import StatusCode
 from neurtmp.protocol.connection import ClientProtocol
@@ -46,8 +47,6 @@ __all__ = ["Client", "RtmpUrl", "client_ssl_context", "connect", "parse_rtmp_url
 
 log = logging.getLogger(__name__)
 
-#: Default seconds to wait for the network or for an answer.
-DEFAULT_TIMEOUT = 10.0
 #: Messages the inbox holds before the reader stops reading (TCP back-pressure).
 DEFAULT_INBOX_SIZE = 4096
 

@@ -26,6 +26,7 @@ import gevent.socket
 from neurtmp import _outbox
 from neurtmp._handler import call_handler
 from neurtmp.errors import ConnectionClosed, ProtocolError, RemoteProtocolError
+from neurtmp.names import host_port, split_query
 from neurtmp.protocol import events as ev
 from neurtmp.protocol.commands import StatusCode, status_info
 from neurtmp.protocol.connection import ServerProtocol
@@ -58,7 +59,7 @@ class Connection:
         self._sock = sock
         self.connection_id = connection_id
         host, port = address[0], address[1]
-        self._peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self._peer = host_port(host, port)
         self._protocol = ServerProtocol(
             max_message_size=options.max_message_size,
             max_chunk_streams=options.max_chunk_streams,
@@ -118,7 +119,7 @@ class Connection:
     @property
     def app_name(self) -> str:
         """The application name without its query string and slashes ("live?k=1/" -> "live")."""
-        return self.app.split("?", 1)[0].strip("/")
+        return split_query(self.app)[0].strip("/")
 
     def get_connect_arguments(self) -> dict[str, Any]:
         """The connect command object the client sent (app, tcUrl, flashVer, ...); {} before connect."""

@@ -28,6 +28,7 @@ from neurtmp._outbox import Flusher
 from neurtmp.client import Client
 from neurtmp.connection import Connection
 from neurtmp.errors import ConfigError, ConnectionClosed, ListenError
+from neurtmp.names import DEFAULT_TIMEOUT, host_port
 from neurtmp.protocol.limits import (
     DEFAULT_MAX_CHUNK_STREAMS,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -60,9 +61,9 @@ class ServerOptions:
     #: Most connections served at once; more wait in the listen backlog.
     max_connections: int = 10_000
     #: Seconds a client has to finish the handshake.
-    handshake_timeout: float = 10.0
+    handshake_timeout: float = DEFAULT_TIMEOUT
     #: Seconds a client has to send connect (from accept).
-    connect_timeout: float = 10.0
+    connect_timeout: float = DEFAULT_TIMEOUT
     #: Seconds without a byte from the client before it is dropped (nginx-rtmp: 60 s).
     idle_timeout: float = 60.0
     #: Seconds of silence from the client after which we ping it (nginx-rtmp: 60 s).
@@ -307,7 +308,7 @@ class Server:
             listener.close()
             raise ListenError(f"cannot listen on {listen_address}: {exc.strerror or exc}") from None
         bound = listener.getsockname()
-        address = f"[{bound[0]}]:{bound[1]}" if family == socket.AF_INET6 else f"{bound[0]}:{bound[1]}"
+        address = host_port(bound[0], bound[1])
         self._addresses.append((tls, address))
         if not tls and not shared:
             self._own_addresses.append(address)
@@ -347,7 +348,8 @@ class Server:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.options.send_buffer_size)
         self._serve(Connection(self, sock, address, next(self._ids)))
 
-    def publish_local(self, app: str, name: str, timeout: float = 10.0, **connect_args: Any) -> LocalPublisher:
+    def publish_local(self, app: str, name: str, timeout: float = DEFAULT_TIMEOUT,
+                      **connect_args: Any) -> LocalPublisher:
         """Publish `app/name` on this server from inside its process (relays pulling into
         it, worker edges).
 

@@ -22,6 +22,7 @@ from neurtmp._render import StreamLoops
 from neurtmp.codec import VideoData, create_video_encoder
 from neurtmp.errors import ConnectionClosed, EncodeError
 from neurtmp.handlers import Refusal
+from neurtmp.names import redact_query, split_query
 from neurtmp.protocol import amf0
 from neurtmp.protocol import events as ev
 from neurtmp.protocol.commands import StatusCode
@@ -121,14 +122,14 @@ class Stream:
         self.group: FanOut | None = None
 
     def __repr__(self) -> str:
-        return f"<Stream {self.stream_id} {self._name!r} on {self._connection.get_peer_address()}>"
+        return f"<Stream {self.stream_id} {redact_query(self._name)!r} on {self._connection.get_peer_address()}>"
 
     # -- identity and state -------------------------------------------------------------
 
     def get_stream_name(self, query: bool = True) -> str:
         """The name given in play or publish ("" before either); without its query string
         ("cam?key=1" -> "cam") when `query` is False."""
-        return self._name if query else self._name.split("?", 1)[0]
+        return self._name if query else split_query(self._name)[0]
 
     def get_connection(self) -> Connection:
         return self._connection
@@ -440,13 +441,17 @@ class Stream:
         if self._publishing or self._playing:
             protocol.reject_publish(event, StatusCode.PUBLISH_BAD_NAME, "stream is already in use")
             return
+        if not split_query(event.name)[0].strip():
+            log.info("%s: publish with an empty stream name refused", self._connection.get_peer_address())
+            protocol.reject_publish(event, StatusCode.PUBLISH_BAD_NAME, "400 empty stream name")
+            return
         self._name = event.name
         self.publish_type = event.publish_type
         accepted: list[Any] = []
         for handler in self._publish_chain():
             result = call_handler(handler, True, self, event.name, event.publish_type)
             if not result:
-                log.info("%s: publish %r refused%s", self._connection.get_peer_address(), event.name,
+                log.info("%s: publish %r refused%s", self._connection.get_peer_address(), redact_query(event.name),
                          f": {result.description}" if isinstance(result, Refusal) else "")
                 self._tell_unpublished(accepted)
                 if isinstance(result, Refusal):
@@ -458,7 +463,7 @@ class Stream:
         self._publishing = True
         self._accepted_publish = accepted
         protocol.accept_publish(event)
-        log.debug("%s publishes %r", self._connection.get_peer_address(), event.name)
+        log.debug("%s publishes %r", self._connection.get_peer_address(), redact_query(event.name))
 
     def _publish_chain(self) -> list[Any]:
         return [*self._publish_handlers, *self._connection.get_server().get_publish_event_handlers()]
@@ -518,7 +523,7 @@ class Stream:
             follow, self._follow_after_held = self._follow_after_held, None
         accepted, init = result if isinstance(result, tuple) else (result, None)
         if not accepted:
-            log.info("%s: play %r refused", connection.get_peer_address(), event.name)
+            log.info("%s: play %r refused", connection.get_peer_address(), redact_query(event.name))
             if isinstance(accepted, Refusal):
                 protocol.reject_play(event, accepted.code, accepted.description)
             else:
@@ -539,7 +544,7 @@ class Stream:
         self._start_loops()
         if event.duration > 0:  # rtmpdump --stop N: play that long (ms on the wire), then Play.Stop
             self._play_timer = gevent.spawn_later(event.duration / 1000, self.finish_play, "duration reached")
-        log.debug("%s plays %r", connection.get_peer_address(), event.name)
+        log.debug("%s plays %r", connection.get_peer_address(), redact_query(event.name))
         self._tell_play_observers(True)
 
     def _tell_play_observers(self, is_start: bool) -> None:
@@ -582,7 +587,8 @@ class Stream:
             protocol.send_status(self.stream_id, StatusCode.PLAY_STOP, f"Stopped playing {self._name}.",
                                  details=self._name)
             connection.flush()
-        log.info("%s: stopped playing %r (%s)", connection.get_peer_address(), self._name, reason or "ended")
+        log.info("%s: stopped playing %r (%s)", connection.get_peer_address(), redact_query(self._name),
+                 reason or "ended")
 
     def end_for_shutdown(self) -> None:
         """The server is shutting down: a player gets UnpublishNotify, StreamEOF and

@@ -7,15 +7,11 @@ from typing import Any
 
 from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS, GopCache
 from neurtmp.live.stream import LiveStream
+from neurtmp.names import split_query
 
-__all__ = ["Registry", "split_query"]
+__all__ = ["Registry"]
 
 log = logging.getLogger(__name__)
-
-
-def split_query(name: str) -> str:
-    """A name without its query string ("cam?key=1" -> "cam")."""
-    return name.split("?", 1)[0]
 
 
 class Registry:
@@ -34,10 +30,10 @@ class Registry:
         self._streams: dict[tuple[str, str], LiveStream] = {}
 
     def get(self, app: str, name: str) -> LiveStream | None:
-        return self._streams.get((split_query(app), split_query(name)))
+        return self._streams.get((split_query(app)[0], split_query(name)[0]))
 
     def get_or_create(self, app: str, name: str) -> LiveStream:
-        key = (split_query(app), split_query(name))
+        key = (split_query(app)[0], split_query(name)[0])
         stream = self._streams.get(key)
         if stream is None:
             gop = GopCache(self.gop_packets, self.gop_bytes) if self.gop_packets > 0 else None

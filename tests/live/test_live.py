@@ -3,6 +3,7 @@ enhanced RTMP, slow players, and encode-once fan-out."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -308,3 +309,16 @@ def test_play_duration_ends_a_live_play_with_play_stop(make_server: Any) -> None
     finally:
         publisher.kill()
         publisher.wait()
+
+
+@pytest.mark.timeout(30)
+def test_a_publish_with_an_empty_stream_name_is_refused(make_server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """ffmpeg publishing to rtmp://host/live (no stream name) gets a refusal, not a live
+    stream named ""."""
+    caplog.set_level(logging.INFO, logger="neurtmp.stream")
+    server, app = live_server(make_server)
+    publisher = ffmpeg_publish(url(server, "live"), 5)
+    _, err = publisher.communicate(timeout=20)
+    assert publisher.returncode != 0, err
+    assert any("empty stream name" in r.getMessage() for r in caplog.records)
+    assert app.registry.streams() == []
