@@ -26,6 +26,7 @@ import gevent.socket
 from neurtmp import _outbox
 from neurtmp._handler import call_handler
 from neurtmp.errors import ConnectionClosed, ProtocolError, RemoteProtocolError
+from neurtmp.handlers import CallHandler, ConnectHandler, StreamHandler
 from neurtmp.names import host_port, split_query
 from neurtmp.protocol import events as ev
 from neurtmp.protocol.commands import StatusCode, status_info
@@ -82,9 +83,9 @@ class Connection:
         #: the connection is closed.
         self.enqueue: Callable[..., bool] = self._outbox.put
         self._properties: dict[str, Any] = {}
-        self._call_handlers: dict[str | None, Any] = {}
-        self._stream_handler: Any = None
-        self._owner: Any = None
+        self._call_handlers: dict[str | None, CallHandler] = {}
+        self._stream_handler: StreamHandler | None = None
+        self._owner: ConnectHandler | None = None
         self._connect_event: ev.ConnectRequested | None = None
         self._streams: dict[int, Stream] = {}
         self._closed = False
@@ -126,12 +127,12 @@ class Connection:
         command = self._connect_event.command_object if self._connect_event else None
         return dict(command) if isinstance(command, dict) else {}
 
-    def register_remote_call_handler(self, handler: Any, procedure_name: str | None = None) -> None:
+    def register_remote_call_handler(self, handler: CallHandler, procedure_name: str | None = None) -> None:
         """Handle the client's calls to `procedure_name` (None: the default handler)."""
         self.check_open()
         self._call_handlers[procedure_name] = handler
 
-    def register_stream_event_handler(self, handler: Any) -> None:
+    def register_stream_event_handler(self, handler: StreamHandler) -> None:
         """Handle createStream / deleteStream on this connection."""
         self.check_open()
         self._stream_handler = handler
@@ -484,7 +485,7 @@ class Connection:
         if stream is not None:
             stream.set_receive(event)
 
-    def _call_handler_for(self, name: str) -> Any:
+    def _call_handler_for(self, name: str) -> CallHandler | None:
         return self._call_handlers.get(name, self._call_handlers.get(None))
 
     def _on_call(self, event: ev.CallReceived) -> None:

@@ -24,10 +24,12 @@ import gevent.server
 import gevent.socket
 import gevent.ssl
 
+from neurtmp._chains import HandlerChain
 from neurtmp._outbox import Flusher
 from neurtmp.client import Client
 from neurtmp.connection import Connection
 from neurtmp.errors import ConfigError, ConnectionClosed, ListenError
+from neurtmp.handlers import ConnectHandler, MediaHandler, PlayHandler, PublishHandler
 from neurtmp.names import DEFAULT_TIMEOUT, host_port
 from neurtmp.protocol.limits import (
     DEFAULT_MAX_CHUNK_STREAMS,
@@ -185,7 +187,7 @@ class Server:
 
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
-        self._handlers: list[Any] = []
+        self._handlers: list[ConnectHandler] = []
         self._listeners: list[gevent.server.StreamServer] = []
         self._addresses: list[tuple[bool, str]] = []
         #: Plain listeners of this process alone (not shared with SO_REUSEPORT).
@@ -196,9 +198,10 @@ class Server:
         self._ids = itertools.count(1)
         self._stopped = gevent.event.Event()
         self._flusher = Flusher(options.flush_interval) if options.flush_interval > 0 else None
-        self._publish_handlers: list[Any] = []
-        self._media_handlers: list[Any] = []
-        self._play_observers: list[Any] = []
+        #: Server-wide chains, shared by reference with every stream (they follow changes).
+        self.publish_chain: HandlerChain[PublishHandler] = HandlerChain()
+        self.media_chain: HandlerChain[MediaHandler] = HandlerChain()
+        self.play_observers: HandlerChain[PlayHandler] = HandlerChain()
         self._started = time.monotonic()
         #: Bytes of connections that have closed (live ones are summed when asked).
         self._closed_bytes_in = 0
@@ -207,65 +210,59 @@ class Server:
 
     # -- handlers -------------------------------------------------------------------
 
-    def install(self, handler: Any) -> None:
+    def install(self, handler: ConnectHandler) -> None:
         """Add a connect handler; handlers are asked in the order installed."""
         self._handlers.append(handler)
 
-    def remove(self, handler: Any) -> None:
+    def remove(self, handler: ConnectHandler) -> None:
         """Remove a connect handler (connections it owns keep it for their close call)."""
         if handler in self._handlers:
             self._handlers.remove(handler)
 
-    def get_connect_handlers(self) -> list[Any]:
+    def get_connect_handlers(self) -> list[ConnectHandler]:
         """The installed connect handlers, in the order they are asked."""
         return list(self._handlers)
 
-    def register_publish_event_handler(self, handler: Any) -> None:
+    def register_publish_event_handler(self, handler: PublishHandler) -> None:
         """neurtmp extension: observe (and filter) every publish on this server.
 
         Server-wide publish observers follow each stream's own chain (see
         `Stream.register_publish_event_handler`), as nginx-rtmp chains its modules: a
         relay, a recorder or a transcoder sees every publish whichever app owns it.
         """
-        if handler not in self._publish_handlers:
-            self._publish_handlers.append(handler)
+        self.publish_chain.add(handler)
 
-    def remove_publish_event_handler(self, handler: Any) -> None:
-        if handler in self._publish_handlers:
-            self._publish_handlers.remove(handler)
+    def remove_publish_event_handler(self, handler: PublishHandler) -> None:
+        self.publish_chain.remove(handler)
 
-    def get_publish_event_handlers(self) -> list[Any]:
-        """The server-wide publish observers (the list itself: don't change it)."""
-        return self._publish_handlers
+    def get_publish_event_handlers(self) -> tuple[PublishHandler, ...]:
+        """The server-wide publish observers, in order."""
+        return self.publish_chain.handlers
 
-    def register_media_event_handler(self, handler: Any) -> None:
+    def register_media_event_handler(self, handler: MediaHandler) -> None:
         """neurtmp extension: receive every message published on this server (after each
         stream's own media handlers)."""
-        if handler not in self._media_handlers:
-            self._media_handlers.append(handler)
+        self.media_chain.add(handler)
 
-    def remove_media_event_handler(self, handler: Any) -> None:
-        if handler in self._media_handlers:
-            self._media_handlers.remove(handler)
+    def remove_media_event_handler(self, handler: MediaHandler) -> None:
+        self.media_chain.remove(handler)
 
-    def get_media_event_handlers(self) -> list[Any]:
-        """The server-wide media handlers (the list itself: don't change it)."""
-        return self._media_handlers
+    def get_media_event_handlers(self) -> tuple[MediaHandler, ...]:
+        """The server-wide media handlers, in order."""
+        return self.media_chain.handlers
 
-    def register_play_event_observer(self, observer: Any) -> None:
+    def register_play_event_observer(self, observer: PlayHandler) -> None:
         """neurtmp extension: be told of every accepted play on this server and of its end:
         ``observer(is_start, stream)`` (the return value is ignored; the stream's own play
         handler decides). Edges pull a stream when its first player comes this way."""
-        if observer not in self._play_observers:
-            self._play_observers.append(observer)
+        self.play_observers.add(observer)
 
-    def remove_play_event_observer(self, observer: Any) -> None:
-        if observer in self._play_observers:
-            self._play_observers.remove(observer)
+    def remove_play_event_observer(self, observer: PlayHandler) -> None:
+        self.play_observers.remove(observer)
 
-    def get_play_event_observers(self) -> list[Any]:
-        """The server-wide play observers (the list itself: don't change it)."""
-        return self._play_observers
+    def get_play_event_observers(self) -> tuple[PlayHandler, ...]:
+        """The server-wide play observers, in order."""
+        return self.play_observers.handlers
 
     @property
     def flusher(self) -> Flusher | None:

@@ -16,12 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 
+from neurtmp._chains import HandlerChain
 from neurtmp._encoding import StreamEncoder
 from neurtmp._handler import call_handler
 from neurtmp._render import StreamLoops
 from neurtmp.codec import VideoData, create_video_encoder
 from neurtmp.errors import ConnectionClosed, EncodeError
-from neurtmp.handlers import Refusal
+from neurtmp.handlers import (
+    FrameHandler,
+    MediaHandler,
+    PauseHandler,
+    PlayHandler,
+    PublishHandler,
+    Refusal,
+    RenderHandler,
+)
 from neurtmp.names import redact_query, split_query
 from neurtmp.protocol import amf0
 from neurtmp.protocol import events as ev
@@ -29,6 +38,7 @@ from neurtmp.protocol.commands import StatusCode
 from neurtmp.protocol.control import UserControl
 from neurtmp.protocol.media import VIDEO_INTER, VIDEO_KEY
 from neurtmp.protocol.message import MessageType
+from neurtmp.protocol.netstream import NetStreamCommand, NetStreamState, next_state
 from neurtmp.protocol.packet import DataPacket, Packet
 
 if TYPE_CHECKING:
@@ -63,11 +73,6 @@ def _positive_rate(key: str, value: Any) -> float:
     return float(value)
 
 
-def _add_once(handlers: list[Any], handler: Any) -> None:
-    if handler not in handlers:
-        handlers.append(handler)
-
-
 class Stream:
     """One NetStream: its handlers, properties, and the methods that send media to it.
 
@@ -90,19 +95,22 @@ class Stream:
         #: The codec chosen with `use_codec`; None: not chosen (the default is made on demand).
         self._codec: str | None = None
         self._encoder: StreamEncoder | None = None
-        self._closed = False
-        self._playing = False
-        self._paused = False
-        self._publishing = False
+        #: The NetStream state; every change goes through `_move` and the protocol's table.
+        self._state = NetStreamState.IDLE
         self.publish_type = ""
         self._play_started = 0.0
-        self._play_handler: Any = None
-        self._pause_handler: Any = None
-        self._render_handler: Any = None
-        self._frame_handler: Any = None
-        self._publish_handlers: list[Any] = []
-        self._accepted_publish: list[Any] = []
-        self._media_handlers: list[Any] = []
+        self._play_handler: PlayHandler | None = None
+        self._pause_handler: PauseHandler | None = None
+        self._render_handler: RenderHandler | None = None
+        self._frame_handler: FrameHandler | None = None
+        server = connection.get_server()
+        #: This stream's chains, then the server's (held by reference: they follow changes).
+        self._publish_chain: HandlerChain[PublishHandler] = HandlerChain()
+        self._media_chain: HandlerChain[MediaHandler] = HandlerChain()
+        self._server_publish_chain = server.publish_chain
+        self._server_media_chain = server.media_chain
+        self._play_observers = server.play_observers
+        self._accepted_publish: list[PublishHandler] = []
         self._loops: StreamLoops | None = None
         self._play_timer: gevent.Greenlet | None = None
         #: receiveAudio / receiveVideo from the player: False turns that media off.
@@ -140,48 +148,62 @@ class Stream:
         return self._chunk_size
 
     @property
+    def state(self) -> NetStreamState:
+        """The NetStream state (see `neurtmp.protocol.netstream`)."""
+        return self._state
+
+    @property
     def closed(self) -> bool:
-        return self._closed
+        return self._state is NetStreamState.CLOSED
 
     @property
     def playing(self) -> bool:
-        """A play was accepted and has not stopped."""
-        return self._playing
+        """A play was accepted and has not stopped (paused or not)."""
+        return self._state in (NetStreamState.PLAYING, NetStreamState.PAUSED)
 
     @property
     def paused(self) -> bool:
-        return self._paused
+        return self._state is NetStreamState.PAUSED
 
     @property
     def publishing(self) -> bool:
         """A publish was accepted and has not stopped."""
-        return self._publishing
+        return self._state is NetStreamState.PUBLISHING
+
+    def _move(self, command: NetStreamCommand) -> bool:
+        """Apply `command` through the state table; False (nothing changes) when the
+        table does not allow it in the current state."""
+        state = next_state(self._state, command)
+        if state is None:
+            return False
+        self._state = state
+        return True
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self.closed:
             raise ConnectionClosed(f"stream {self.stream_id} ({self._name or 'unnamed'}) is closed")
 
     # -- handlers ---------------------------------------------------------------------
 
-    def register_play_event_handler(self, handler: Any) -> None:
+    def register_play_event_handler(self, handler: PlayHandler) -> None:
         self._check_open()
         self._play_handler = handler
 
-    def register_pause_event_handler(self, handler: Any) -> None:
+    def register_pause_event_handler(self, handler: PauseHandler) -> None:
         self._check_open()
         self._pause_handler = handler
 
-    def register_render_event_handler(self, handler: Any) -> None:
+    def register_render_event_handler(self, handler: RenderHandler) -> None:
         self._check_open()
         self._render_handler = handler
         self._restart_loops()
 
-    def register_frame_event_handler(self, handler: Any) -> None:
+    def register_frame_event_handler(self, handler: FrameHandler) -> None:
         self._check_open()
         self._frame_handler = handler
         self._restart_loops()
 
-    def register_publish_event_handler(self, handler: Any) -> None:
+    def register_publish_event_handler(self, handler: PublishHandler) -> None:
         """neurtmp extension: add a publish observer to this stream's chain.
 
         Observers are asked in the order added (then the server's, see
@@ -189,20 +211,18 @@ class Stream:
         `PublishEventHandler`.
         """
         self._check_open()
-        _add_once(self._publish_handlers, handler)
+        self._publish_chain.add(handler)
 
-    def remove_publish_event_handler(self, handler: Any) -> None:
-        if handler in self._publish_handlers:
-            self._publish_handlers.remove(handler)
+    def remove_publish_event_handler(self, handler: PublishHandler) -> None:
+        self._publish_chain.remove(handler)
 
-    def register_media_event_handler(self, handler: Any) -> None:
+    def register_media_event_handler(self, handler: MediaHandler) -> None:
         """neurtmp extension: add a receiver of published audio/video/data to the chain."""
         self._check_open()
-        _add_once(self._media_handlers, handler)
+        self._media_chain.add(handler)
 
-    def remove_media_event_handler(self, handler: Any) -> None:
-        if handler in self._media_handlers:
-            self._media_handlers.remove(handler)
+    def remove_media_event_handler(self, handler: MediaHandler) -> None:
+        self._media_chain.remove(handler)
 
     # -- properties -------------------------------------------------------------------
 
@@ -279,7 +299,7 @@ class Stream:
         header as its init frame) and a frame handler may return
         `encode_canvas(canvas)`; a frame handler may also just return the canvas.
         """
-        if self._codec is None and self._encoder is None and not self._closed:
+        if self._codec is None and self._encoder is None and not self.closed:
             self.use_codec(DEFAULT_VIDEO_CODEC)
         return self._encoder
 
@@ -330,7 +350,7 @@ class Stream:
 
     def _takes(self, packet: Packet) -> bool:
         type_id = packet.type_id
-        return not (self._closed or (type_id == _VIDEO and not self.receive_video) or (
+        return not (self.closed or (type_id == _VIDEO and not self.receive_video) or (
             type_id == _AUDIO and not self.receive_audio))
 
     def queue_packet(self, packet: Packet) -> bool | None:
@@ -416,7 +436,7 @@ class Stream:
         now on, after what was sent before; False when it cannot (closed, RTMPS, or it
         follows another log). From a play handler, it starts after Play.Start; should it
         fail then, the stream's group serves it message by message instead."""
-        if self._closed or not self._connection.can_follow():
+        if self.closed or not self._connection.can_follow():
             return False
         if self._held is not None:
             if self._follow_after_held is not None:
@@ -438,8 +458,9 @@ class Stream:
         """`publish`: ask the publish chain (this stream's, then the server's); every
         observer must accept. One that refuses undoes the ones before it."""
         protocol = self._connection.protocol
-        if self._publishing or self._playing:
-            protocol.reject_publish(event, StatusCode.PUBLISH_BAD_NAME, "stream is already in use")
+        if next_state(self._state, NetStreamCommand.PUBLISH) is None:
+            protocol.reject_publish(event, StatusCode.PUBLISH_BAD_NAME,
+                                    f"stream is already in use ({self._state.value})")
             return
         if not split_query(event.name)[0].strip():
             log.info("%s: publish with an empty stream name refused", self._connection.get_peer_address())
@@ -447,8 +468,8 @@ class Stream:
             return
         self._name = event.name
         self.publish_type = event.publish_type
-        accepted: list[Any] = []
-        for handler in self._publish_chain():
+        accepted: list[PublishHandler] = []
+        for handler in (*self._publish_chain, *self._server_publish_chain):
             result = call_handler(handler, True, self, event.name, event.publish_type)
             if not result:
                 log.info("%s: publish %r refused%s", self._connection.get_peer_address(), redact_query(event.name),
@@ -460,15 +481,12 @@ class Stream:
                     protocol.reject_publish(event)
                 return
             accepted.append(handler)
-        self._publishing = True
+        self._move(NetStreamCommand.PUBLISH)
         self._accepted_publish = accepted
         protocol.accept_publish(event)
         log.debug("%s publishes %r", self._connection.get_peer_address(), redact_query(event.name))
 
-    def _publish_chain(self) -> list[Any]:
-        return [*self._publish_handlers, *self._connection.get_server().get_publish_event_handlers()]
-
-    def _tell_unpublished(self, handlers: list[Any]) -> None:
+    def _tell_unpublished(self, handlers: list[PublishHandler]) -> None:
         for handler in handlers:
             try:
                 call_handler(handler, False, self, self._name, self.publish_type)
@@ -477,15 +495,14 @@ class Stream:
 
     def stop_publish(self) -> None:
         """Unpublish (FCUnpublish, closeStream, deleteStream or disconnect)."""
-        if self._publishing:
-            self._publishing = False
+        if self._move(NetStreamCommand.UNPUBLISH):
             accepted, self._accepted_publish = self._accepted_publish, []
             self._tell_unpublished(accepted)
 
     def deliver(self, event: ev.VideoReceived | ev.AudioReceived | ev.DataReceived) -> None:
         """A message the client published: to the media chain (this stream's, then the
         server's). Data messages arrive decoded, as a `DataPacket`."""
-        if not self._publishing:
+        if self._state is not NetStreamState.PUBLISHING:  # the table: media only while publishing
             return
         if isinstance(event, ev.DataReceived):
             packet: Packet = DataPacket.published(event.timestamp, event.name, event.values, event.payload)
@@ -496,21 +513,21 @@ class Stream:
     def receive_packet(self, packet: Packet) -> None:
         """Hand the media chain a message as if this stream's client had published it
         (in-process publishers: see `Server.publish_local`); ignored unless publishing."""
-        if not self._publishing:
+        if self._state is not NetStreamState.PUBLISHING:
             return
-        for handler in self._media_handlers:
+        for handler in self._media_chain.handlers:
             call_handler(handler, self, packet)
-        for handler in self._connection.get_server().get_media_event_handlers():
+        for handler in self._server_media_chain.handlers:
             call_handler(handler, self, packet)
 
     def start_play(self, event: ev.PlayRequested) -> None:
         """`play`: the play handler decides; what it sends goes out after Play.Start."""
         connection = self._connection
         protocol = connection.protocol
-        if self._publishing:
-            protocol.reject_play(event, StatusCode.PLAY_FAILED, "stream is publishing")
+        if next_state(self._state, NetStreamCommand.PLAY) is None:
+            protocol.reject_play(event, StatusCode.PLAY_FAILED, f"stream is {self._state.value}")
             return
-        if self._playing:  # play again on the same stream: stop the first
+        if self.playing:  # play again on the same stream: stop the first
             self.stop_play()
         self._name = event.name
         if self._encoder is not None:
@@ -536,8 +553,7 @@ class Stream:
         if follow is not None and not connection.follow(follow) and self.group is not None:
             log.info("%s: cannot follow its group's shared log; served message by message", self)
             self.group.regroup(self)
-        self._playing = True
-        self._paused = False
+        self._move(NetStreamCommand.PLAY)
         self._play_started = time.monotonic()
         if init is not None:
             self.send_video(init)
@@ -548,7 +564,7 @@ class Stream:
         self._tell_play_observers(True)
 
     def _tell_play_observers(self, is_start: bool) -> None:
-        for observer in list(self._connection.get_server().get_play_event_observers()):
+        for observer in self._play_observers.handlers:
             try:
                 call_handler(observer, is_start, self)
             except Exception:
@@ -562,9 +578,7 @@ class Stream:
             if timer is not gevent.getcurrent():
                 timer.kill(block=False)
         self._stop_loops()
-        if self._playing:
-            self._playing = False
-            self._paused = False
+        if self._move(NetStreamCommand.STOP):
             try:
                 if self._play_handler is not None:
                     call_handler(self._play_handler, False, self)
@@ -574,7 +588,7 @@ class Stream:
     def finish_play(self, reason: str = "") -> None:
         """End the play from the server side (duration reached, a render or frame handler
         ended it): the play handler is told, the player gets StreamEOF and Play.Stop."""
-        if not self._playing or self._closed:
+        if not self.playing:
             return
         try:
             self.stop_play()
@@ -593,14 +607,14 @@ class Stream:
     def end_for_shutdown(self) -> None:
         """The server is shutting down: a player gets UnpublishNotify, StreamEOF and
         Play.Stop, a publisher Unpublish.Success; their handlers are told as usual."""
-        if self._closed or self._connection.closed:
+        if self.closed or self._connection.closed:
             return
         protocol = self._connection.protocol
-        if self._playing:
+        if self.playing:
             protocol.send_status(self.stream_id, StatusCode.PLAY_UNPUBLISH_NOTIFY,
                                  f"{self._name} is now unpublished (server shutting down).", details=self._name)
             self.finish_play("server shutting down")
-        elif self._publishing:
+        elif self.publishing:
             self.stop_publish()
             protocol.send_status(self.stream_id, StatusCode.UNPUBLISH_SUCCESS,
                                  f"{self._name} is now unpublished (server shutting down).", details=self._name)
@@ -608,11 +622,13 @@ class Stream:
 
     def set_paused(self, event: ev.PauseRequested) -> None:
         """`pause` / resume: the pause handler decides; render and frame calls stop or restart."""
-        if not self._playing or event.paused == self._paused:
+        command = NetStreamCommand.PAUSE if event.paused else NetStreamCommand.RESUME
+        after = next_state(self._state, command)
+        if after is None or after is self._state:  # not playing, or no change
             return
         if self._pause_handler is not None and not call_handler(self._pause_handler, event.paused, self):
             return
-        self._paused = event.paused
+        self._move(command)
         protocol = self._connection.protocol
         if event.paused:
             self._stop_loops()
@@ -638,8 +654,7 @@ class Stream:
         except Exception:
             log.exception("%s: play handler raised on stop", self)
         self.stop_publish()
-        if delete and not self._closed:
-            self._closed = True
+        if delete and self._move(NetStreamCommand.DELETE):
             self._stop_loops()
             if self._encoder is not None:
                 self._encoder.release()
@@ -647,7 +662,7 @@ class Stream:
     # -- render and frame loops ---------------------------------------------------------
 
     def _restart_loops(self) -> None:
-        if self._playing and not self._paused and not self._closed:
+        if self._state is NetStreamState.PLAYING:
             self._start_loops()
 
     def _start_loops(self) -> None:

@@ -20,8 +20,9 @@ observers (the live app, a relay, a recorder, user code) see one publish.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from neurtmp.codec import VideoData
@@ -30,6 +31,15 @@ if TYPE_CHECKING:
     from neurtmp.stream import Stream
 
 __all__ = [
+    "CallHandler",
+    "ConnectHandler",
+    "FrameHandler",
+    "MediaHandler",
+    "PauseHandler",
+    "PlayHandler",
+    "PublishHandler",
+    "RenderHandler",
+    "StreamHandler",
     "CallEventHandler",
     "ConnectEventHandler",
     "FrameEventHandler",
@@ -193,3 +203,54 @@ class MediaEventHandler:
 
     def handle(self, stream: Stream, packet: Packet) -> None:
         return None
+
+
+# -- What a handler parameter takes: an object with `handle(...)` (any of the classes
+# above, or any class with that method) or a plain callable with the same signature.
+# Positional-only, so the parameter names of user code don't matter.
+
+
+class _HandlesConnect(Protocol):
+    def handle(self, is_create: bool, connection: Connection, command_arguments: Any, user_arguments: Any, /
+               ) -> Any: ...
+
+
+class _HandlesStream(Protocol):
+    def handle(self, is_create: bool, stream: Stream, command_arguments: Any, /) -> Any: ...
+
+
+class _HandlesCall(Protocol):
+    def handle(self, connection: Connection, procedure_name: str, command_arguments: Any, user_arguments: Any, /
+               ) -> Any: ...
+
+
+class _HandlesStart(Protocol):  # play, pause, and play observers
+    def handle(self, is_start: bool, stream: Stream, /) -> Any: ...
+
+
+class _HandlesRender(Protocol):
+    def handle(self, stream: Stream, /) -> Any: ...
+
+
+class _HandlesFrame(Protocol):
+    def handle(self, stream: Stream, outqueue_is_full: bool, /) -> Any: ...
+
+
+class _HandlesPublish(Protocol):
+    def handle(self, is_start: bool, stream: Stream, name: str, publish_type: str, /) -> Any: ...
+
+
+class _HandlesMedia(Protocol):
+    def handle(self, stream: Stream, packet: Packet, /) -> Any: ...
+
+
+ConnectHandler = _HandlesConnect | Callable[[bool, "Connection", Any, Any], Any]
+StreamHandler = _HandlesStream | Callable[[bool, "Stream", Any], Any]
+CallHandler = _HandlesCall | Callable[["Connection", str, Any, Any], Any]
+#: Play and pause handlers, and server-wide play observers: ``(is_start, stream)``.
+PlayHandler = _HandlesStart | Callable[[bool, "Stream"], Any]
+PauseHandler = PlayHandler
+RenderHandler = _HandlesRender | Callable[["Stream"], Any]
+FrameHandler = _HandlesFrame | Callable[["Stream", bool], Any]
+PublishHandler = _HandlesPublish | Callable[[bool, "Stream", str, str], Any]
+MediaHandler = _HandlesMedia | Callable[["Stream", "Packet"], Any]
