@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
-from gevent import subprocess
 
 import neurtmp
 from neurtmp.codec import gpu
 from neurtmp.handlers import ConnectEventHandler, Refusal, StreamEventHandler
+from neurtmp.ingest import _process
 from neurtmp.ingest.access import BitrateMeter, check_key, check_token, split_name
 from neurtmp.ingest.config import IngestConfig
 from neurtmp.ingest.transcoder import Transcoder
@@ -45,10 +45,10 @@ def choose_encoder(config: IngestConfig) -> str:
     probe = [config.ffmpeg_path(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
              "color=size=256x144:rate=30", "-frames:v", "3", "-c:v", "h264_nvenc", "-f", "null", "-"]
     try:
-        result = subprocess.run(probe, capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
+        returncode, _, _ = _process.run(probe, timeout=30)
+    except (OSError, TimeoutError):
         return "x264"
-    return "nvenc_h264" if result.returncode == 0 else "x264"
+    return "nvenc_h264" if returncode == 0 else "x264"
 
 
 def _number(text: str | None) -> float | None:

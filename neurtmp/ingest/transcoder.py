@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import time
 from typing import Any
 
 import gevent
 import gevent.queue
-from gevent.fileobject import FileObjectPosix
 
 import neurtmp
 from neurtmp.codec import avc, flv
+from neurtmp.ingest import _process
 from neurtmp.ingest.ladder import Rung, ffmpeg_command, rungs_for
 
 __all__ = ["Transcoder"]
@@ -40,16 +39,6 @@ MAX_BACKOFF = 30.0
 #: Seconds of healthy encoding after which the backoff starts again from 1 s.
 HEALTHY_SECONDS = 30.0
 _TAG_AUDIO, _TAG_VIDEO, _TAG_SCRIPT = 8, 9, 18
-
-
-def _wait(process: subprocess.Popen[bytes], seconds: float) -> bool:
-    """Wait for `process` to exit without blocking the hub; False when it is still running."""
-    deadline = time.monotonic() + seconds
-    while process.poll() is None:
-        if time.monotonic() >= deadline:
-            return False
-        gevent.sleep(0.02)
-    return True
 
 
 class Transcoder:
@@ -90,8 +79,7 @@ class Transcoder:
         self._base: int | None = None
         self._queue: gevent.queue.Queue = gevent.queue.Queue(MAX_QUEUED_TAGS)
         self._skipping_video = False
-        self._process: subprocess.Popen[bytes] | None = None
-        self._pipes: tuple[Any, Any, Any] = (None, None, None)
+        self._process: _process.Child | None = None
         self._greenlets: list[gevent.Greenlet] = []
         self._watchdog: gevent.Greenlet | None = None
         self._stopping = False
@@ -176,12 +164,7 @@ class Transcoder:
         self.rungs = rungs_for(*self.input_size)
         command = ffmpeg_command(self.ffmpeg, self.rungs, self.out_dir, self.encoder, self.preset,
                                  self.segment_duration, self._has_audio)
-        # The standard library spawns with vfork/exec: no fork handlers run in the child
-        # (gevent's fork would run grpcio's, which break a child of a gRPC-serving process).
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE)
-        self._pipes = (FileObjectPosix(self._process.stdin, "wb"), FileObjectPosix(self._process.stdout, "rb"),
-                       FileObjectPosix(self._process.stderr, "rb"))
+        child = self._process = _process.spawn(command)
         self._queue = gevent.queue.Queue(MAX_QUEUED_TAGS)
         self._queue.put(flv.file_header(self._has_audio, True))
         self._base = timestamp  # the key frame ffmpeg starts at is its time 0
@@ -191,9 +174,9 @@ class Transcoder:
                 self._queue_tag(tag_type, timestamp, cached)
         self.status = "encoding"
         self._started_at = self._last_progress = time.monotonic()
-        stdin, stdout, stderr = self._pipes
-        self._greenlets = [gevent.spawn(self._write, stdin, self._queue), gevent.spawn(self._read_progress, stdout),
-                           gevent.spawn(self._read_errors, stderr)]
+        self._greenlets = [gevent.spawn(self._write, child.stdin, self._queue),
+                           gevent.spawn(self._read_progress, child.stdout),
+                           gevent.spawn(self._read_errors, child.stderr)]
         if self._watchdog is None:
             self._watchdog = gevent.spawn(self._watch)
         log.info("%s: ffmpeg started: %s, %dx%d in -> %s (%s)", self.key, self.encoder, *self.input_size,
@@ -263,12 +246,11 @@ class Transcoder:
                 self.status = "waiting"  # starts again at the next key frame
                 self._skipping_video = False
 
-    def _kill(self, process: Any) -> None:
+    def _kill(self, process: _process.Child) -> None:
         for greenlet in self._greenlets:
             greenlet.kill(block=False)
-        if process.poll() is None:
-            process.kill()
-        if not _wait(process, 5):
+        process.kill()
+        if not process.wait(5):
             log.error("%s: ffmpeg %d did not die", self.key, process.pid)
 
     def stop(self) -> None:
@@ -286,13 +268,13 @@ class Transcoder:
         try:
             self._queue.put_nowait(None)
         except gevent.queue.Full:
-            self._pipes[0].close()
-        if not _wait(process, FINALISE_SECONDS):
+            process.stdin.close()
+        if not process.wait(FINALISE_SECONDS):
             log.warning("%s: ffmpeg did not finish in %g s; terminating", self.key, FINALISE_SECONDS)
             process.terminate()
-            if not _wait(process, 3):
+            if not process.wait(3):
                 process.kill()
-                _wait(process, 5)
+                process.wait(5)
         gevent.joinall(self._greenlets, timeout=2)
         self.status = "finished" if process.returncode == 0 else "error"
         log.info("%s: ffmpeg finished (exit %s)", self.key, process.returncode)
