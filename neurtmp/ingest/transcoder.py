@@ -247,11 +247,11 @@ class Transcoder:
                 self._skipping_video = False
 
     def _kill(self, process: _process.Child) -> None:
-        for greenlet in self._greenlets:
-            greenlet.kill(block=False)
+        gevent.killall(self._greenlets)  # they hold the pipes, closed below
         process.kill()
         if not process.wait(5):
             log.error("%s: ffmpeg %d did not die", self.key, process.pid)
+        process.close()
 
     def stop(self) -> None:
         """End the input; ffmpeg finalises the playlists, else TERM, then KILL. Blocks
@@ -276,6 +276,8 @@ class Transcoder:
                 process.kill()
                 process.wait(5)
         gevent.joinall(self._greenlets, timeout=2)
+        gevent.killall(self._greenlets)
+        process.close()
         self.status = "finished" if process.returncode == 0 else "error"
         log.info("%s: ffmpeg finished (exit %s)", self.key, process.returncode)
 
