@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 
 #: The status a refused or disconnected publisher gets (with "400 ..." / "403 ...").
 REJECTED = "NetStream.Publish.Rejected"
+#: The status a publisher gets when its stream cannot be transcoded ("400 undecodable
+#: video", "500 transcoder cannot start: ...").
+FAILED = "NetStream.Publish.Failed"
+#: Seconds a disconnected publisher's connection stays open after its error status, so the
+#: status reaches it: `Connection.close` shuts the socket at once, without flushing.
+DISCONNECT_GRACE = 0.5
 
 
 def choose_encoder(config: IngestConfig) -> str:
@@ -162,6 +168,7 @@ class IngestApp:
         transcoder = Transcoder(key, os.path.join(out_dir, "dash"), config.ffmpeg_path(), self.encoder, config.preset,
                                 config.segment_duration, config.stall_timeout)
         entry = IngestStream(key, stream, transcoder, out_dir, peer)
+        transcoder.on_failure = lambda description: self._disconnect(entry, description, FAILED)
         self.streams[key] = entry
         self._by_stream[stream] = entry
         log.info("%s: ingesting %r (%d of %d streams)", peer, key, len(self.streams), config.max_streams)
@@ -215,14 +222,16 @@ class IngestApp:
         else:
             entry.over_limit_since = None
 
-    def _disconnect(self, entry: IngestStream, description: str) -> None:
+    def _disconnect(self, entry: IngestStream, description: str, code: str = REJECTED) -> None:
+        if entry.refused:
+            return
         entry.refused = True
         log.warning("%s: %r disconnected: %s", entry.peer, entry.key, description)
         try:
-            entry.stream.send_status(REJECTED, description, level="error")
+            entry.stream.send_status(code, description, level="error")
         except neurtmp.ConnectionClosed:
-            pass
-        entry.stream.get_connection().close(description)
+            return
+        gevent.spawn_later(DISCONNECT_GRACE, entry.stream.get_connection().close, description)
 
     # -- lifecycle -------------------------------------------------------------------------
 
