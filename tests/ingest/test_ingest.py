@@ -284,7 +284,13 @@ def test_the_ingest_command_rejects_bad_settings() -> None:
     result = subprocess.run([sys.executable, "-m", "neurtmp.cli", "ingest", "--encoder", "magic"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert result.stderr.strip() == "neurtmp ingest: encoder must be one of auto, x264, nvenc_h264, not 'magic'"
+    assert result.stderr.strip() == "neurtmp ingest: --encoder must be one of auto, x264, nvenc_h264, not 'magic'"
+    # A value out of range is named by the variable that set it, not by an internal field.
+    env = {**os.environ, "RTMP_MAX_BITRATE": "0"}
+    result = subprocess.run([sys.executable, "-m", "neurtmp.cli", "ingest"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "neurtmp ingest: RTMP_MAX_BITRATE must be positive, not 0.0"
 
 
 @pytest.mark.timeout(120)
