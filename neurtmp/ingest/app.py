@@ -39,6 +39,8 @@ FAILED = "NetStream.Publish.Failed"
 #: Seconds a disconnected publisher's connection stays open after its error status, so the
 #: status reaches it: `Connection.close` shuts the socket at once, without flushing.
 DISCONNECT_GRACE = 0.5
+#: Seconds a finished stream stays in `/streams`, marked ended (the page shows "(ended)").
+ENDED_LISTED_SECONDS = 30.0
 
 
 def choose_encoder(config: IngestConfig) -> str:
@@ -77,6 +79,8 @@ class IngestStream:
     published_at: float = field(default_factory=time.monotonic)
     over_limit_since: float | None = None
     refused: bool = False
+    #: When the publisher stopped (monotonic), once it has.
+    ended_at: float | None = None
 
     def describe(self) -> dict[str, Any]:
         """The stream as `/streams` lists it."""
@@ -84,9 +88,10 @@ class IngestStream:
         progress = self.transcoder.progress
         return {
             "key": self.key,
-            "live": not self.refused,
+            "live": not self.refused and self.ended_at is None,
+            "ended": self.ended_at is not None,
             "status": self.transcoder.status,
-            "uptime_s": round(time.monotonic() - self.published_at, 1),
+            "uptime_s": round((self.ended_at or time.monotonic()) - self.published_at, 1),
             "bitrate_kbps": round(self.meter.bits_per_second() / 1000),
             "bytes_in": self.meter.total,
             "input_width": size[0] if size else None,
@@ -118,6 +123,8 @@ class IngestApp:
         self.output_dir = os.path.realpath(config.output_dir)
         self.live = LiveApp(LiveOptions(apps=(config.app,)))
         self.streams: dict[str, IngestStream] = {}
+        #: Finished streams still listed (for `ENDED_LISTED_SECONDS`), by key.
+        self.ended: dict[str, IngestStream] = {}
         self._by_stream: dict[Any, IngestStream] = {}
         self._removals: dict[str, gevent.Greenlet] = {}
         self._finishing: list[gevent.Greenlet] = []
@@ -140,8 +147,18 @@ class IngestApp:
         path = os.path.realpath(os.path.join(self.output_dir, key))
         return path if os.path.dirname(path) == self.output_dir else None
 
-    def describe(self) -> list[dict[str, Any]]:
-        return [entry.describe() for entry in self.streams.values()]
+    def describe(self, include_ended: bool = True) -> list[dict[str, Any]]:
+        """The streams as `/streams` lists them: the published ones, then (with
+        `include_ended`) those that ended in the last `ENDED_LISTED_SECONDS`."""
+        listed = [entry.describe() for entry in self.streams.values()]
+        if include_ended:
+            now = time.monotonic()
+            for key, entry in list(self.ended.items()):
+                if entry.ended_at is None or now - entry.ended_at > ENDED_LISTED_SECONDS:
+                    del self.ended[key]
+                elif key not in self.streams:
+                    listed.append(entry.describe())
+        return listed
 
     # -- publish ---------------------------------------------------------------------------
 
@@ -152,6 +169,9 @@ class IngestApp:
             entry = self._by_stream.pop(stream, None)
             if entry is not None and self.streams.get(key) is entry:
                 del self.streams[key]
+                entry.ended_at = time.monotonic()
+                self.ended[key] = entry
+                self._finishing = [g for g in self._finishing if not g.dead]
                 self._finishing.append(gevent.spawn(self._finish, entry))
             return True
         refusal = self._refusal(key, query)
@@ -160,6 +180,7 @@ class IngestApp:
             return refusal
         out_dir = self.stream_dir(key)
         assert out_dir is not None
+        self.ended.pop(key, None)
         removal = self._removals.pop(key, None)
         if removal is not None:
             removal.kill(block=False)

@@ -149,7 +149,7 @@ class Monitor:
         gpu_percent, gpu_pressure = self._gpu()
         live = {(s.app, s.name): s.statistics() for s in self.app.live.streams()}
         streams = tuple(self._figures(entry, live.get((self.app.config.app, entry["key"]), {}))
-                        for entry in self.app.describe())
+                        for entry in self.app.describe(include_ended=False))
         errors = self._problems(cpu, gpu_pressure, streams)
         fatal = [e for e in errors if e in ("RTMP listener down", "no usable ffmpeg")]
         status = "unhealthy" if fatal or self.state != "running" else ("degraded" if errors else "healthy")
