@@ -176,8 +176,7 @@ class IngestApp:
             return True
         refusal = self._refusal(key, query)
         if refusal is not None:
-            log.warning("%s: publish %r refused: %s", peer, key, refusal.description)
-            return refusal
+            return refusal  # the framework logs it, with the description
         out_dir = self.stream_dir(key)
         assert out_dir is not None
         self.ended.pop(key, None)

@@ -47,6 +47,9 @@ class IngestConfig:
     http_port: int = 8080
     #: Port of the gRPC ModuleService (plaintext; for the load balancer's internal use).
     grpc_port: int = 50053
+    #: Address the gRPC ModuleService listens on ("": the same as `host`); 127.0.0.1 or a
+    #: private interface keeps it internal.
+    grpc_host: str = ""
     #: Where each stream's segments and playlists are written (a folder per stream).
     output_dir: str = dataclasses.field(default_factory=default_output_dir)
     #: Segment length in seconds (key frames are aligned to it across rungs).

@@ -30,7 +30,7 @@ from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
-__all__ = ["CONTENT_TYPES", "IngestHttp", "serve_http"]
+__all__ = ["CONTENT_TYPES", "IngestHttp", "bound_address", "serve_http"]
 
 STATIC_DIR = pathlib.Path(__file__).resolve().parent / "static"
 
@@ -124,3 +124,9 @@ def serve_http(app: IngestHttp, host: str, port: int) -> WSGIServer:
     server = WSGIServer((host, port), app, log=None, error_log=None)
     server.start()
     return server
+
+
+def bound_address(server: WSGIServer) -> str:
+    """ "HOST:PORT" ("[V6]:PORT") the HTTP server is bound to, as the socket says."""
+    host, port = server.socket.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
