@@ -492,6 +492,7 @@ _INGEST_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("max_resolution", int, "highest input height, lines"),
     ("http_port", int, "HTTP port (playlists, segments, page, /metrics)"),
     ("grpc_port", int, "gRPC ModuleService port"),
+    ("grpc_host", str, "address the gRPC ModuleService listens on (127.0.0.1 or a private one keeps it internal)"),
     ("output_dir", str, "where segments and playlists are written"),
     ("segment_duration", float, "segment length, seconds"),
     ("encoder", str, "auto | x264 | nvenc_h264"),
@@ -515,7 +516,8 @@ def _add_ingest(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
         "variable shown; a flag wins.",
     )
     for name, kind, text in _INGEST_FLAGS:
-        default = _default(IngestConfig, name) if name != "output_dir" else "a per-user cache folder"
+        default = {"output_dir": "a per-user cache folder", "grpc_host": "the --host address"}.get(
+            name, _default(IngestConfig, name))
         ingest.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None,
                             help=f"{text} (${ENVIRONMENT[name]}; default {default})")
     ingest.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -527,6 +529,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
     import neurtmp
     from neurtmp.ingest import IngestApp, IngestConfig, IngestHttp, serve_http
+    from neurtmp.ingest.http import bound_address
     from neurtmp.ingest.monitor import Monitor
     from neurtmp.ingest.service import metrics_text, start_grpc
 
@@ -547,22 +550,22 @@ def _ingest(args: argparse.Namespace) -> int:
         server.shutdown(grace=0)
         print(f"neurtmp ingest: cannot listen on HTTP port {config.http_port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    host, port = http.address[0], http.address[1]
-    shown = "127.0.0.1" if host == "0.0.0.0" else host
+    host = http.address[0]
+    shown = "127.0.0.1" if host == "0.0.0.0" else host  # for the routes' source URLs: a reachable address
     rtmp_port = server.get_listen_address().rpartition(":")[2]
     monitor = Monitor(app, server, http_app, f"rtmp://{shown}:{rtmp_port}/{config.app}")
     http_app.metrics = lambda: metrics_text(monitor)
     monitor.start()
     try:
-        grpc_endpoint = start_grpc(monitor, config.host, config.grpc_port)
+        grpc_endpoint = start_grpc(monitor, config.grpc_host or config.host, config.grpc_port)
     except neurtmp.ListenError as exc:
         http.stop(timeout=1)
         server.shutdown(grace=0)
         print(f"neurtmp ingest: {exc}", file=sys.stderr)
         return 2
     monitor.on_sample = grpc_endpoint.follow
-    print(f"serving HLS and DASH on http://{shown}:{port}/ (encoder {app.encoder}, files in {app.output_dir}); "
-          f"gRPC ModuleService on {shown}:{grpc_endpoint.port}", flush=True)
+    print(f"serving HLS and DASH on http://{bound_address(http)}/ (encoder {app.encoder}, files in "
+          f"{app.output_dir}); gRPC ModuleService on {grpc_endpoint.address}", flush=True)
 
     def stop() -> None:
         monitor.stop()

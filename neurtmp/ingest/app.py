@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
-from gevent import subprocess
 
 import neurtmp
 from neurtmp.codec import gpu
 from neurtmp.handlers import ConnectEventHandler, Refusal, StreamEventHandler
+from neurtmp.ingest import _process
 from neurtmp.ingest.access import BitrateMeter, check_key, check_token, split_name
 from neurtmp.ingest.config import IngestConfig
 from neurtmp.ingest.transcoder import Transcoder
@@ -33,6 +33,14 @@ log = logging.getLogger(__name__)
 
 #: The status a refused or disconnected publisher gets (with "400 ..." / "403 ...").
 REJECTED = "NetStream.Publish.Rejected"
+#: The status a publisher gets when its stream cannot be transcoded ("400 undecodable
+#: video", "500 transcoder cannot start: ...").
+FAILED = "NetStream.Publish.Failed"
+#: Seconds a disconnected publisher's connection stays open after its error status, so the
+#: status reaches it: `Connection.close` shuts the socket at once, without flushing.
+DISCONNECT_GRACE = 0.5
+#: Seconds a finished stream stays in `/streams`, marked ended (the page shows "(ended)").
+ENDED_LISTED_SECONDS = 30.0
 
 
 def choose_encoder(config: IngestConfig) -> str:
@@ -45,10 +53,10 @@ def choose_encoder(config: IngestConfig) -> str:
     probe = [config.ffmpeg_path(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
              "color=size=256x144:rate=30", "-frames:v", "3", "-c:v", "h264_nvenc", "-f", "null", "-"]
     try:
-        result = subprocess.run(probe, capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
+        returncode, _, _ = _process.run(probe, timeout=30)
+    except (OSError, TimeoutError):
         return "x264"
-    return "nvenc_h264" if result.returncode == 0 else "x264"
+    return "nvenc_h264" if returncode == 0 else "x264"
 
 
 def _number(text: str | None) -> float | None:
@@ -71,6 +79,8 @@ class IngestStream:
     published_at: float = field(default_factory=time.monotonic)
     over_limit_since: float | None = None
     refused: bool = False
+    #: When the publisher stopped (monotonic), once it has.
+    ended_at: float | None = None
 
     def describe(self) -> dict[str, Any]:
         """The stream as `/streams` lists it."""
@@ -78,9 +88,10 @@ class IngestStream:
         progress = self.transcoder.progress
         return {
             "key": self.key,
-            "live": not self.refused,
+            "live": not self.refused and self.ended_at is None,
+            "ended": self.ended_at is not None,
             "status": self.transcoder.status,
-            "uptime_s": round(time.monotonic() - self.published_at, 1),
+            "uptime_s": round((self.ended_at or time.monotonic()) - self.published_at, 1),
             "bitrate_kbps": round(self.meter.bits_per_second() / 1000),
             "bytes_in": self.meter.total,
             "input_width": size[0] if size else None,
@@ -112,6 +123,8 @@ class IngestApp:
         self.output_dir = os.path.realpath(config.output_dir)
         self.live = LiveApp(LiveOptions(apps=(config.app,)))
         self.streams: dict[str, IngestStream] = {}
+        #: Finished streams still listed (for `ENDED_LISTED_SECONDS`), by key.
+        self.ended: dict[str, IngestStream] = {}
         self._by_stream: dict[Any, IngestStream] = {}
         self._removals: dict[str, gevent.Greenlet] = {}
         self._finishing: list[gevent.Greenlet] = []
@@ -134,8 +147,18 @@ class IngestApp:
         path = os.path.realpath(os.path.join(self.output_dir, key))
         return path if os.path.dirname(path) == self.output_dir else None
 
-    def describe(self) -> list[dict[str, Any]]:
-        return [entry.describe() for entry in self.streams.values()]
+    def describe(self, include_ended: bool = True) -> list[dict[str, Any]]:
+        """The streams as `/streams` lists them: the published ones, then (with
+        `include_ended`) those that ended in the last `ENDED_LISTED_SECONDS`."""
+        listed = [entry.describe() for entry in self.streams.values()]
+        if include_ended:
+            now = time.monotonic()
+            for key, entry in list(self.ended.items()):
+                if entry.ended_at is None or now - entry.ended_at > ENDED_LISTED_SECONDS:
+                    del self.ended[key]
+                elif key not in self.streams:
+                    listed.append(entry.describe())
+        return listed
 
     # -- publish ---------------------------------------------------------------------------
 
@@ -146,14 +169,17 @@ class IngestApp:
             entry = self._by_stream.pop(stream, None)
             if entry is not None and self.streams.get(key) is entry:
                 del self.streams[key]
+                entry.ended_at = time.monotonic()
+                self.ended[key] = entry
+                self._finishing = [g for g in self._finishing if not g.dead]
                 self._finishing.append(gevent.spawn(self._finish, entry))
             return True
         refusal = self._refusal(key, query)
         if refusal is not None:
-            log.warning("%s: publish %r refused: %s", peer, key, refusal.description)
-            return refusal
+            return refusal  # the framework logs it, with the description
         out_dir = self.stream_dir(key)
         assert out_dir is not None
+        self.ended.pop(key, None)
         removal = self._removals.pop(key, None)
         if removal is not None:
             removal.kill(block=False)
@@ -162,6 +188,7 @@ class IngestApp:
         transcoder = Transcoder(key, os.path.join(out_dir, "dash"), config.ffmpeg_path(), self.encoder, config.preset,
                                 config.segment_duration, config.stall_timeout)
         entry = IngestStream(key, stream, transcoder, out_dir, peer)
+        transcoder.on_failure = lambda description: self._disconnect(entry, description, FAILED)
         self.streams[key] = entry
         self._by_stream[stream] = entry
         log.info("%s: ingesting %r (%d of %d streams)", peer, key, len(self.streams), config.max_streams)
@@ -215,14 +242,16 @@ class IngestApp:
         else:
             entry.over_limit_since = None
 
-    def _disconnect(self, entry: IngestStream, description: str) -> None:
+    def _disconnect(self, entry: IngestStream, description: str, code: str = REJECTED) -> None:
+        if entry.refused:
+            return
         entry.refused = True
         log.warning("%s: %r disconnected: %s", entry.peer, entry.key, description)
         try:
-            entry.stream.send_status(REJECTED, description, level="error")
+            entry.stream.send_status(code, description, level="error")
         except neurtmp.ConnectionClosed:
-            pass
-        entry.stream.get_connection().close(description)
+            return
+        gevent.spawn_later(DISCONNECT_GRACE, entry.stream.get_connection().close, description)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -47,6 +47,9 @@ class IngestConfig:
     http_port: int = 8080
     #: Port of the gRPC ModuleService (plaintext; for the load balancer's internal use).
     grpc_port: int = 50053
+    #: Address the gRPC ModuleService listens on ("": the same as `host`); 127.0.0.1 or a
+    #: private interface keeps it internal.
+    grpc_host: str = ""
     #: Where each stream's segments and playlists are written (a folder per stream).
     output_dir: str = dataclasses.field(default_factory=default_output_dir)
     #: Segment length in seconds (key frames are aligned to it across rungs).
@@ -68,27 +71,35 @@ class IngestConfig:
     #: Application name encoders publish to.
     app: str = "live"
 
-    def validate(self) -> None:
-        """Raises:
+    def validate(self, names: Mapping[str, str] | None = None) -> None:
+        """Args:
+            names: field -> what the user set it with (an environment variable or a
+                flag), for the messages; a field not in it is named as itself.
+
+        Raises:
             ConfigError: a value out of range, in one line.
         """
-        for name in ("port", "http_port", "grpc_port"):
-            value = getattr(self, name)
+        def name(field: str) -> str:
+            return (names or {}).get(field, field)
+
+        for field in ("port", "http_port", "grpc_port"):
+            value = getattr(self, field)
             if not 0 <= value <= 65535:
-                raise neurtmp.ConfigError(f"{name} must be a port (0..65535), not {value}")
+                raise neurtmp.ConfigError(f"{name(field)} must be a port (0..65535), not {value}")
         positive = ("max_streams", "max_bitrate", "max_resolution", "segment_duration", "stall_timeout")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise neurtmp.ConfigError(f"{name} must be positive, not {getattr(self, name)}")
-        if self.keep_finished < 0 or self.bitrate_grace < 0:
-            raise neurtmp.ConfigError("keep_finished and bitrate_grace must be >= 0")
+        for field in positive:
+            if getattr(self, field) <= 0:
+                raise neurtmp.ConfigError(f"{name(field)} must be positive, not {getattr(self, field)}")
+        for field in ("keep_finished", "bitrate_grace"):
+            if getattr(self, field) < 0:
+                raise neurtmp.ConfigError(f"{name(field)} must be >= 0, not {getattr(self, field)}")
         if self.encoder not in ENCODERS:
-            raise neurtmp.ConfigError(f"encoder must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
+            raise neurtmp.ConfigError(f"{name('encoder')} must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
         if self.ffmpeg and not os.access(self.ffmpeg, os.X_OK):
-            raise neurtmp.ConfigError(f"ffmpeg {self.ffmpeg!r} is not an executable file")
+            raise neurtmp.ConfigError(f"{name('ffmpeg')} {self.ffmpeg!r} is not an executable file")
         path = pathlib.Path(self.output_dir)
         if path.exists() and not path.is_dir():
-            raise neurtmp.ConfigError(f"output_dir {self.output_dir!r} is not a directory")
+            raise neurtmp.ConfigError(f"{name('output_dir')} {self.output_dir!r} is not a directory")
 
     def ffmpeg_path(self) -> str:
         """The ffmpeg to run."""
@@ -106,14 +117,16 @@ class IngestConfig:
             ConfigError: a value that is not of the field's type, or out of range.
         """
         values: dict[str, Any] = {}
+        names = dict(ENVIRONMENT)  # what a message calls a field: how the user sets it
         for field in dataclasses.fields(cls):
             variable = ENVIRONMENT[field.name]
             if variable in environ and environ[variable] != "":
                 values[field.name] = _convert(field, environ[variable], variable)
             if flags and flags.get(field.name) is not None:
-                values[field.name] = _convert(field, flags[field.name], f"--{field.name.replace('_', '-')}")
+                names[field.name] = f"--{field.name.replace('_', '-')}"
+                values[field.name] = _convert(field, flags[field.name], names[field.name])
         config = cls(**values)
-        config.validate()
+        config.validate(names)
         return config
 
 

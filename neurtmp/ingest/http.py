@@ -11,8 +11,10 @@ gevent's WSGI server in the RTMP server's process:
     /streams/<key>/dash/manifest.mpd    DASH manifest
     /streams/<key>/<segment>            CMAF segments (init-N.m4s, chunk-N-NNNNN.m4s)
 
-Playlists and manifests are not cached; segments are. Every answer allows any origin
-(CORS), so players on other pages work.
+Playlists and manifests are not cached; segments are. They list only segments written
+whole (`neurtmp.ingest.whole`: a full disk leaves truncated ones behind); one that is
+truncated itself, or lists none, is answered 503. A segment not written whole is 404.
+Every answer allows any origin (CORS), so players on other pages work.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gevent.pywsgi import WSGIServer
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
 from werkzeug.routing import Map, Rule
 from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
-__all__ = ["CONTENT_TYPES", "IngestHttp", "serve_http"]
+from neurtmp.ingest.whole import segment_is_whole, whole_manifest, whole_playlist
+
+__all__ = ["CONTENT_TYPES", "IngestHttp", "bound_address", "serve_http"]
 
 STATIC_DIR = pathlib.Path(__file__).resolve().parent / "static"
 
@@ -116,7 +120,33 @@ class IngestHttp:
         folder = self.stream_dir(key)
         if folder is None:
             raise NotFound()
-        return self._file(request, os.path.join(folder, "dash"), path)
+        folder = os.path.join(folder, "dash")
+        suffix = os.path.splitext(path)[1]
+        full = safe_join(folder, path)
+        if full is None or not os.path.isfile(full):
+            raise NotFound()
+        if suffix in _LIVE_SUFFIXES:
+            return self._listing(full, suffix)
+        if suffix == ".m4s" and not segment_is_whole(full):
+            raise NotFound()
+        return self._file(request, folder, path)
+
+    def _listing(self, full: str, suffix: str) -> Response:
+        """A playlist or manifest, listing only whole segments (503 when it cannot)."""
+        try:
+            with open(full, "rb") as f:
+                data = f.read()
+        except OSError:
+            raise NotFound() from None
+        folder = os.path.dirname(full)
+        if suffix == ".m3u8":
+            text = whole_playlist(data.decode(errors="replace"), folder)
+            body = None if text is None else text.encode()
+        else:
+            body = whole_manifest(data, folder)
+        if body is None:
+            raise ServiceUnavailable("no whole segments to list yet", retry_after=1)
+        return Response(body, content_type=CONTENT_TYPES[suffix], headers={"Cache-Control": "no-cache, no-store"})
 
 
 def serve_http(app: IngestHttp, host: str, port: int) -> WSGIServer:
@@ -124,3 +154,9 @@ def serve_http(app: IngestHttp, host: str, port: int) -> WSGIServer:
     server = WSGIServer((host, port), app, log=None, error_log=None)
     server.start()
     return server
+
+
+def bound_address(server: WSGIServer) -> str:
+    """ "HOST:PORT" ("[V6]:PORT") the HTTP server is bound to, as the socket says."""
+    host, port = server.socket.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

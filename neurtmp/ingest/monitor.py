@@ -7,7 +7,8 @@ a GPU is there (probed once, off the hub), 0 otherwise.
 
 Health: "unhealthy" when the RTMP listener is down or no usable ffmpeg is configured;
 "degraded" when CPU passes 90%, a transcoder is restarting, one encodes below real time,
-or GPU memory is nearly full; "healthy" otherwise.
+GPU memory is nearly full, or the output disk is full (checked at each sample, logged
+when it fills and when space is back); "healthy" otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import psutil
 import neurtmp
 from neurtmp.codec import gpu
 from neurtmp.ingest.app import IngestApp
+from neurtmp.ingest.disk import DiskSpace
 from neurtmp.ingest.http import IngestHttp
 
 __all__ = ["Monitor", "Snapshot", "StreamFigures", "format_uptime"]
@@ -111,6 +113,7 @@ class Monitor:
         self.source_base = source_base.rstrip("/")
         self.interval = interval
         self.on_sample = on_sample
+        self.disk = DiskSpace(app.output_dir)
         self.state = "starting"
         self.snapshot = Snapshot()
         self._process = psutil.Process()
@@ -149,7 +152,7 @@ class Monitor:
         gpu_percent, gpu_pressure = self._gpu()
         live = {(s.app, s.name): s.statistics() for s in self.app.live.streams()}
         streams = tuple(self._figures(entry, live.get((self.app.config.app, entry["key"]), {}))
-                        for entry in self.app.describe())
+                        for entry in self.app.describe(include_ended=False))
         errors = self._problems(cpu, gpu_pressure, streams)
         fatal = [e for e in errors if e in ("RTMP listener down", "no usable ffmpeg")]
         status = "unhealthy" if fatal or self.state != "running" else ("degraded" if errors else "healthy")
@@ -202,6 +205,9 @@ class Monitor:
                 errors.append(f"{figures.key} encodes at {figures.speed:.2f}x real time")
         if gpu_pressure:
             errors.append("GPU memory pressure high")
+        disk = self.disk.check()
+        if disk is not None:
+            errors.append(disk)
         return errors
 
     def _usage(self) -> tuple[float, float]:

@@ -87,10 +87,16 @@ class ModuleService(module_pb2_grpc.ModuleServiceServicer):  # type: ignore[misc
 class GrpcEndpoint:
     """The running gRPC server: ModuleService, grpc.health.v1 and reflection."""
 
-    def __init__(self, server: grpc.Server, port: int, health_servicer: health.HealthServicer) -> None:
+    def __init__(self, server: grpc.Server, host: str, port: int, health_servicer: health.HealthServicer) -> None:
         self.server = server
+        self.host = host
         self.port = port
         self.health = health_servicer
+
+    @property
+    def address(self) -> str:
+        """ "HOST:PORT" ("[V6]:PORT") it is bound to: the host asked for, the port bound."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def follow(self, snapshot: Snapshot) -> None:
         """The health service's status follows the app's: NOT_SERVING when unhealthy."""
@@ -124,7 +130,7 @@ def start_grpc(monitor: Monitor, host: str, port: int) -> GrpcEndpoint:
     if not bound:
         raise neurtmp.ListenError(f"cannot listen for gRPC on {address}")
     server.start()
-    endpoint = GrpcEndpoint(server, bound, health_servicer)
+    endpoint = GrpcEndpoint(server, host, bound, health_servicer)
     endpoint.follow(monitor.snapshot)
     return endpoint
 

@@ -5,26 +5,29 @@ into a bounded queue that a writer greenlet drains into ffmpeg's stdin. If ffmpe
 behind and the queue fills, video is dropped until the next key frame (counted). ffmpeg
 starts at the first video key frame (the ladder needs the input size, from the sequence
 header's SPS or onMetaData); its `-progress` output (fps, speed, dropped and duplicated
-frames) is kept for status and metrics. When it dies, or makes no progress for
-`stall_timeout` seconds while input flows, it is restarted with backoff, fed the cached
-metadata and sequence headers, then video from the next key frame. `stop()` ends the
-input, so ffmpeg finalises the playlists (ENDLIST, a static MPD), then TERM, then KILL.
+frames) is kept for status and metrics. When it dies, makes no progress for
+`stall_timeout` seconds while input flows, or cannot be started at all (no ffmpeg, no
+descriptors left, an output folder that cannot be made), it is restarted with backoff,
+fed the cached metadata and sequence headers, then video from the next key frame. After
+`MAX_FAILURES` such failures in a row without a frame encoded, it gives up and tells
+`on_failure` why, as a status description for the publisher. `stop()` ends the input,
+so ffmpeg finalises the playlists (ENDLIST, a static MPD), then TERM, then KILL.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
 import gevent.queue
-from gevent.fileobject import FileObjectPosix
 
 import neurtmp
 from neurtmp.codec import avc, flv
+from neurtmp.ingest import _process
 from neurtmp.ingest.ladder import Rung, ffmpeg_command, rungs_for
 
 __all__ = ["Transcoder"]
@@ -39,17 +42,15 @@ FINALISE_SECONDS = 10.0
 MAX_BACKOFF = 30.0
 #: Seconds of healthy encoding after which the backoff starts again from 1 s.
 HEALTHY_SECONDS = 30.0
+#: ffmpeg runs in a row that end without one frame encoded (or cannot start) before the
+#: publisher is given up on: input ffmpeg cannot decode would otherwise restart it forever.
+MAX_FAILURES = 3
+#: The publisher's status description when ffmpeg never encodes a frame of its input.
+UNDECODABLE = "400 undecodable video"
+#: ffmpeg error lines logged per run; the rest are counted (undecodable input makes
+#: several a frame).
+MAX_LOGGED_ERRORS = 20
 _TAG_AUDIO, _TAG_VIDEO, _TAG_SCRIPT = 8, 9, 18
-
-
-def _wait(process: subprocess.Popen[bytes], seconds: float) -> bool:
-    """Wait for `process` to exit without blocking the hub; False when it is still running."""
-    deadline = time.monotonic() + seconds
-    while process.poll() is None:
-        if time.monotonic() >= deadline:
-            return False
-        gevent.sleep(0.02)
-    return True
 
 
 class Transcoder:
@@ -63,10 +64,12 @@ class Transcoder:
         preset: x264 preset.
         segment_duration: seconds per segment.
         stall_timeout: seconds without progress (while input flows) before a restart.
+        on_failure: called with a status description ("400 undecodable video",
+            "500 transcoder cannot start: ...") when the transcoder gives up.
     """
 
     def __init__(self, key: str, out_dir: str, ffmpeg: str, encoder: str, preset: str, segment_duration: float,
-                 stall_timeout: float) -> None:
+                 stall_timeout: float, on_failure: Callable[[str], None] | None = None) -> None:
         self.key = key
         self.out_dir = out_dir
         self.ffmpeg = ffmpeg
@@ -74,7 +77,8 @@ class Transcoder:
         self.preset = preset
         self.segment_duration = segment_duration
         self.stall_timeout = stall_timeout
-        #: waiting (for a key frame) | encoding | restarting | finished | error
+        self.on_failure = on_failure
+        #: waiting (for a key frame) | encoding | restarting | finished | error | failed (gave up)
         self.status = "waiting"
         self.rungs: list[Rung] = []
         self.input_size: tuple[int, int] | None = None
@@ -83,6 +87,10 @@ class Transcoder:
         self.restarts = 0
         self.dropped_tags = 0
         self.last_error = ""
+        #: Why the transcoder gave up (a status description), once it has.
+        self.failure: str | None = None
+        self._failures = 0
+        self._encoded = False
         self._metadata: bytes | None = None
         self._video_header: bytes | None = None
         self._audio_header: bytes | None = None
@@ -90,8 +98,7 @@ class Transcoder:
         self._base: int | None = None
         self._queue: gevent.queue.Queue = gevent.queue.Queue(MAX_QUEUED_TAGS)
         self._skipping_video = False
-        self._process: subprocess.Popen[bytes] | None = None
-        self._pipes: tuple[Any, Any, Any] = (None, None, None)
+        self._process: _process.Child | None = None
         self._greenlets: list[gevent.Greenlet] = []
         self._watchdog: gevent.Greenlet | None = None
         self._stopping = False
@@ -136,7 +143,14 @@ class Transcoder:
         if self._process is None and not self._stopping and self.status == "waiting":
             if not key or self.input_size is None:
                 return
-            self._start(packet.timestamp)
+            try:
+                self._start(packet.timestamp)
+            except OSError as exc:
+                self._process = None
+                self.status = "restarting"
+                gevent.spawn(self._after_failure, f"could not start ({exc})",
+                             f"500 transcoder cannot start: {exc.strerror or exc}")
+                return
         if self._skipping_video and not key:
             self.dropped_tags += 1
             return
@@ -176,12 +190,8 @@ class Transcoder:
         self.rungs = rungs_for(*self.input_size)
         command = ffmpeg_command(self.ffmpeg, self.rungs, self.out_dir, self.encoder, self.preset,
                                  self.segment_duration, self._has_audio)
-        # The standard library spawns with vfork/exec: no fork handlers run in the child
-        # (gevent's fork would run grpcio's, which break a child of a gRPC-serving process).
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE)
-        self._pipes = (FileObjectPosix(self._process.stdin, "wb"), FileObjectPosix(self._process.stdout, "rb"),
-                       FileObjectPosix(self._process.stderr, "rb"))
+        child = self._process = _process.spawn(command)
+        self._encoded = False
         self._queue = gevent.queue.Queue(MAX_QUEUED_TAGS)
         self._queue.put(flv.file_header(self._has_audio, True))
         self._base = timestamp  # the key frame ffmpeg starts at is its time 0
@@ -191,9 +201,9 @@ class Transcoder:
                 self._queue_tag(tag_type, timestamp, cached)
         self.status = "encoding"
         self._started_at = self._last_progress = time.monotonic()
-        stdin, stdout, stderr = self._pipes
-        self._greenlets = [gevent.spawn(self._write, stdin, self._queue), gevent.spawn(self._read_progress, stdout),
-                           gevent.spawn(self._read_errors, stderr)]
+        self._greenlets = [gevent.spawn(self._write, child.stdin, self._queue),
+                           gevent.spawn(self._read_progress, child.stdout),
+                           gevent.spawn(self._read_errors, child.stderr)]
         if self._watchdog is None:
             self._watchdog = gevent.spawn(self._watch)
         log.info("%s: ffmpeg started: %s, %dx%d in -> %s (%s)", self.key, self.encoder, *self.input_size,
@@ -223,19 +233,29 @@ class Transcoder:
             block[key] = value
             if key == "progress":
                 self.progress = block
+                if not self._encoded and block.get("frame", "0").strip() not in ("", "0"):
+                    self._encoded = True
                 block = {}
                 self._last_progress = time.monotonic()
 
     def _read_errors(self, stderr: Any) -> None:
-        for raw in stderr:
-            line = raw.decode(errors="replace").strip()
-            if line:
-                self.last_error = line
-                log.warning("%s: ffmpeg: %s", self.key, line)
+        count = 0
+        try:
+            for raw in stderr:
+                line = raw.decode(errors="replace").strip()
+                if line:
+                    self.last_error = line
+                    count += 1
+                    if count <= MAX_LOGGED_ERRORS:
+                        log.warning("%s: ffmpeg: %s", self.key, line)
+        finally:
+            if count > MAX_LOGGED_ERRORS:
+                log.warning("%s: ffmpeg: %d more error lines not logged (the last: %s)", self.key,
+                            count - MAX_LOGGED_ERRORS, self.last_error)
 
     def _watch(self) -> None:
         """Restart ffmpeg when it dies or stalls while input flows."""
-        while not self._stopping:
+        while not self._stopping and self.failure is None:
             gevent.sleep(0.5)
             process = self._process
             if process is None or self._stopping:
@@ -251,25 +271,39 @@ class Transcoder:
                 reason = f"exited unexpectedly (status {process.returncode})"
             else:
                 reason = f"made no progress for {self.stall_timeout:g} s"
+            reason = f"{reason} ({self.last_error or 'no error'})"
             self._kill(process)
-            self.restarts += 1
             self.status = "restarting"
             self._process = None
-            delay, self._backoff = self._backoff, min(self._backoff * 2, MAX_BACKOFF)
-            log.warning("%s: ffmpeg %s (%s); restarting in %g s", self.key, reason, self.last_error or "no error",
-                        delay)
-            gevent.sleep(delay)
-            if not self._stopping:
-                self.status = "waiting"  # starts again at the next key frame
-                self._skipping_video = False
+            self._after_failure(reason, UNDECODABLE)
 
-    def _kill(self, process: Any) -> None:
-        for greenlet in self._greenlets:
-            greenlet.kill(block=False)
-        if process.poll() is None:
-            process.kill()
-        if not _wait(process, 5):
+    def _after_failure(self, reason: str, description: str) -> None:
+        """ffmpeg died, stalled or could not start: restart it after the backoff, or give
+        up after `MAX_FAILURES` in a row without a frame encoded."""
+        self._failures = 0 if self._encoded else self._failures + 1
+        self._encoded = False
+        if self._failures >= MAX_FAILURES:
+            self.status = "failed"
+            self.failure = description
+            log.error("%s: ffmpeg %s; giving up after %d failures in a row: %s", self.key, reason, self._failures,
+                      description)
+            if self.on_failure is not None:
+                self.on_failure(description)
+            return
+        self.restarts += 1
+        delay, self._backoff = self._backoff, min(self._backoff * 2, MAX_BACKOFF)
+        log.warning("%s: ffmpeg %s; restarting in %g s", self.key, reason, delay)
+        gevent.sleep(delay)
+        if not self._stopping:
+            self.status = "waiting"  # starts again at the next key frame
+            self._skipping_video = False
+
+    def _kill(self, process: _process.Child) -> None:
+        gevent.killall(self._greenlets)  # they hold the pipes, closed below
+        process.kill()
+        if not process.wait(5):
             log.error("%s: ffmpeg %d did not die", self.key, process.pid)
+        process.close()
 
     def stop(self) -> None:
         """End the input; ffmpeg finalises the playlists, else TERM, then KILL. Blocks
@@ -281,19 +315,22 @@ class Transcoder:
             self._watchdog.kill(block=False)
         process = self._process
         if process is None:
-            self.status = "finished"
+            if self.failure is None:
+                self.status = "finished"
             return
         try:
             self._queue.put_nowait(None)
         except gevent.queue.Full:
-            self._pipes[0].close()
-        if not _wait(process, FINALISE_SECONDS):
+            process.stdin.close()
+        if not process.wait(FINALISE_SECONDS):
             log.warning("%s: ffmpeg did not finish in %g s; terminating", self.key, FINALISE_SECONDS)
             process.terminate()
-            if not _wait(process, 3):
+            if not process.wait(3):
                 process.kill()
-                _wait(process, 5)
+                process.wait(5)
         gevent.joinall(self._greenlets, timeout=2)
+        gevent.killall(self._greenlets)
+        process.close()
         self.status = "finished" if process.returncode == 0 else "error"
         log.info("%s: ffmpeg finished (exit %s)", self.key, process.returncode)
 
