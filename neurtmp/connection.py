@@ -174,9 +174,17 @@ class Connection:
     def get_streams(self) -> list[Stream]:
         return list(self._streams.values())
 
-    def close(self, reason: str = "closed by the server") -> None:
-        """Close the connection; handlers see stream and connection close events."""
+    def close(self, reason: str = "closed by the server", flush_timeout: float = 0.0) -> None:
+        """Close the connection; handlers see stream and connection close events.
+
+        With `flush_timeout`, what is queued (a last status sent just before) goes out
+        first, for at most that many seconds; the call returns at once either way.
+        """
         if self._closed:
+            return
+        if flush_timeout > 0:
+            self.flush()
+            gevent.spawn(self._close_after_flush, reason, flush_timeout)
             return
         self._close_reason = self._close_reason or reason
         self._closed = True
@@ -184,6 +192,10 @@ class Connection:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+    def _close_after_flush(self, reason: str, timeout: float) -> None:
+        self._outbox.drain(timeout)
+        self.close(reason)
 
     def close_gracefully(self, reason: str, timeout: float) -> None:
         """End every stream with the statuses its client expects (see

@@ -36,9 +36,8 @@ REJECTED = "NetStream.Publish.Rejected"
 #: The status a publisher gets when its stream cannot be transcoded ("400 undecodable
 #: video", "500 transcoder cannot start: ...").
 FAILED = "NetStream.Publish.Failed"
-#: Seconds a disconnected publisher's connection stays open after its error status, so the
-#: status reaches it: `Connection.close` shuts the socket at once, without flushing.
-DISCONNECT_GRACE = 0.5
+#: Seconds a disconnected publisher's error status may take to reach it before the close.
+DISCONNECT_FLUSH_SECONDS = 2.0
 #: Seconds a finished stream stays in `/streams`, marked ended (the page shows "(ended)").
 ENDED_LISTED_SECONDS = 30.0
 
@@ -251,7 +250,7 @@ class IngestApp:
             entry.stream.send_status(code, description, level="error")
         except neurtmp.ConnectionClosed:
             return
-        gevent.spawn_later(DISCONNECT_GRACE, entry.stream.get_connection().close, description)
+        entry.stream.get_connection().close(description, flush_timeout=DISCONNECT_FLUSH_SECONDS)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -86,9 +86,6 @@ def test_a_refused_publish_is_logged_once_and_the_ingest_app_logs_no_token(inges
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.xfail(strict=True, reason="framework gap: neurtmp/stream.py logs a refused publish with the name as "
-                   "sent, query string and all (Stream.start_publish); it should log "
-                   "get_stream_name(query=False). Remove this marker when it does.")
 def test_no_log_line_carries_a_publish_token(ingest: Any, caplog: Any) -> None:  # noqa: F811
     app = ingest(auth_secret="s3cret")
     signature, _ = refused_with_a_bad_signature(app, caplog)
