@@ -13,6 +13,7 @@ from typing import Any
 
 from neurtmp._version import __version__
 from neurtmp.errors import ConfigError, RemoteProtocolError
+from neurtmp.names import host_port
 from neurtmp.protocol import events as ev
 
 #: The form --pull and --push want for remote URLs.
@@ -528,10 +529,16 @@ def _ingest(args: argparse.Namespace) -> int:
     import os
 
     import neurtmp
-    from neurtmp.ingest import IngestApp, IngestConfig, IngestHttp, serve_http
-    from neurtmp.ingest.http import bound_address
-    from neurtmp.ingest.monitor import Monitor
-    from neurtmp.ingest.service import metrics_text, start_grpc
+    from neurtmp.ingest import IngestConfig
+
+    try:
+        from neurtmp.ingest import IngestApp, IngestHttp, serve_http
+        from neurtmp.ingest.http import bound_address
+        from neurtmp.ingest.monitor import Monitor
+        from neurtmp.ingest.service import metrics_text, start_grpc
+    except ModuleNotFoundError as exc:
+        print(f"neurtmp ingest: {neurtmp.MissingExtra('the ingest app', 'ingest', exc.name)}", file=sys.stderr)
+        return 2
 
     _configure_logging(args.log_level)
     try:
@@ -539,7 +546,7 @@ def _ingest(args: argparse.Namespace) -> int:
         server = neurtmp.Factory().create_server()
         app = IngestApp(config)
         app.install(server)
-        server.start(f"[{config.host}]:{config.port}" if ":" in config.host else f"{config.host}:{config.port}")
+        server.start(host_port(config.host, config.port))
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp ingest: {exc}", file=sys.stderr)
         return 2

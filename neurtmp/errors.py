@@ -17,7 +17,8 @@ Every error neurtmp raises on purpose derives from :class:`NeurtmpError`::
     │   ├─ EncoderNotFound                                               + LookupError
     │   ├─ EncodeError
     │   └─ DecodeError
-    └─ ConfigError                                                        + ValueError
+    ├─ ConfigError                                                        + ValueError
+    └─ MissingExtra               an optional part is not installed       + ImportError
 
 Errors that also derive from a builtin can be caught either way, as PyAV does it.
 """
@@ -38,6 +39,7 @@ __all__ = [
     "HandshakeError",
     "LimitExceeded",
     "LocalProtocolError",
+    "MissingExtra",
     "NeurtmpError",
     "ProtocolError",
     "RemoteProtocolError",
@@ -132,3 +134,17 @@ class DecodeError(CodecError):
 
 class ConfigError(NeurtmpError, ValueError):
     """A configuration value is invalid."""
+
+
+class MissingExtra(NeurtmpError, ImportError):
+    """An optional part of neurtmp needs packages that are not installed: the message
+    names the extra that brings them (``pip install 'neurtmp[codec]'``).
+
+    Attributes:
+        extra: the extra's name ("codec", "ingest").
+    """
+
+    def __init__(self, what: str, extra: str, missing: str | None = None) -> None:
+        module = f" (no module {missing!r})" if missing else ""
+        super().__init__(f"{what} needs the {extra!r} extra{module}: pip install 'neurtmp[{extra}]'", name=missing)
+        self.extra = extra

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from neurtmp.codec import aac, avc, flv, hevc
 from neurtmp.codec.video_data import VideoData
+from neurtmp.errors import MissingExtra
 
 if TYPE_CHECKING:
     from neurtmp.codec.encoders import VideoEncoder
@@ -60,7 +61,11 @@ def _load(table: dict[str, tuple[str, str]], name: str) -> Any:
     entry = table.get(name.lower())
     if entry is None:
         return None
-    return getattr(importlib.import_module(entry[0]), entry[1])
+    try:
+        module = importlib.import_module(entry[0])
+    except ModuleNotFoundError as exc:  # PyAV / NumPy: the "codec" extra
+        raise MissingExtra(f"the {name!r} codec", "codec", exc.name) from exc
+    return getattr(module, entry[1])
 
 
 def encoder_names() -> list[str]:

@@ -12,10 +12,37 @@
 
 from __future__ import annotations
 
-from neurtmp.ingest.app import IngestApp, IngestStream, choose_encoder
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from neurtmp.ingest.config import ENVIRONMENT, IngestConfig
-from neurtmp.ingest.http import IngestHttp, serve_http
-from neurtmp.ingest.ladder import LADDER, Rung, rungs_for
+
+if TYPE_CHECKING:
+    from neurtmp.ingest.app import IngestApp, IngestStream, choose_encoder
+    from neurtmp.ingest.http import IngestHttp, serve_http
+    from neurtmp.ingest.ladder import LADDER, Rung, rungs_for
 
 __all__ = ["ENVIRONMENT", "LADDER", "IngestApp", "IngestConfig", "IngestHttp", "IngestStream", "Rung",
            "choose_encoder", "rungs_for", "serve_http"]
+
+#: Public name -> its module, imported on first use: the configuration (and the CLI's
+#: help) works without the "ingest" extra; the app itself needs it.
+_LAZY = {
+    "IngestApp": "neurtmp.ingest.app",
+    "IngestStream": "neurtmp.ingest.app",
+    "choose_encoder": "neurtmp.ingest.app",
+    "IngestHttp": "neurtmp.ingest.http",
+    "serve_http": "neurtmp.ingest.http",
+    "LADDER": "neurtmp.ingest.ladder",
+    "Rung": "neurtmp.ingest.ladder",
+    "rungs_for": "neurtmp.ingest.ladder",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neurtmp.ingest' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
