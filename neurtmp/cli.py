@@ -510,6 +510,11 @@ def _proxy(args: argparse.Namespace) -> int:
     return _run_until_signalled(server, [forwarder], grace=_PROXY_SHUTDOWN_GRACE)
 
 
+def _add_log_level(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="least severe log messages shown (default %(default)s)")
+
+
 def _add_proxy(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     proxy = add_parser(
         "proxy",
@@ -523,7 +528,7 @@ def _add_proxy(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     proxy.add_argument("--log-io", metavar="DIR", help="write each connection's raw bytes to files in DIR")
     proxy.add_argument("--tls-no-verify", action="store_true",
                        help="accept any certificate from an rtmps:// remote (self-signed test servers)")
-    proxy.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_log_level(proxy)
     proxy.set_defaults(func=_proxy)
 
 
@@ -593,7 +598,7 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
                        help="write each connection's raw received and sent bytes to files in DIR")
     serve.add_argument("--shutdown-grace", type=float, default=server("shutdown_grace"), metavar="SECONDS",
                        help="on SIGINT/SIGTERM, time given to connections to finish (default %(default)s)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_log_level(serve)
     serve.set_defaults(func=_serve)
 
 
@@ -604,23 +609,24 @@ class _Service:
         self.start, self.stop = start, stop
 
 
-#: `neurtmp ingest` flags: (field, type, help). Each also reads RTMP_<FIELD>.
-_INGEST_FLAGS: tuple[tuple[str, type, str], ...] = (
-    ("host", str, "address to listen on"),
-    ("port", int, "RTMP port"),
-    ("max_streams", int, "streams published at once"),
-    ("max_bitrate", float, "highest input bitrate, Mbit/s"),
-    ("max_resolution", int, "highest input height, lines"),
-    ("http_port", int, "HTTP port (playlists, segments, page, /metrics)"),
-    ("grpc_port", int, "gRPC ModuleService port"),
-    ("output_dir", str, "where segments and playlists are written"),
-    ("segment_duration", float, "segment length, seconds"),
-    ("encoder", str, "auto | x264 | nvenc_h264"),
-    ("preset", str, "x264 preset"),
-    ("ffmpeg", str, "ffmpeg binary (default: the one imageio-ffmpeg installs)"),
-    ("auth_secret", str, "HMAC secret for publish tokens (default: no auth)"),
-    ("keep_finished", float, "seconds a finished stream's files are kept"),
-    ("stall_timeout", float, "seconds without ffmpeg progress before it is restarted"),
+#: `neurtmp ingest` flags: (field, type, help, default as shown; None: IngestConfig's).
+#: Each also reads RTMP_<FIELD>.
+_INGEST_FLAGS: tuple[tuple[str, type, str, str | None], ...] = (
+    ("host", str, "address to listen on", None),
+    ("port", int, "RTMP port", None),
+    ("max_streams", int, "streams published at once", None),
+    ("max_bitrate", float, "highest input bitrate, Mbit/s", None),
+    ("max_resolution", int, "highest input height, lines", None),
+    ("http_port", int, "HTTP port (playlists, segments, page, /metrics)", None),
+    ("grpc_port", int, "gRPC ModuleService port", None),
+    ("output_dir", str, "where segments and playlists are written", "a per-user cache folder"),
+    ("segment_duration", float, "segment length, seconds", None),
+    ("encoder", str, "auto | x264 | nvenc_h264", None),
+    ("preset", str, "x264 preset", None),
+    ("ffmpeg", str, "ffmpeg binary", "the one imageio-ffmpeg installs"),
+    ("auth_secret", str, "HMAC secret for publish tokens", "no secret, no auth"),
+    ("keep_finished", float, "seconds a finished stream's files are kept", None),
+    ("stall_timeout", float, "seconds without ffmpeg progress before it is restarted", None),
 )
 
 
@@ -635,11 +641,11 @@ def _add_ingest(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
         "(/streams/KEY/dash/manifest.mpd), with a page at / . Every option also reads the environment "
         "variable shown; a flag wins.",
     )
-    for name, kind, text in _INGEST_FLAGS:
-        default = _default(IngestConfig, name) if name != "output_dir" else "a per-user cache folder"
+    for name, kind, text, shown in _INGEST_FLAGS:
+        default = _default(IngestConfig, name) if shown is None else shown
         ingest.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None,
                             help=f"{text} (${ENVIRONMENT[name]}; default {default})")
-    ingest.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_log_level(ingest)
     ingest.set_defaults(func=_ingest)
 
 
@@ -651,7 +657,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
     _configure_logging(args.log_level)
     try:
-        config = IngestConfig.from_sources(os.environ, {name: getattr(args, name) for name, _, _ in _INGEST_FLAGS})
+        config = IngestConfig.from_sources(os.environ, {name: getattr(args, name) for name, *_ in _INGEST_FLAGS})
         server = neurtmp.Factory().create_server()
         app = IngestApp(config)
         app.install(server)
