@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 import urllib.parse
 from typing import Any
+
+import gevent
 
 import neurtmp
 from neurtmp.handlers import (
@@ -168,11 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     except (neurtmp.ListenError, neurtmp.ConfigError) as exc:
         print(f"render_stream: {exc}", file=sys.stderr)
         return 2
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or kill: stop serving, quietly
+        gevent.signal_handler(signum, lambda: gevent.spawn(server.shutdown, 0))
     print(f"listening on rtmp://{server.get_listen_address()}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:  # Ctrl-C: a quiet exit
-        pass
+    server.serve_forever()
     return 0
 
 
