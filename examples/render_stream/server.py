@@ -6,8 +6,9 @@
     python examples/render_stream/client.py rtmp://127.0.0.1:1935/demo set_color 255 0 0
 
 Any app and stream name works. The stream name's query may set `codec`, `rate` (renders
-per second, default 30) and `size` (WIDTHxHEIGHT). Remote calls steer the scenes of the
-caller's connection: set_speed(x), set_color(r, g, b), pause_scene(true|false).
+per second, default 30) and `size` (WIDTHxHEIGHT). `codec=hevc` is sent as Enhanced RTMP:
+it needs a player that reads it (ffmpeg / ffplay 6.1 or later). Remote calls steer the
+scenes of the caller's connection: set_speed(x), set_color(r, g, b), pause_scene(true|false).
 Built only on neurtmp's public API.
 """
 
