@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
 import signal
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +24,20 @@ _RELAY_URL_FORM = "rtmp://HOST[:PORT]/APP/NAME"
 
 #: Seconds `neurtmp proxy` gives connections to finish on SIGINT/SIGTERM.
 _PROXY_SHUTDOWN_GRACE = 2.0
+
+#: Seconds a worker has to print its "listening on" line before it is deemed hung and killed.
+_WORKER_START_TIMEOUT = 30.0
+
+#: First delay before a worker that exited is restarted; it doubles with each further exit
+#: (up to _WORKER_RESTART_MAX), so a worker that crashes at once does not spin.
+_WORKER_RESTART_FIRST = 0.5
+_WORKER_RESTART_MAX = 30.0
+
+#: Seconds a worker must have run for its next restart delay to start again from the first.
+_WORKER_HELD = 30.0
+
+#: Seconds between the supervisor's looks at its workers.
+_SUPERVISE_INTERVAL = 0.1
 
 #: ServerOptions field -> the `serve` option that sets it (for ServerOptions' error messages).
 _SERVE_OPTION_OF_FIELD = {
@@ -251,6 +268,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         workers = _worker_count(args.workers)
+        if args.worker_start_timeout <= 0:
+            raise ConfigError(f"--worker-start-timeout must be > 0 s, not {args.worker_start_timeout:g}")
     except ConfigError as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
@@ -284,10 +303,10 @@ def _serve(args: argparse.Namespace) -> int:
         server.start(args.listen, tls=bool(args.tls_cert) and not args.tls_listen)
         if args.tls_listen:
             server.start(args.tls_listen, tls=True)
-        if worker == 0:
-            server.start(args.worker_origin, shared=False)  # where the other workers pull and push
-        elif worker is not None:
+        if worker is not None:
             server.start("127.0.0.1:0", shared=False)  # this worker's own port, for its relays
+        if worker == 0:  # where the other workers pull and push (the supervisor holds the port)
+            server.start(args.worker_origin, shared=True)
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
@@ -295,8 +314,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker_count(text: str) -> int:
-    import os
-
     if text == "auto":
         return os.cpu_count() or 1
     try:
@@ -308,67 +325,168 @@ def _worker_count(text: str) -> int:
     return count
 
 
+class _Worker:
+    """One worker process of `neurtmp serve --workers N`: started, deemed serving once it
+    prints its "listening on" line (killed when it prints none within `start_timeout`), and
+    restarted with growing delays when it exits."""
+
+    def __init__(self, index: int, command: list[str], start_timeout: float) -> None:
+        from neurtmp.relay import Backoff
+
+        self.index = index
+        self.command = [*command, "--worker", str(index)]
+        self.start_timeout = start_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        #: Whether the running process printed its "listening on" line.
+        self.serving = False
+        self._started_at = 0.0
+        self._output = b""
+        self._backoff = Backoff(_WORKER_RESTART_FIRST, _WORKER_RESTART_MAX)
+        self._restart_at: float | None = None
+
+    def spawn(self) -> None:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE)
+        assert self.process.stdout is not None
+        os.set_blocking(self.process.stdout.fileno(), False)
+        self.serving = False
+        self._output = b""
+        self._started_at = time.monotonic()
+        self._restart_at = None
+
+    def check(self) -> str | None:
+        """Advance this worker (note its startup line, restart it when its delay is over);
+        returns why it stopped when it has just exited or been deemed hung, else None."""
+        now = time.monotonic()
+        if self.process is None:
+            if self._restart_at is not None and now >= self._restart_at:
+                self.spawn()
+            return None
+        if not self.serving:
+            return self._check_start(now)
+        if self.process.poll() is not None:
+            return self._stopped(f"exited with {self.process.returncode}", now)
+        return None
+
+    def _check_start(self, now: float) -> str | None:
+        assert self.process is not None and self.process.stdout is not None
+        try:
+            self._output += os.read(self.process.stdout.fileno(), 4096)
+        except BlockingIOError:  # nothing new yet
+            pass
+        if b"listening on" in self._output and b"\n" in self._output.partition(b"listening on")[2]:
+            self.serving = True
+            print(f"neurtmp serve: worker {self.index} serving (pid {self.process.pid})", file=sys.stderr, flush=True)
+            return None
+        if self.process.poll() is not None:
+            return self._stopped(f"exited with {self.process.returncode} before it was serving", now)
+        if now - self._started_at > self.start_timeout:
+            self.process.kill()
+            self.process.wait()
+            return self._stopped(f"printed no 'listening on' line within {self.start_timeout:g} s; killed it", now)
+        return None
+
+    def _stopped(self, reason: str, now: float) -> str:
+        """Forget the process; returns `reason` with the worker's name."""
+        if self.serving and now - self._started_at >= _WORKER_HELD:
+            self._backoff.reset()
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
+        self.process = None
+        self.serving = False
+        return f"worker {self.index} {reason}"
+
+    def restart_later(self) -> float:
+        """Schedule the restart after the next delay of the backoff; returns the delay."""
+        delay = self._backoff.next()
+        self._restart_at = time.monotonic() + delay
+        return delay
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def wait(self, deadline: float) -> None:
+        """Wait for the process until `deadline` (time.monotonic()); kill it then."""
+        if self.process is None:
+            return
+        try:
+            self.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 def _supervise_workers(args: argparse.Namespace, count: int) -> int:
     """Run `count` worker processes sharing the port (SO_REUSEPORT); restart those that die.
 
     Worker 0 holds every stream: it also listens on a private loopback port, and the other
     workers are edges of it (a publish on them is forwarded to it, their players pull from
-    it), so a player gets any stream whichever worker the kernel gave it.
+    it), so a player gets any stream whichever worker the kernel gave it. The supervisor
+    holds both ports for as long as it runs (bound with SO_REUSEPORT, not listening), so no
+    other program can take them, not even while a worker restarts.
     """
-    import subprocess
-    import time
-
     try:
         holder = _bind(args.listen, reuse_port=True)  # keeps the port ours (not listening)
     except ConfigError as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
-    shown = _shown(holder)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        private = f"127.0.0.1:{probe.getsockname()[1]}"
-    base = [sys.executable, "-m", "neurtmp.cli", *args.argv, "--workers", "1", "--listen", shown,
-            "--worker-origin", private]
-    stopping = []
-
-    def spawn(index: int) -> subprocess.Popen[str]:
-        process = subprocess.Popen([*base, "--worker", str(index)], stdout=subprocess.PIPE, text=True)
-        assert process.stdout is not None
-        line = process.stdout.readline()  # "listening on ..." once it serves
-        if "listening on" not in line:
-            raise ConfigError(f"worker {index} did not start (exit {process.wait()})")
-        print(f"neurtmp serve: worker {index} serving (pid {process.pid})", file=sys.stderr, flush=True)
-        return process
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.append(True))
-    try:
-        workers = [spawn(index) for index in range(count)]
-    except ConfigError as exc:
-        print(f"neurtmp serve: {exc}", file=sys.stderr)
-        return 2
-    print(f"listening on rtmp://{shown} ({count} workers)", flush=True)
-    while not stopping:
-        time.sleep(0.2)
-        for index, process in enumerate(workers):
-            if process.poll() is not None and not stopping:
-                print(f"neurtmp serve: worker {index} exited with {process.returncode}; restarting",
-                      file=sys.stderr, flush=True)
-                try:
-                    workers[index] = spawn(index)
-                except ConfigError as exc:
-                    print(f"neurtmp serve: {exc}", file=sys.stderr, flush=True)
-    for process in workers:
-        if process.poll() is None:
-            process.terminate()
-    deadline = time.monotonic() + args.shutdown_grace + 5
-    for process in workers:
+    with holder, _hold_private_port() as private:
+        shown = _shown(holder)
+        command = [sys.executable, "-m", "neurtmp.cli", *args.argv, "--workers", "1", "--listen", shown,
+                   "--worker-origin", _shown(private)]
+        workers = [_Worker(index, command, args.worker_start_timeout) for index in range(count)]
+        stopping: list[bool] = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopping.append(True))
         try:
-            process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-    holder.close()
+            print(f"neurtmp serve: worker 0 holds every stream; the other workers reach it on {_shown(private)}",
+                  file=sys.stderr, flush=True)
+            status = _start_workers(workers, stopping)
+            if status == 0 and not stopping:
+                print(f"listening on rtmp://{shown} ({count} workers)", flush=True)
+                _keep_workers(workers, stopping)
+        finally:
+            for worker in workers:
+                worker.stop()
+            deadline = time.monotonic() + args.shutdown_grace + 5
+            for worker in workers:
+                worker.wait(deadline)
+    return status
+
+
+def _hold_private_port() -> socket.socket:
+    """A loopback port for worker 0's private listener, bound with SO_REUSEPORT (and
+    without SO_REUSEADDR) so that only worker 0 can bind it beside us."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def _start_workers(workers: Sequence[_Worker], stopping: list[bool]) -> int:
+    """Start every worker and wait until each serves; 0, or 2 after one line on stderr
+    when one exits or hangs instead (or 0 at once on SIGINT/SIGTERM)."""
+    for worker in workers:
+        worker.spawn()
+    while not stopping and not all(worker.serving for worker in workers):
+        for worker in workers:
+            problem = worker.check()
+            if problem is not None:
+                print(f"neurtmp serve: {problem}", file=sys.stderr, flush=True)
+                return 2
+        time.sleep(_SUPERVISE_INTERVAL)
     return 0
+
+
+def _keep_workers(workers: Sequence[_Worker], stopping: list[bool]) -> None:
+    """Restart workers that exit or hang, with growing delays, until SIGINT/SIGTERM."""
+    while not stopping:
+        for worker in workers:
+            problem = worker.check()
+            if problem is not None and not stopping:
+                delay = worker.restart_later()
+                print(f"neurtmp serve: {problem}; restarting in {delay:g} s", file=sys.stderr, flush=True)
+        time.sleep(_SUPERVISE_INTERVAL)
 
 
 def _proxy(args: argparse.Namespace) -> int:
@@ -393,6 +511,11 @@ def _proxy(args: argparse.Namespace) -> int:
     return _run_until_signalled(server, [forwarder], grace=_PROXY_SHUTDOWN_GRACE)
 
 
+def _add_log_level(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="least severe log messages shown (default %(default)s)")
+
+
 def _add_proxy(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     proxy = add_parser(
         "proxy",
@@ -406,7 +529,7 @@ def _add_proxy(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     proxy.add_argument("--log-io", metavar="DIR", help="write each connection's raw bytes to files in DIR")
     proxy.add_argument("--tls-no-verify", action="store_true",
                        help="accept any certificate from an rtmps:// remote (self-signed test servers)")
-    proxy.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_log_level(proxy)
     proxy.set_defaults(func=_proxy)
 
 
@@ -453,6 +576,9 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
                        help="GOP cache bound in bytes per stream (default %(default)s)")
     serve.add_argument("--workers", default="1", metavar="N",
                        help="worker processes sharing the port, for all cores: a number or auto (default %(default)s)")
+    serve.add_argument("--worker-start-timeout", type=float, default=_WORKER_START_TIMEOUT, metavar="SECONDS",
+                       help="with --workers: time a worker has to start serving before it is killed and "
+                       "restarted (default %(default)s)")
     serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--worker-origin", help=argparse.SUPPRESS)
     serve.add_argument("--origin", metavar="URL",
@@ -473,7 +599,7 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
                        help="write each connection's raw received and sent bytes to files in DIR")
     serve.add_argument("--shutdown-grace", type=float, default=server("shutdown_grace"), metavar="SECONDS",
                        help="on SIGINT/SIGTERM, time given to connections to finish (default %(default)s)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_log_level(serve)
     serve.set_defaults(func=_serve)
 
 
@@ -484,24 +610,26 @@ class _Service:
         self.start, self.stop = start, stop
 
 
-#: `neurtmp ingest` flags: (field, type, help). Each also reads RTMP_<FIELD>.
-_INGEST_FLAGS: tuple[tuple[str, type, str], ...] = (
-    ("host", str, "address to listen on"),
-    ("port", int, "RTMP port"),
-    ("max_streams", int, "streams published at once"),
-    ("max_bitrate", float, "highest input bitrate, Mbit/s"),
-    ("max_resolution", int, "highest input height, lines"),
-    ("http_port", int, "HTTP port (playlists, segments, page, /metrics)"),
-    ("grpc_port", int, "gRPC ModuleService port"),
-    ("grpc_host", str, "address the gRPC ModuleService listens on (127.0.0.1 or a private one keeps it internal)"),
-    ("output_dir", str, "where segments and playlists are written"),
-    ("segment_duration", float, "segment length, seconds"),
-    ("encoder", str, "auto | x264 | nvenc_h264"),
-    ("preset", str, "x264 preset"),
-    ("ffmpeg", str, "ffmpeg binary (default: the one imageio-ffmpeg installs)"),
-    ("auth_secret", str, "HMAC secret for publish tokens (default: no auth)"),
-    ("keep_finished", float, "seconds a finished stream's files are kept"),
-    ("stall_timeout", float, "seconds without ffmpeg progress before it is restarted"),
+#: `neurtmp ingest` flags: (field, type, help, default as shown; None: IngestConfig's).
+#: Each also reads RTMP_<FIELD>.
+_INGEST_FLAGS: tuple[tuple[str, type, str, str | None], ...] = (
+    ("host", str, "address to listen on", None),
+    ("port", int, "RTMP port", None),
+    ("max_streams", int, "streams published at once", None),
+    ("max_bitrate", float, "highest input bitrate, Mbit/s", None),
+    ("max_resolution", int, "highest input height, lines", None),
+    ("http_port", int, "HTTP port (playlists, segments, page, /metrics)", None),
+    ("grpc_port", int, "gRPC ModuleService port", None),
+    ("grpc_host", str, "address the gRPC ModuleService listens on (127.0.0.1 or a private one keeps it internal)",
+     "the --host address"),
+    ("output_dir", str, "where segments and playlists are written", "a per-user cache folder"),
+    ("segment_duration", float, "segment length, seconds", None),
+    ("encoder", str, "auto | x264 | nvenc_h264", None),
+    ("preset", str, "x264 preset", None),
+    ("ffmpeg", str, "ffmpeg binary", "the one imageio-ffmpeg installs"),
+    ("auth_secret", str, "HMAC secret for publish tokens", "no secret, no auth"),
+    ("keep_finished", float, "seconds a finished stream's files are kept", None),
+    ("stall_timeout", float, "seconds without ffmpeg progress before it is restarted", None),
 )
 
 
@@ -516,18 +644,15 @@ def _add_ingest(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
         "(/streams/KEY/dash/manifest.mpd), with a page at / . Every option also reads the environment "
         "variable shown; a flag wins.",
     )
-    for name, kind, text in _INGEST_FLAGS:
-        default = {"output_dir": "a per-user cache folder", "grpc_host": "the --host address"}.get(
-            name, _default(IngestConfig, name))
+    for name, kind, text, shown in _INGEST_FLAGS:
+        default = _default(IngestConfig, name) if shown is None else shown
         ingest.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None,
                             help=f"{text} (${ENVIRONMENT[name]}; default {default})")
-    ingest.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_log_level(ingest)
     ingest.set_defaults(func=_ingest)
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    import os
-
     import neurtmp
     from neurtmp.ingest import IngestConfig
 
@@ -542,7 +667,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
     _configure_logging(args.log_level)
     try:
-        config = IngestConfig.from_sources(os.environ, {name: getattr(args, name) for name, _, _ in _INGEST_FLAGS})
+        config = IngestConfig.from_sources(os.environ, {name: getattr(args, name) for name, *_ in _INGEST_FLAGS})
         server = neurtmp.Factory().create_server()
         app = IngestApp(config)
         app.install(server)
@@ -599,9 +724,6 @@ def _add_token(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def _token(args: argparse.Namespace) -> int:
-    import os
-    import time
-
     from neurtmp.ingest.access import check_key, sign
 
     secret = args.secret or os.environ.get("RTMP_AUTH_SECRET", "")

@@ -3,8 +3,10 @@ refused at start with one line on stderr and exit status 2."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import pathlib
+import re
 import subprocess
 import sys
 from typing import Any
@@ -78,6 +80,28 @@ def test_serve_low_latency_and_flush_interval_in_milliseconds() -> None:
     parser = build_parser()
     assert server_options(parser.parse_args(["serve", "--flush-interval", "10"]))["flush_interval"] == 0.01
     assert server_options(parser.parse_args(["serve", "--low-latency"]))["flush_interval"] == 0.0
+
+
+def help_texts() -> dict[str, str]:
+    """`neurtmp --help` and `neurtmp COMMAND --help` of every command, each on one line
+    (argparse wraps to $COLUMNS, breaking at spaces and hyphens)."""
+    parser = build_parser()
+    [commands] = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    texts = {"neurtmp": parser.format_help()}
+    texts.update({f"neurtmp {name}": command.format_help() for name, command in commands.choices.items()})
+    return {name: " ".join(text.split()) for name, text in texts.items()}
+
+
+def test_every_help_text_shows_real_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "10000")
+    texts = help_texts()
+    assert {"neurtmp serve", "neurtmp proxy", "neurtmp ingest", "neurtmp token", "neurtmp probe"} <= set(texts)
+    for name, text in texts.items():
+        for artefact in (r"default:? ?\)", r"default:? ?None\b", r"default:? ?$", r"%\("):
+            assert not re.search(artefact, text), f"{name} --help: {artefact!r} in {text}"
+    ingest = texts["neurtmp ingest"]
+    assert "--ffmpeg FFMPEG ffmpeg binary ($RTMP_FFMPEG; default the one imageio-ffmpeg installs)" in ingest
+    assert "($RTMP_AUTH_SECRET; default no secret, no auth)" in ingest
 
 
 @pytest.mark.parametrize(

@@ -20,12 +20,35 @@ def framework_example() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)  # type: ignore[union-attr]
 
 
+#: How both Quickstart commands start: a virtualenv (Debian's Python refuses a global pip install).
+VENV = "python3 -m venv .venv && . .venv/bin/activate && "
+
+
 def test_quickstart_has_exactly_the_two_commands() -> None:
     quickstart = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```sh\n(.*?)\n```", quickstart, re.S)
-    assert commands == ["pip install -e . && neurtmp serve --listen 0.0.0.0:1935", "pip install -e '.[test]' && pytest"]
+    assert len(commands) == 2, commands
+    assert all(command.startswith(VENV) for command in commands), commands
+    serve, test = (command[len(VENV):] for command in commands)
+    # The install (with whatever extras the main job needs), then the server.
+    assert re.fullmatch(r"pip install -e (\.|'\.\[[\w,-]+\]') && neurtmp serve --listen 0\.0\.0\.0:1935", serve), serve
+    assert test == "pip install -e '.[test]' && pytest"
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "pip install -e '.[test]' && pytest" in ci
+    assert test in ci  # CI runs the README's test command, in a fresh virtualenv of its own
+    assert "python3 -m venv" in ci
+
+
+def test_examples_call_the_ffmpeg_they_say_how_to_get() -> None:
+    """ffmpeg commands use $FFMPEG (the bundled ffmpeg is not on PATH), set as shown."""
+    setting = re.search(r'^FFMPEG=\$\((python -c "[^"]+")\)$', README, re.M)
+    assert setting, "no FFMPEG=$(python -c ...) line"
+    commands = re.findall(r"```sh\n(.*?)\n```", README, re.S)
+    assert not [line for block in commands for line in block.splitlines() if line.startswith("ffmpeg ")]
+    assert sum(block.startswith("$FFMPEG ") for block in commands) == 2
+    assert "`ffmpeg -i" not in README
+    code = setting.group(1).removeprefix('python -c "').removesuffix('"')
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and result.stdout.strip() == imageio_ffmpeg.get_ffmpeg_exe()
 
 
 @pytest.mark.timeout(60)

@@ -13,10 +13,12 @@ lock, as the reference's comment asks.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from typing import Any
 
+import gevent
 import numpy as np
 
 import neurtmp
@@ -125,11 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     except (neurtmp.ListenError, neurtmp.ConfigError) as exc:
         print(f"neuray_port: {exc}", file=sys.stderr)
         return 2
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or kill: stop serving, quietly
+        gevent.signal_handler(signum, lambda: gevent.spawn(rtmp_server.shutdown, 0))
     print(f"listening on rtmp://{rtmp_server.get_listen_address()}", flush=True)
-    try:
-        rtmp_server.serve_forever()
-    except KeyboardInterrupt:  # Ctrl-C: a quiet exit
-        pass
+    rtmp_server.serve_forever()
     return 0
 
 

@@ -6,8 +6,9 @@
     python examples/render_stream/client.py rtmp://127.0.0.1:1935/demo set_color 255 0 0
 
 Any app and stream name works. The stream name's query may set `codec`, `rate` (renders
-per second, default 30) and `size` (WIDTHxHEIGHT). Remote calls steer the scenes of the
-caller's connection: set_speed(x), set_color(r, g, b), pause_scene(true|false).
+per second, default 30) and `size` (WIDTHxHEIGHT). `codec=hevc` is sent as Enhanced RTMP:
+it needs a player that reads it (ffmpeg / ffplay 6.1 or later). Remote calls steer the
+scenes of the caller's connection: set_speed(x), set_color(r, g, b), pause_scene(true|false).
 Built only on neurtmp's public API.
 """
 
@@ -15,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 import urllib.parse
 from typing import Any
+
+import gevent
 
 import neurtmp
 from neurtmp.handlers import (
@@ -168,11 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     except (neurtmp.ListenError, neurtmp.ConfigError) as exc:
         print(f"render_stream: {exc}", file=sys.stderr)
         return 2
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or kill: stop serving, quietly
+        gevent.signal_handler(signum, lambda: gevent.spawn(server.shutdown, 0))
     print(f"listening on rtmp://{server.get_listen_address()}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:  # Ctrl-C: a quiet exit
-        pass
+    server.serve_forever()
     return 0
 
 

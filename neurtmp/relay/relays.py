@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import logging
 import time
+import types
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import gevent
@@ -455,18 +457,30 @@ class Edge:
     def stop(self) -> None:
         self.server.remove_play_event_observer(self._on_play)
         self.server.remove_publish_event_handler(self._on_publish)
+        for stopper in self._stoppers.values():
+            stopper.kill(block=False)
+        self._stoppers.clear()
         for relay in [*self.pulls.values(), *self.pushes.values()]:
             relay.stop()
         self.pulls.clear()
         self.pushes.clear()
+        self._players.clear()
 
     def _backoff(self) -> Backoff | None:
         return self.backoff.copy() if self.backoff else None
 
+    @property
+    def players(self) -> Mapping[tuple[str, str], int]:
+        """Players here of each (app, name) that has any (read-only)."""
+        return types.MappingProxyType(self._players)
+
     def _on_play(self, is_start: bool, stream: neurtmp.Stream) -> None:
         key = _stream_key(stream)
         count = self._players.get(key, 0) + (1 if is_start else -1)
-        self._players[key] = max(0, count)
+        if count > 0:
+            self._players[key] = count
+        else:  # its last player left: forget the name (its pull stops after the grace period)
+            self._players.pop(key, None)
         if is_start:
             stopper = self._stoppers.pop(key, None)
             if stopper is not None:
@@ -483,7 +497,7 @@ class Edge:
 
     def _stop_pull(self, key: tuple[str, str]) -> None:
         self._stoppers.pop(key, None)
-        if self._players.get(key, 0) == 0:
+        if key not in self._players:
             relay = self.pulls.pop(key, None)
             if relay is not None:
                 log.info("edge: no player of %s/%s left; stopping its pull", *key)

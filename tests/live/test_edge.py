@@ -95,3 +95,34 @@ def test_a_publish_to_an_edge_reaches_the_origin_and_edges_chain(make_server: An
     gevent.killall(readers)
     edge1.stop()
     edge2.stop()
+
+
+@pytest.mark.timeout(60)
+def test_an_edge_forgets_each_name_once_its_last_player_leaves(make_server: Any) -> None:
+    origin, origin_plays = origin_with_play_log(make_server)
+    server, _ = live_server(make_server)
+    edge = Edge(server, f"rtmp://{origin.get_listen_address()}", grace=0.2, timeout=5,
+                backoff=Backoff(0.2, 1)).start()
+    feeder = Feeder(url(origin, "live"), name="cam0")  # one name is live upstream; the others wait
+    names = [f"cam{i}" for i in range(4)]
+    players = []
+    for name in names:
+        for _ in range(2):
+            client = neurtmp.connect(url(server, "live"), timeout=10)
+            client.play(name)
+            players.append(client)
+    wait_for(lambda: dict(edge.players) == {("live", name): 2 for name in names}, 10)
+    assert set(edge.pulls) == {("live", name) for name in names}
+    wait_for(lambda: len(origin_plays) == len(names), 10)  # one upstream play per name
+    seen: list[bytes] = []
+    reader = gevent.spawn(count_videos, players[0], seen)
+    wait_for(lambda: len(seen) >= 5, 20)  # the live name's pull relays
+    reader.kill()
+    for client in players[:-1]:  # all but one player of the last name leave
+        client.close()
+    wait_for(lambda: dict(edge.players) == {("live", names[-1]): 1}, 10)
+    wait_for(lambda: set(edge.pulls) == {("live", names[-1])}, 10)
+    players[-1].close()
+    wait_for(lambda: not edge.players and not edge.pulls, 10)
+    feeder.stop()
+    edge.stop()
