@@ -180,7 +180,7 @@ def _bind(listen: str, reuse_port: bool = False) -> socket.socket:
 def _shown(sock: socket.socket) -> str:
     """ "HOST:PORT" ("[V6]:PORT") of a bound socket."""
     host, port = sock.getsockname()[:2]
-    return f"[{host}]:{port}" if sock.family == socket.AF_INET6 else f"{host}:{port}"
+    return host_port(host, port)
 
 
 def _probe(args: argparse.Namespace) -> int:

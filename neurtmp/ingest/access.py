@@ -14,6 +14,8 @@ import hmac
 import time
 import urllib.parse
 
+from neurtmp.names import split_query
+
 __all__ = ["BitrateMeter", "check_key", "check_token", "sign", "split_name"]
 
 #: Longest stream key, in UTF-8 bytes.
@@ -22,7 +24,7 @@ MAX_KEY_BYTES = 128
 
 def split_name(name: str) -> tuple[str, dict[str, str]]:
     """ "key?a=1&b=2" -> ("key", {"a": "1", "b": "2"})."""
-    key, _, query = name.partition("?")
+    key, query = split_query(name)
     return key, {k: v[-1] for k, v in urllib.parse.parse_qs(query, keep_blank_values=True).items()}
 
 

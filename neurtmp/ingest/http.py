@@ -33,6 +33,7 @@ from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
 from neurtmp.ingest.whole import segment_is_whole, whole_manifest, whole_playlist
+from neurtmp.names import host_port
 
 __all__ = ["CONTENT_TYPES", "IngestHttp", "bound_address", "serve_http"]
 
@@ -159,4 +160,4 @@ def serve_http(app: IngestHttp, host: str, port: int) -> WSGIServer:
 def bound_address(server: WSGIServer) -> str:
     """ "HOST:PORT" ("[V6]:PORT") the HTTP server is bound to, as the socket says."""
     host, port = server.socket.getsockname()[:2]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(host, port)

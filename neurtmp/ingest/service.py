@@ -27,6 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 import neurtmp
 from neurtmp.ingest.monitor import Monitor, Snapshot, StreamFigures, format_uptime
+from neurtmp.names import host_port
 
 # The generated modules (proto/generate.py) carry no type information.
 module_pb2: Any = importlib.import_module("neurtmp.ingest.proto.module_pb2")
@@ -96,7 +97,7 @@ class GrpcEndpoint:
     @property
     def address(self) -> str:
         """ "HOST:PORT" ("[V6]:PORT") it is bound to: the host asked for, the port bound."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return host_port(self.host, self.port)
 
     def follow(self, snapshot: Snapshot) -> None:
         """The health service's status follows the app's: NOT_SERVING when unhealthy."""
@@ -122,7 +123,7 @@ def start_grpc(monitor: Monitor, host: str, port: int) -> GrpcEndpoint:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    address = host_port(host, port)
     try:
         bound = server.add_insecure_port(address)
     except RuntimeError as exc:

@@ -128,18 +128,18 @@ class Transcoder:
             return
         if type_id == neurtmp.MessageType.AUDIO:
             self._has_audio = True
-            if flv.is_audio_sequence_header(payload):
+            if packet.is_sequence_header:
                 self._audio_header = payload
             self._queue_tag(_TAG_AUDIO, packet.timestamp, payload)
             return
         if type_id != neurtmp.MessageType.VIDEO:
             return
-        if flv.is_video_sequence_header(payload):
+        if packet.is_sequence_header:
             self._video_header = payload
             self._size_from_header(payload)
             self._queue_tag(_TAG_VIDEO, packet.timestamp, payload)
             return
-        key = flv.is_video_key_frame(payload)
+        key = packet.is_key_frame
         if self._process is None and not self._stopping and self.status == "waiting":
             if not key or self.input_size is None:
                 return

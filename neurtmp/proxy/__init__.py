@@ -34,6 +34,7 @@ import gevent
 
 import neurtmp
 from neurtmp.handlers import Refusal
+from neurtmp.names import DEFAULT_TIMEOUT, host_port, split_query
 
 __all__ = ["ErrorType", "ProxyConfig", "ProxyListener", "RtmpProxy"]
 
@@ -52,7 +53,7 @@ class ProxyConfig:
     """Settings `on_config` may change before the proxy connects."""
 
     #: Seconds for the remote's TCP/TLS connect, handshake and each answer.
-    timeout: float = 10.0
+    timeout: float = DEFAULT_TIMEOUT
     #: Chunk size the local endpoint announces.
     chunk_size: int = 4096
     #: Check an rtmps:// remote's certificate (False: accept self-signed test servers).
@@ -82,7 +83,7 @@ def _parse_local(local_url: str) -> tuple[str, int]:
 
 
 def _split_query(name: str) -> tuple[str, list[tuple[str, str]]]:
-    stream, _, query = name.partition("?")
+    stream, query = split_query(name)
     return stream, urllib.parse.parse_qsl(query, keep_blank_values=True)
 
 
@@ -136,7 +137,7 @@ class RtmpProxy:
         self._listener.on_config(self._config)
         server = neurtmp.Factory().create_server(chunk_size=self._config.chunk_size, flush_interval=0)
         server.install(self._on_connect)
-        server.start(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        server.start(host_port(host, port))
         self._server = server
         self._remote_url = remote_url
         self._state = "started"
@@ -231,7 +232,7 @@ class RtmpProxy:
         self._publisher = stream
         self._forwarded = True
         log.info("proxy %s: forwarding %r to %s as %r", self.local_address, stream_name, self._remote_url,
-                 remote_stream.partition("?")[0])
+                 split_query(remote_stream)[0])
         return True
 
     def _media(self, stream: neurtmp.Stream, packet: neurtmp.Packet) -> None:

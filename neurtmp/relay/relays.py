@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import gevent
 
 import neurtmp
-from neurtmp.codec import flv
+from neurtmp.names import DEFAULT_TIMEOUT
 
 __all__ = ["Backoff", "Edge", "Forwarder", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
 
@@ -103,10 +103,9 @@ class _StartCache:
         self.audio_header: neurtmp.Packet | None = None
 
     def note(self, packet: neurtmp.Packet) -> None:
-        payload = packet.payload
-        if packet.type_id == neurtmp.MessageType.VIDEO and flv.is_video_sequence_header(payload):
+        if packet.is_sequence_header and packet.is_video:
             self.video_header = packet
-        elif packet.type_id == neurtmp.MessageType.AUDIO and flv.is_audio_sequence_header(payload):
+        elif packet.is_sequence_header and packet.is_audio:
             self.audio_header = packet
         elif packet.type_id == neurtmp.MessageType.DATA_AMF0:
             self.metadata = packet
@@ -143,7 +142,7 @@ class Relay:
         verify: check the certificates of rtmps:// servers (False: accept self-signed).
     """
 
-    def __init__(self, source: str, target: str, timeout: float = 10.0, backoff: Backoff | None = None,
+    def __init__(self, source: str, target: str, timeout: float = DEFAULT_TIMEOUT, backoff: Backoff | None = None,
                  source_live: bool = False, verify: bool = True) -> None:
         for url in (source, target):
             if not neurtmp.parse_rtmp_url(url).stream:
@@ -267,9 +266,9 @@ class Relay:
             if not self._open_target() or any(packet is cached for cached in self._cache.packets()):
                 return  # not open, or this packet went out with the cached start
         assert self._out is not None
-        if packet.type_id == neurtmp.MessageType.VIDEO and self._needs_key:
-            if not flv.is_video_sequence_header(packet.payload):
-                if not flv.is_video_key_frame(packet.payload):
+        if packet.is_video and self._needs_key:
+            if not packet.is_sequence_header:
+                if not packet.is_key_frame:
                     return  # a far side joining mid-GOP waits for a key frame
                 self._needs_key = False
         try:
@@ -327,8 +326,8 @@ class PullRelay(Relay):
     The server may be started after the relay is made, but before `start()`.
     """
 
-    def __init__(self, server: neurtmp.Server, url: str, local_app: str, local_name: str, timeout: float = 10.0,
-                 backoff: Backoff | None = None, verify: bool = True) -> None:
+    def __init__(self, server: neurtmp.Server, url: str, local_app: str, local_name: str,
+                 timeout: float = DEFAULT_TIMEOUT, backoff: Backoff | None = None, verify: bool = True) -> None:
         self.server = server
         self.local_app, self.local_name = local_app, local_name
         super().__init__(url, f"rtmp://127.0.0.1/{local_app}/{local_name}", timeout, backoff, verify=verify)
@@ -351,8 +350,9 @@ class PushRelay(Relay):
     The server may be started after the relay is made, but before `start()`.
     """
 
-    def __init__(self, server: neurtmp.Server, local_app: str, local_name: str, url: str, timeout: float = 10.0,
-                 backoff: Backoff | None = None, source_live: bool = False, verify: bool = True) -> None:
+    def __init__(self, server: neurtmp.Server, local_app: str, local_name: str, url: str,
+                 timeout: float = DEFAULT_TIMEOUT, backoff: Backoff | None = None, source_live: bool = False,
+                 verify: bool = True) -> None:
         self.server = server
         self.local_app, self.local_name = local_app, local_name
         super().__init__(f"rtmp://127.0.0.1/{local_app}/{local_name}", url, timeout, backoff, source_live, verify)
@@ -381,7 +381,7 @@ class Forwarder:
         verify: check an rtmps:// remote's certificate (False: accept self-signed).
     """
 
-    def __init__(self, server: neurtmp.Server, remote: str, timeout: float = 10.0,
+    def __init__(self, server: neurtmp.Server, remote: str, timeout: float = DEFAULT_TIMEOUT,
                  backoff: Backoff | None = None, verify: bool = True) -> None:
         self.server = server
         self.remote = remote.rstrip("/")
@@ -432,7 +432,7 @@ class Edge:
     which may be an edge itself. Installed as server-wide play and publish observers.
     """
 
-    def __init__(self, server: neurtmp.Server, origin: str, grace: float = 5.0, timeout: float = 10.0,
+    def __init__(self, server: neurtmp.Server, origin: str, grace: float = 5.0, timeout: float = DEFAULT_TIMEOUT,
                  backoff: Backoff | None = None, verify: bool = True) -> None:
         parsed = urllib.parse.urlsplit(origin)
         if parsed.scheme not in ("rtmp", "rtmps") or not parsed.hostname or parsed.path.strip("/"):

@@ -45,7 +45,9 @@ def test_three_ffmpeg_players_decode_what_ffmpeg_publishes(make_server: Any) -> 
 @pytest.mark.timeout(60)
 def test_late_joiner_starts_on_a_key_frame_at_once(make_server: Any) -> None:
     server, app = live_server(make_server)
-    publisher = ffmpeg_publish(url(server, "live/late"), 5)
+    # a 10 s GOP: a player left to wait for the next key frame would wait seconds
+    publisher = ffmpeg_publish(url(server, "live/late"), 8, codec=[
+        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "250", "-pix_fmt", "yuv420p"])
     wait_for(lambda: (s := app.registry.get("live", "late")) is not None and s.gop.nbytes > 0 and len(s.gop) > 10, 20)
     client = neurtmp.connect(url(server), timeout=5)
     client.play("late")
@@ -69,7 +71,9 @@ def test_late_joiner_starts_on_a_key_frame_at_once(make_server: Any) -> None:
     assert live is not None
     [player] = live.players()
     first_key_ms = live.player_first_key_ms(player)
-    assert first_key_ms is not None and first_key_ms < 50
+    # queued from the GOP cache in the play handler itself (the figure: bench/latency.py)
+    assert first_key_ms is not None and first_key_ms < 2000
+    assert videos[1].timestamp < videos[-1].timestamp
     client.close()
     publisher.wait(30)
 
