@@ -29,6 +29,7 @@ from neurtmp.errors import (
     ProtocolError,
     RemoteProtocolError,
 )
+from neurtmp.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from neurtmp.client import Client, RtmpUrl, connect, parse_rtmp_url
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from neurtmp.protocol import events
     from neurtmp.protocol.commands import StatusCode
     from neurtmp.protocol.message import MessageType
-    from neurtmp.protocol.packet import DataPacket, Packet
+    from neurtmp.protocol.packet import DataPacket, Packet, absent_track_metadata
     from neurtmp.server import Factory, Server, ServerOptions
     from neurtmp.stream import Stream
 
@@ -55,6 +56,7 @@ _LAZY = {
     "MessageType": "neurtmp.protocol.message",
     "DataPacket": "neurtmp.protocol.packet",
     "Packet": "neurtmp.protocol.packet",
+    "absent_track_metadata": "neurtmp.protocol.packet",
     "Factory": "neurtmp.server",
     "Server": "neurtmp.server",
     "ServerOptions": "neurtmp.server",
@@ -63,17 +65,15 @@ _LAZY = {
 }
 
 
+_lazy_getattr = lazy_attributes("neurtmp", _LAZY, globals())
+
+
 def __getattr__(name: str) -> Any:
     if name == "events":  # the events `Client.read()` returns
         events_module = importlib.import_module("neurtmp.protocol.events")
         globals()[name] = events_module
         return events_module
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'neurtmp' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _lazy_getattr(name)
 
 
 def __dir__() -> list[str]:
@@ -112,6 +112,7 @@ __all__ = [
     "Stream",
     "VideoData",
     "__version__",
+    "absent_track_metadata",
     "broadcast",
     "connect",
     "events",

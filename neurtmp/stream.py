@@ -39,7 +39,7 @@ from neurtmp.protocol.control import UserControl
 from neurtmp.protocol.media import VIDEO_INTER, VIDEO_KEY
 from neurtmp.protocol.message import MessageType
 from neurtmp.protocol.netstream import NetStreamCommand, NetStreamState, next_state
-from neurtmp.protocol.packet import DataPacket, Packet
+from neurtmp.protocol.packet import DataPacket, Packet, absent_track_metadata
 
 if TYPE_CHECKING:
     from neurtmp.connection import Connection
@@ -113,6 +113,9 @@ class Stream:
         self._accepted_publish: list[PublishHandler] = []
         self._loops: StreamLoops | None = None
         self._play_timer: gevent.Greenlet | None = None
+        #: Audio sent during this play; a rendered stream without it says it has none.
+        self._audio_sent = False
+        self._told_no_audio = False
         #: receiveAudio / receiveVideo from the player: False turns that media off.
         self.receive_audio = True
         self.receive_video = True
@@ -404,7 +407,16 @@ class Stream:
         """
         self._check_open()
         self._connection.check_open()
-        return self.queue_packet(packet) is True
+        queued = self.queue_packet(packet) is True
+        if packet.is_audio:
+            self._audio_sent = True
+        elif packet.is_sequence_header and packet.is_video and self._frame_handler is not None \
+                and not self._audio_sent and not self._told_no_audio:
+            # A rendered stream is video alone unless its handlers sent audio first: say
+            # so, or ffmpeg players wait ~5 s for audio before the first picture.
+            self._told_no_audio = True
+            self.queue_packet(absent_track_metadata("audio"))
+        return queued
 
     def send_video(self, payload: bytes | VideoData, timestamp: int | None = None) -> bool:
         """Send one video message (FLV video tag body); the stream clock by default."""
@@ -533,6 +545,7 @@ class Stream:
         if self._encoder is not None:
             self._encoder.restart()  # a new player needs a sequence header (unless the handler inits)
         self._held, self._held_bytes, self._held_skipping_video = [], 0, False
+        self._audio_sent = self._told_no_audio = False
         try:
             result = True if self._play_handler is None else call_handler(self._play_handler, True, self)
         finally:

@@ -60,3 +60,16 @@ def url(server: neurtmp.Server, path: str = "live") -> str:
 def accept_all(is_create: bool, connection: Any, arguments: Any, user_arguments: Any) -> bool:
     """A connect handler (plain callable) that accepts every connection."""
     return True
+
+
+def serve_streams(make_server: Any, on_stream: Any, **options: Any) -> neurtmp.Server:
+    """A server whose connections hand every new stream to `on_stream(stream)`; an
+    `on_stream` that returns False refuses the createStream."""
+    def on_connect(is_create: bool, connection: Any, args: Any, user: Any) -> bool:
+        if is_create:
+            def streams(create: bool, stream: Any, arguments: Any) -> bool:
+                return on_stream(stream) is not False if create else True
+            connection.register_stream_event_handler(streams)
+        return True
+
+    return make_server(on_connect, **options)

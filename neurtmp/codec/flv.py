@@ -21,6 +21,10 @@ from typing import BinaryIO
 
 from neurtmp.errors import DecodeError
 from neurtmp.protocol.media import (
+    AUDIO_AAC,
+    FRAME_KEY,
+    VIDEO_AVC,
+    VIDEO_HEVC_LEGACY,
     is_audio_sequence_header,
     is_video_key_frame,
     is_video_sequence_header,
@@ -47,24 +51,15 @@ __all__ = [
     "video_frame_type",
 ]
 
-FRAME_KEY = 1
 FRAME_INTER = 2
 FRAME_DISPOSABLE = 3
-FRAME_GENERATED_KEY = 4
 FRAME_COMMAND = 5
 
 VIDEO_SORENSON = 2
 VIDEO_SCREEN = 3
 VIDEO_VP6 = 4
-VIDEO_AVC = 7
-VIDEO_HEVC_LEGACY = 12
-
-AUDIO_AAC = 10
-AUDIO_EX_HEADER = 9
 
 _EX_HEADER = 0x80
-_EX_SEQUENCE_START = 0
-_EX_MULTITRACK = 6
 
 
 def video_codec(payload: bytes) -> str:

@@ -12,10 +12,10 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from neurtmp.ingest.config import ENVIRONMENT, IngestConfig
+from neurtmp.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from neurtmp.ingest.app import IngestApp, IngestStream, choose_encoder
@@ -38,11 +38,4 @@ _LAZY = {
     "rungs_for": "neurtmp.ingest.ladder",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'neurtmp.ingest' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes("neurtmp.ingest", _LAZY, globals())

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from neurtmp import DataPacket, FanOut, MessageType, Packet, StatusCode, Stream, broadcast
+from neurtmp import DataPacket, FanOut, MessageType, Packet, StatusCode, Stream, absent_track_metadata, broadcast
 from neurtmp.live.gop import GopCache
 
 __all__ = ["LiveStream"]
@@ -55,6 +55,7 @@ class LiveStream:
         self._waiting: dict[Stream, None] = {}
         self._waiting_dropped = 0
         self.metadata: Packet | None = None
+        self._seen_audio = self._seen_video = False
         self.video_header: Packet | None = None
         self.audio_header: Packet | None = None
         self.gop = gop_cache if gop_cache is not None else GopCache(0, 0)
@@ -102,6 +103,7 @@ class LiveStream:
         self.publisher_peer = peer
         self.published_at = time.monotonic()
         self.metadata = self.video_header = self.audio_header = None
+        self._seen_audio = self._seen_video = False
         self.gop.clear()
         self._offset_pending = self._last_timestamp is not None
         for stream in self._players:  # the new publisher's first key frame starts them again
@@ -127,6 +129,10 @@ class LiveStream:
         self.messages += 1
         self.bytes += len(packet.payload)
         cached = False
+        if packet.type_id == MessageType.AUDIO:
+            self._seen_audio = True
+        elif packet.type_id == MessageType.VIDEO:
+            self._seen_video = True
         if packet.is_sequence_header:
             if packet.type_id == MessageType.VIDEO:
                 self.video_header = packet
@@ -144,7 +150,8 @@ class LiveStream:
             assert self._last_timestamp is not None
             self._offset = (self._last_timestamp + _REPUBLISH_GAP_MS - packet.timestamp) & 0xFFFFFFFF
             self._offset_pending = False
-        if self._offset:
+        if self._offset and not (isinstance(packet, DataPacket) and packet.timestamp == 0):
+            # (metadata stays at 0: ffmpeg makes a subtitle stream of onMetaData at any other time)
             packet = packet.retimed((packet.timestamp + self._offset) & 0xFFFFFFFF)
         self._last_timestamp = packet.timestamp
         return packet
@@ -159,8 +166,12 @@ class LiveStream:
         headers, audio and data on their own meanwhile, and no other video."""
         if packet.type_id != MessageType.VIDEO:
             self._waiting_dropped += broadcast(packet, self._waiting)
+            if packet.is_sequence_header and self._absent_track() == "video":
+                broadcast(self._absent_track_marker("video"), self._waiting)
         elif packet.is_sequence_header:
             broadcast(packet, self._waiting)
+            if self._absent_track() == "audio":
+                broadcast(self._absent_track_marker("audio"), self._waiting)
         elif packet.is_key_frame:
             now = time.monotonic()
             for stream in self._waiting:
@@ -179,13 +190,38 @@ class LiveStream:
             self._waiting[stream] = None
             return
         gop = self.gop.packets()
-        headers = [cached for cached in (self.metadata, self.video_header, self.audio_header) if cached is not None]
-        stream.send_fast_start(headers + gop)
+        stream.send_fast_start(self._start_packets() + gop)
         if gop and gop[0].is_key_frame:
             player.first_key_ms = (time.monotonic() - player.play_started) * 1000
             self._group.add(stream)
         else:
             self._waiting[stream] = None
+
+    def _start_packets(self) -> list[Packet]:
+        """What a player needs before any frame: the metadata, the sequence headers, and
+        after them, when the stream lacks a track, the metadata that says so."""
+        packets: list[Packet] = [p for p in (self.metadata, self.video_header, self.audio_header) if p is not None]
+        absent = self._absent_track()
+        if absent is not None:
+            packets.append(self._absent_track_marker(absent))
+        return packets
+
+    def _absent_track(self) -> str | None:
+        """"audio" (or "video") when the publisher's metadata names no such codec and
+        none of it came, while the other track's sequence header did: ffmpeg players are
+        then told not to wait for it (`neurtmp.protocol.packet.absent_track_metadata`)."""
+        metadata = self.metadata.metadata if isinstance(self.metadata, DataPacket) else None
+        if metadata is None:
+            return None  # without metadata nothing says the track will not come
+        if self.video_header is not None and not self._seen_audio and "audiocodecid" not in metadata:
+            return "audio"
+        if self.audio_header is not None and not self._seen_video and "videocodecid" not in metadata:
+            return "video"
+        return None
+
+    def _absent_track_marker(self, absent: str) -> DataPacket:
+        metadata = self.metadata.metadata if isinstance(self.metadata, DataPacket) else None
+        return absent_track_metadata(absent, metadata)
 
     def remove_player(self, stream: Stream) -> None:
         if self._players.pop(stream, None) is not None:

@@ -533,7 +533,12 @@ class ServerProtocol(_Session):
         )
 
     def accept_play(self, event: PlayRequested, description: str = "") -> None:
-        """StreamBegin, Play.Reset (if asked), Play.Start, |RtmpSampleAccess, Data.Start."""
+        """StreamBegin, Play.Reset (if asked), Play.Start, |RtmpSampleAccess.
+
+        No `onStatus NetStream.Data.Start` data message: ffmpeg's FLV demuxer turns any
+        data message it does not know into a stream of its own ("Data: none"), which
+        breaks ``-map 0`` and keeps it waiting for more streams. ``|RtmpSampleAccess`` it
+        knows (nginx-rtmp sends the same)."""
         msid = event.message_stream_id
         self.send_user_control(UserControl.STREAM_BEGIN, msid)
         if event.reset:
@@ -542,7 +547,6 @@ class ServerProtocol(_Session):
             msid, StatusCode.PLAY_START, description or f"Started playing {event.name}.", details=event.name
         )
         self.send_data(msid, "|RtmpSampleAccess", True, True)
-        self.send_data(msid, "onStatus", {"code": StatusCode.DATA_START})
 
     def reject_play(
         self, event: PlayRequested, code: str = StatusCode.PLAY_STREAM_NOT_FOUND, description: str = ""

@@ -12,11 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from neurtmp.protocol import amf0
+from neurtmp.protocol.amf_types import ECMAArray
 from neurtmp.protocol.chunk import encode_message
 from neurtmp.protocol.media import classify
 from neurtmp.protocol.message import MessageType
 
-__all__ = ["AUDIO_CHUNK_STREAM", "DATA_CHUNK_STREAM", "VIDEO_CHUNK_STREAM", "DataPacket", "Packet"]
+__all__ = ["AUDIO_CHUNK_STREAM", "DATA_CHUNK_STREAM", "VIDEO_CHUNK_STREAM", "DataPacket", "Packet",
+           "absent_track_metadata"]
 
 #: Chunk stream ids for media we send (the ones ffmpeg uses for audio and video).
 AUDIO_CHUNK_STREAM = 4
@@ -131,3 +133,22 @@ class DataPacket(Packet):
         if payload is not None and payload[:1] != _AMF0_STRING:  # AMF3-framed or nameless: re-encode
             payload = None
         return cls(timestamp, name, list(values), payload)
+
+
+def absent_track_metadata(missing: str, metadata: dict[str, Any] | None = None) -> DataPacket:
+    """An onMetaData that says the stream has no `missing` track ("audio" or "video"),
+    to send at timestamp 0 right after the present track's sequence header.
+
+    ffmpeg's FLV demuxer (ffplay, VLC, ffmpeg players) cannot know from RTMP that a
+    track will never come, and waits ~5 s for it before showing anything. An empty
+    object as `audiocodecid` (or `videocodecid`), read while it knows exactly one
+    stream, tells it the header is complete; at timestamp 0 it makes no stream of its
+    own. flv.js and mpegts.js read `hasAudio` / `hasVideo`. Send it only when the track
+    is really absent.
+    """
+    if missing not in ("audio", "video"):
+        raise ValueError(f"missing must be 'audio' or 'video', not {missing!r}")
+    values = ECMAArray(metadata or {})
+    values[f"{missing}codecid"] = {}
+    values[f"has{missing.capitalize()}"] = False
+    return DataPacket(0, "onMetaData", [values])

@@ -10,7 +10,7 @@ import neurtmp
 from neurtmp import FanOut, MessageType, Packet
 from neurtmp.protocol import events as ev
 
-from ..conftest import url
+from ..conftest import serve_streams, url
 
 
 @pytest.mark.timeout(30)
@@ -28,17 +28,7 @@ def test_a_player_added_to_two_groups_in_its_play_handler_gets_both(make_server:
             players.append(stream)
         return True
 
-    def on_stream(is_create: bool, stream: Any, args: Any) -> bool:
-        if is_create:
-            stream.register_play_event_handler(on_play)
-        return True
-
-    def on_connect(is_create: bool, connection: Any, args: Any, user: Any) -> bool:
-        if is_create:
-            connection.register_stream_event_handler(on_stream)
-        return True
-
-    server = make_server(on_connect)
+    server = serve_streams(make_server, lambda stream: stream.register_play_event_handler(on_play))
     client = neurtmp.connect(url(server), timeout=5)
     client.play("x")
     assert len(players) == 1 and len(first) == len(second) == 1

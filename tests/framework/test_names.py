@@ -10,7 +10,7 @@ import pytest
 import neurtmp
 from neurtmp.names import host_port, redact_query, split_query
 
-from ..conftest import url
+from ..conftest import serve_streams, url
 
 
 def test_host_port_brackets_ipv6_only() -> None:
@@ -32,17 +32,8 @@ def test_redact_query_hides_secret_values_only() -> None:
 def test_a_refused_publish_logs_no_signature(make_server: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="neurtmp")
 
-    def on_stream(is_create: bool, stream: Any, args: Any) -> bool:
-        if is_create:
-            stream.register_publish_event_handler(lambda start, s, name, kind: not start)
-        return True
-
-    def on_connect(is_create: bool, connection: Any, args: Any, user: Any) -> bool:
-        if is_create:
-            connection.register_stream_event_handler(on_stream)
-        return True
-
-    server = make_server(on_connect)
+    server = serve_streams(make_server, lambda stream: stream.register_publish_event_handler(
+        lambda start, s, name, kind: not start))
     client = neurtmp.connect(url(server, "live"), timeout=5)
     with pytest.raises(neurtmp.CallError):
         client.publish("cam?expires=99&sig=deadbeef")

@@ -29,25 +29,11 @@ from neurtmp.handlers import (
 from neurtmp.protocol import ClientProtocol
 from neurtmp.server import parse_address
 
-from ..conftest import accept_all, url
+from ..conftest import accept_all, serve_streams, url
 from ..helpers import assert_stays, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def serve_streams(make_server: Any, on_stream: Any, **options: Any) -> neurtmp.Server:
-    """A server whose connections hand every new stream to `on_stream(stream)`."""
-    def on_connect(is_create: bool, connection: Any, args: Any, user: Any) -> bool:
-        if is_create:
-            def streams(create: bool, stream: Any, arguments: Any) -> bool:
-                if create:
-                    on_stream(stream)
-                return True
-            connection.register_stream_event_handler(streams)
-        return True
-
-    return make_server(on_connect, **options)
 
 
 def read_until(client: neurtmp.Client, done: Any, timeout: float = 10) -> list[Any]:

@@ -17,21 +17,12 @@ import neurtmp
 from neurtmp.protocol import events as ev
 from neurtmp.protocol.connection import ClientProtocol
 
-from ..conftest import url
+from ..conftest import serve_streams, url
 
 
 def refusing_server(make_server: Any) -> neurtmp.Server:
     """Every createStream is refused by the stream handler."""
-
-    def on_stream(is_create: bool, stream: Any, args: Any) -> bool:
-        return not is_create
-
-    def on_connect(is_create: bool, connection: Any, args: Any, user: Any) -> bool:
-        if is_create:
-            connection.register_stream_event_handler(on_stream)
-        return True
-
-    return make_server(on_connect)
+    return serve_streams(make_server, lambda stream: False)
 
 
 class RawClient:
