@@ -19,6 +19,7 @@ import gevent
 from neurtmp._chains import HandlerChain
 from neurtmp._encoding import StreamEncoder
 from neurtmp._handler import call_handler
+from neurtmp._play_hold import PlayHold
 from neurtmp._render import StreamLoops
 from neurtmp.codec import VideoData, create_video_encoder
 from neurtmp.errors import ConnectionClosed, EncodeError
@@ -36,7 +37,6 @@ from neurtmp.protocol import amf0
 from neurtmp.protocol import events as ev
 from neurtmp.protocol.commands import StatusCode
 from neurtmp.protocol.control import UserControl
-from neurtmp.protocol.media import VIDEO_INTER, VIDEO_KEY
 from neurtmp.protocol.message import MessageType
 from neurtmp.protocol.netstream import NetStreamCommand, NetStreamState, next_state
 from neurtmp.protocol.packet import DataPacket, Packet, absent_track_metadata
@@ -119,16 +119,12 @@ class Stream:
         #: receiveAudio / receiveVideo from the player: False turns that media off.
         self.receive_audio = True
         self.receive_video = True
-        #: While a play handler runs: (wire bytes, priority) it sent, released after
-        #: Play.Start as one burst; bounded in bytes by the send queue's hard limit.
-        self._held: list[tuple[bytes, int]] | None = None
-        self._held_bytes = 0
-        self._held_limit = connection.get_server().options.outqueue_hard_limit
-        self._held_skipping_video = False
-        #: Video messages of a fast start (or a play handler's output) cut by that bound.
+        #: While a play handler runs: what it sends, released after Play.Start.
+        self._hold: PlayHold | None = None
+        self._hold_limit = server.options.outqueue_hard_limit
+        #: Video messages of a fast start (or a play handler's output) cut by the send
+        #: queue's hard limit.
         self.fast_start_dropped = 0
-        #: A log to follow once the held messages are released.
-        self._follow_after_held: WireLog | None = None
         #: The `neurtmp.FanOut` this player is in, if any (told when receiveAudio/Video change).
         self.group: FanOut | None = None
 
@@ -332,24 +328,9 @@ class Stream:
         """Queue a message's wire bytes (built for this stream); False when dropped.
 
         `burst`: part of a player's fast start (see `send_fast_start`)."""
-        if self._held is not None:  # sent by a play handler: goes out after Play.Start
-            return self._hold(wire, priority)
+        if self._hold is not None:  # sent by a play handler: goes out after Play.Start
+            return self._hold.hold(wire, priority)
         return self._enqueue(wire, priority, burst=burst)
-
-    def _hold(self, wire: bytes, priority: int) -> bool:
-        """Keep a play handler's message until Play.Start. Past the hard limit, video is
-        cut (and counted) until a key frame that fits, as the send queue would cut it."""
-        assert self._held is not None
-        if priority >= VIDEO_KEY:
-            over = self._held_bytes + len(wire) > self._held_limit
-            if over or (self._held_skipping_video and priority == VIDEO_INTER):
-                self._held_skipping_video = True
-                self.fast_start_dropped += 1
-                return False
-            self._held_skipping_video = False
-        self._held.append((wire, priority))
-        self._held_bytes += len(wire)
-        return True
 
     def _takes(self, packet: Packet) -> bool:
         type_id = packet.type_id
@@ -365,8 +346,8 @@ class Stream:
         if not self._takes(packet):
             return None
         wire = packet.wire(self._chunk_size, self.stream_id)
-        if self._held is not None:
-            return self._hold(wire, packet.priority)
+        if self._hold is not None:
+            return self._hold.hold(wire, packet.priority)
         return self._enqueue(wire, packet.priority)
 
     def send_fast_start(self, packets: Iterable[Packet]) -> int:
@@ -391,8 +372,8 @@ class Stream:
                     dropped += 1
         if dropped:
             log.info("%s: fast start cut by %d video messages (send queue hard limit %d bytes)",
-                     self, dropped, self._held_limit)
-            if self._held is None:
+                     self, dropped, self._hold_limit)
+            if self._hold is None:  # (a hold counts its own cuts, added at the release)
                 self.fast_start_dropped += dropped
         return dropped
 
@@ -450,17 +431,14 @@ class Stream:
         fail then, the stream's group serves it message by message instead."""
         if self.closed or not self._connection.can_follow():
             return False
-        if self._held is not None:
-            if self._follow_after_held is not None:
-                return self._follow_after_held is log  # one log per connection
-            self._follow_after_held = log
-            return True
+        if self._hold is not None:
+            return self._hold.defer_follow(log)
         return self._connection.follow(log)
 
     def unfollow(self, log: WireLog) -> None:
         """Stop following `log`; what it holds for this player still goes out."""
-        if self._follow_after_held is log:
-            self._follow_after_held = None
+        if self._hold is not None and self._hold.follow is log:
+            self._hold.follow = None
         else:
             self._connection.unfollow(log)
 
@@ -544,13 +522,12 @@ class Stream:
         self._name = event.name
         if self._encoder is not None:
             self._encoder.restart()  # a new player needs a sequence header (unless the handler inits)
-        self._held, self._held_bytes, self._held_skipping_video = [], 0, False
+        self._hold = PlayHold(self._hold_limit)
         self._audio_sent = self._told_no_audio = False
         try:
             result = True if self._play_handler is None else call_handler(self._play_handler, True, self)
         finally:
-            held, self._held = self._held, None
-            follow, self._follow_after_held = self._follow_after_held, None
+            hold, self._hold = self._hold, None
         accepted, init = result if isinstance(result, tuple) else (result, None)
         if not accepted:
             log.info("%s: play %r refused", connection.get_peer_address(), redact_query(event.name))
@@ -561,9 +538,10 @@ class Stream:
             return
         protocol.accept_play(event)
         connection.flush()
-        for wire, priority in held:
+        for wire, priority in hold.messages:
             connection.enqueue(wire, priority, burst=True)
-        if follow is not None and not connection.follow(follow) and self.group is not None:
+        self.fast_start_dropped += hold.dropped
+        if hold.follow is not None and not connection.follow(hold.follow) and self.group is not None:
             log.info("%s: cannot follow its group's shared log; served message by message", self)
             self.group.regroup(self)
         self._move(NetStreamCommand.PLAY)
