@@ -19,6 +19,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from neurtmp.protocol.media import VIDEO_KEY
+from neurtmp.protocol.packet import WireFormat
 
 if TYPE_CHECKING:
     from neurtmp._outbox import Flusher
@@ -46,11 +47,11 @@ class Cursor:
 
 
 class WireLog:
-    """The wire bytes of one fan-out group, for one (chunk size, message stream id)."""
+    """The wire bytes of one fan-out group in one wire format."""
 
-    def __init__(self, chunk_size: int, stream_id: int) -> None:
-        self.chunk_size = chunk_size
-        self.stream_id = stream_id
+    def __init__(self, wire_format: WireFormat) -> None:
+        #: What the entries are (RTMP chunks of one chunk size and stream, FLV tags, ...).
+        self.format = wire_format
         self._entries: list[bytes | memoryview] = []  # bytes; typed as what writev takes
         self._priorities: list[int] = []
         #: Absolute byte offset at the end of each entry.

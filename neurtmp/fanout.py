@@ -2,7 +2,8 @@
 
 `neurtmp.broadcast` queues a message for every player: a Python loop over the players for
 each message. A `FanOut` instead appends each message's wire bytes once to a shared,
-bounded `WireLog` (one per distinct chunk size and message stream id, normally one), and
+bounded `WireLog` (one per wire format in use: RTMP chunks of a chunk size and message
+stream id, normally one, and FLV tags for HTTP-FLV players), and
 every player's connection holds a cursor into it. The server's flusher then sends each
 player, once per flush interval, everything from its cursor to the head of the log in
 one `writev`; players at the same position share one buffer list. A published message
@@ -28,7 +29,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from neurtmp._wirelog import WireLog
-from neurtmp.protocol.packet import Packet
+from neurtmp.protocol.packet import Packet, WireFormat
 
 __all__ = ["FanOut", "Member", "WireLog", "broadcast"]
 
@@ -42,7 +43,8 @@ class Member(Protocol):
     group: FanOut | None
 
     @property
-    def out_chunk_size(self) -> int: ...
+    def wire_format(self) -> WireFormat:
+        """The bytes this player reads (`RtmpChunks` for an RTMP player, `FLV_TAGS`...)."""
 
     def follow(self, log: WireLog) -> bool: ...
 
@@ -54,7 +56,7 @@ class Member(Protocol):
 def broadcast(packet: Packet, players: Iterable[Member]) -> int:
     """Send one packet to many players, queued on each: one step per player.
 
-    The packet's wire bytes are built once per distinct (chunk size, message stream id)
+    The packet's wire bytes are built once per distinct wire format
     and the same bytes object is queued for every player; closed players and those that
     turned this kind of media off are skipped. Each connection applies its own
     slow-player policy. (A `FanOut` costs one step per message instead.)
@@ -81,7 +83,7 @@ class FanOut:
 
     def __init__(self) -> None:
         #: The group's logs, and who reads each: a log lives exactly while it has members.
-        self._logs: dict[tuple[int, int], WireLog] = {}
+        self._logs: dict[WireFormat, WireLog] = {}
         self._members: dict[WireLog, set[Member]] = {}
         self._following: dict[Member, WireLog] = {}
         #: Players served one queueing per message (insertion-ordered, O(1) removal).
@@ -97,7 +99,7 @@ class FanOut:
 
     @property
     def logs(self) -> int:
-        """Shared logs in use (one per distinct chunk size and message stream id)."""
+        """Shared logs in use (one per wire format)."""
         return len(self._logs)
 
     @property
@@ -111,10 +113,10 @@ class FanOut:
             return
         player.group = self
         if player.receive_audio and player.receive_video:
-            key = (player.out_chunk_size, player.stream_id)
+            key = player.wire_format
             log = self._logs.get(key)
             if log is None:
-                log = WireLog(*key)
+                log = WireLog(key)
             if player.follow(log):
                 if key not in self._logs:
                     self._logs[key] = log
@@ -137,7 +139,7 @@ class FanOut:
         members.discard(player)
         if not members:
             del self._members[log]
-            del self._logs[(log.chunk_size, log.stream_id)]
+            del self._logs[log.format]
             self._retired_dropped += log.dropped
 
     def regroup(self, player: Member) -> None:
@@ -151,7 +153,7 @@ class FanOut:
         """Send one message to every player: one append per log, one queueing per player
         outside the logs."""
         priority = packet.priority
-        for (chunk_size, stream_id), log in self._logs.items():
-            log.append(packet.wire(chunk_size, stream_id), priority)
+        for wire_format, log in self._logs.items():
+            log.append(wire_format.encode(packet), priority)
         if self._direct:
             self._direct_dropped += broadcast(packet, self._direct)

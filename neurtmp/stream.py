@@ -39,7 +39,7 @@ from neurtmp.protocol.commands import StatusCode
 from neurtmp.protocol.control import UserControl
 from neurtmp.protocol.message import MessageType
 from neurtmp.protocol.netstream import NetStreamCommand, NetStreamState, next_state
-from neurtmp.protocol.packet import DataPacket, Packet, absent_track_metadata
+from neurtmp.protocol.packet import DataPacket, Packet, RtmpChunks, absent_track_metadata
 
 if TYPE_CHECKING:
     from neurtmp.connection import Connection
@@ -145,6 +145,11 @@ class Stream:
     def out_chunk_size(self) -> int:
         """The chunk size of what this stream's client receives (for `Packet.wire`)."""
         return self._chunk_size
+
+    @property
+    def wire_format(self) -> RtmpChunks:
+        """What this player reads: RTMP chunks of its chunk size on its message stream."""
+        return RtmpChunks(self._chunk_size, self.stream_id)
 
     @property
     def state(self) -> NetStreamState:

@@ -30,6 +30,7 @@ from neurtmp.protocol.media import (
     is_video_sequence_header,
     video_frame_type,
 )
+from neurtmp.protocol.packet import flv_tag_bytes
 
 __all__ = [
     "AUDIO_AAC",
@@ -136,14 +137,8 @@ def file_header(has_audio: bool = True, has_video: bool = True) -> bytes:
     return b"FLV\x01" + bytes((flags,)) + (9).to_bytes(4, "big") + b"\x00\x00\x00\x00"
 
 
-def tag_bytes(type_id: int, timestamp: int, payload: bytes) -> bytes:
-    """One FLV tag (audio 8, video 9, script data 18) with its back pointer."""
-    timestamp &= 0xFFFFFFFF
-    header = (
-        bytes((type_id,)) + len(payload).to_bytes(3, "big") + (timestamp & 0xFFFFFF).to_bytes(3, "big")
-        + bytes((timestamp >> 24,)) + b"\x00\x00\x00"
-    )
-    return header + payload + (11 + len(payload)).to_bytes(4, "big")
+#: One FLV tag (audio 8, video 9, script data 18) with its back pointer.
+tag_bytes = flv_tag_bytes
 
 
 class FlvWriter:

@@ -9,7 +9,8 @@ starts with a fmt 0 header, so it is correct whatever the player received before
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from neurtmp.protocol import amf0
 from neurtmp.protocol.amf_types import ECMAArray
@@ -17,8 +18,8 @@ from neurtmp.protocol.chunk import encode_message
 from neurtmp.protocol.media import classify
 from neurtmp.protocol.message import MessageType
 
-__all__ = ["AUDIO_CHUNK_STREAM", "DATA_CHUNK_STREAM", "VIDEO_CHUNK_STREAM", "DataPacket", "Packet",
-           "absent_track_metadata"]
+__all__ = ["AUDIO_CHUNK_STREAM", "DATA_CHUNK_STREAM", "FLV_TAGS", "VIDEO_CHUNK_STREAM", "DataPacket", "FlvTags",
+           "Packet", "RtmpChunks", "WireFormat", "absent_track_metadata", "flv_tag_bytes"]
 
 #: Chunk stream ids for media we send (the ones ffmpeg uses for audio and video).
 AUDIO_CHUNK_STREAM = 4
@@ -50,7 +51,7 @@ class Packet:
         priority: how droppable it is for a slow player (`media.CRITICAL` ... `VIDEO_INTER`).
     """
 
-    __slots__ = ("type_id", "timestamp", "payload", "is_sequence_header", "is_key_frame", "priority", "_wire")
+    __slots__ = ("type_id", "timestamp", "payload", "is_sequence_header", "is_key_frame", "priority", "_wire", "_flv")
 
     def __init__(self, type_id: int, timestamp: int, payload: bytes) -> None:
         self.type_id = type_id
@@ -58,6 +59,7 @@ class Packet:
         self.payload = payload
         self.is_sequence_header, self.is_key_frame, self.priority = classify(type_id, payload)
         self._wire: dict[tuple[int, int, int], bytes] = {}
+        self._flv: bytes | None = None
 
     @property
     def is_video(self) -> bool:
@@ -88,6 +90,54 @@ class Packet:
             data = encode_message(self.type_id, self.timestamp, message_stream_id, self.payload, csid, chunk_size)
             self._wire[key] = data
         return data
+
+
+    def flv_tag(self) -> bytes:
+        """This message as one FLV tag with its back pointer (HTTP-FLV, recording);
+        built on first use, then shared."""
+        if self._flv is None:
+            self._flv = flv_tag_bytes(self.type_id, self.timestamp, self.payload)
+        return self._flv
+
+
+def flv_tag_bytes(type_id: int, timestamp: int, payload: bytes) -> bytes:
+    """One FLV tag (audio 8, video 9, script data 18) with its back pointer."""
+    timestamp &= 0xFFFFFFFF
+    header = (
+        bytes((type_id,)) + len(payload).to_bytes(3, "big") + (timestamp & 0xFFFFFF).to_bytes(3, "big")
+        + bytes((timestamp >> 24,)) + b"\x00\x00\x00"
+    )
+    return header + payload + (11 + len(payload)).to_bytes(4, "big")
+
+
+class WireFormat(Protocol):
+    """How players of one kind receive a message: a fan-out group keeps one shared log
+    per format in use (equal formats share it)."""
+
+    def encode(self, packet: Packet) -> bytes:
+        """The bytes of `packet` in this format (memoized by the packet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RtmpChunks:
+    """RTMP chunks of one chunk size on one message stream (RTMP players)."""
+
+    chunk_size: int
+    stream_id: int
+
+    def encode(self, packet: Packet) -> bytes:
+        return packet.wire(self.chunk_size, self.stream_id)
+
+
+@dataclass(frozen=True, slots=True)
+class FlvTags:
+    """FLV tags (HTTP-FLV players, recording)."""
+
+    def encode(self, packet: Packet) -> bytes:
+        return packet.flv_tag()
+
+
+FLV_TAGS = FlvTags()
 
 
 class DataPacket(Packet):

@@ -14,6 +14,7 @@ import pytest
 from neurtmp import FanOut, MessageType, Packet
 from neurtmp._outbox import CRITICAL, Flusher, Outbox
 from neurtmp.protocol import ChunkDecoder
+from neurtmp.protocol.packet import RtmpChunks
 
 from ..helpers import wait_for
 
@@ -33,6 +34,10 @@ class Player:
         self.stream_id = stream_id
         self.group: FanOut | None = None
         self.data = bytearray()
+
+    @property
+    def wire_format(self) -> RtmpChunks:
+        return RtmpChunks(self.out_chunk_size, self.stream_id)
 
     def follow(self, log: Any) -> bool:
         return self.outbox.follow(log)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from neurtmp._play_hold import PlayHold
 from neurtmp._wirelog import WireLog
 from neurtmp.protocol.media import AUDIO, CRITICAL, VIDEO_INTER, VIDEO_KEY
+from neurtmp.protocol.packet import RtmpChunks
 
 
 def test_everything_within_the_limit_is_held_in_order() -> None:
@@ -28,7 +29,7 @@ def test_past_the_limit_video_is_cut_until_a_key_frame_that_fits() -> None:
 
 def test_one_deferred_log_per_connection() -> None:
     hold = PlayHold(limit=10)
-    first, second = WireLog(4096, 1), WireLog(4096, 1)
+    first, second = WireLog(RtmpChunks(4096, 1)), WireLog(RtmpChunks(4096, 2))
     assert hold.defer_follow(first)
     assert hold.defer_follow(first)
     assert not hold.defer_follow(second)

@@ -8,6 +8,7 @@ import neurtmp
 from neurtmp import DataPacket, MessageType, Packet
 from neurtmp.live import LiveStream, Registry
 from neurtmp.live.gop import GopCache
+from neurtmp.protocol.packet import RtmpChunks
 
 HEADER = b"\x17\x00\x00\x00\x00\x01\x64\x00\x1f"
 AUDIO_HEADER = b"\xaf\x00\x12\x10"
@@ -27,6 +28,7 @@ class FakePlayer:
 
     receive_audio = receive_video = True
     out_chunk_size = 4096
+    wire_format = RtmpChunks(4096, 1)
 
     def __init__(self, stream_id: int = 1, full: bool = False) -> None:
         self.group: Any = None
