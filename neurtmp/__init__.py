@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from neurtmp.codec.video_data import VideoData
     from neurtmp.connection import Connection
     from neurtmp.fanout import FanOut, broadcast
+    from neurtmp.flv_player import FlvPlayer
     from neurtmp.protocol import events
     from neurtmp.protocol.commands import StatusCode
     from neurtmp.protocol.message import MessageType
@@ -52,6 +53,7 @@ _LAZY = {
     "VideoData": "neurtmp.codec.video_data",
     "Connection": "neurtmp.connection",
     "FanOut": "neurtmp.fanout",
+    "FlvPlayer": "neurtmp.flv_player",
     "StatusCode": "neurtmp.protocol.commands",
     "MessageType": "neurtmp.protocol.message",
     "DataPacket": "neurtmp.protocol.packet",
@@ -95,6 +97,7 @@ __all__ = [
     "EncoderNotFound",
     "Factory",
     "FanOut",
+    "FlvPlayer",
     "HandshakeError",
     "LimitExceeded",
     "ListenError",

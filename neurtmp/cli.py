@@ -287,7 +287,7 @@ def _serve(args: argparse.Namespace) -> int:
         live = LiveApp(LiveOptions(apps=tuple(args.app), takeover=args.takeover, gop_packets=args.gop_packets,
                                    gop_bytes=args.gop_bytes))
         live.install(server)
-        relays: list[PullRelay | PushRelay | Edge] = []
+        relays: list[Any] = []
         verify = not args.tls_no_verify
         for remote, app, name in pulls:
             relays.append(PullRelay(server, remote, app, name, verify=verify))
@@ -307,10 +307,48 @@ def _serve(args: argparse.Namespace) -> int:
             server.start("127.0.0.1:0", shared=False)  # this worker's own port, for its relays
         if worker == 0:  # where the other workers pull and push (the supervisor holds the port)
             server.start(args.worker_origin, shared=True)
+        if args.http and not worker:  # (with --workers, worker 0 holds the streams and serves HTTP)
+            relays.append(_http_side(args, live, server))
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
     return _run_until_signalled(server, relays, args.shutdown_grace)
+
+
+def _add_http_flags(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--http", metavar="HOST:PORT",
+                       help="serve HTTP-FLV (/APP/NAME.flv) and the JSON API (/api/v1/...) there (default: off)")
+    serve.add_argument("--api-token", default=os.environ.get("NEURTMP_API_TOKEN"),
+                       help="bearer token the API wants ($NEURTMP_API_TOKEN; default: none, loopback clients only)")
+
+
+def _http_side(args: argparse.Namespace, live: Any, server: Any) -> _Service:
+    """The HTTP side of `serve` as a service started with the relays."""
+    import neurtmp
+    from neurtmp.server import parse_address
+
+    try:
+        from neurtmp.live.http import LiveHttp, serve_live_http
+    except ModuleNotFoundError as exc:
+        raise ConfigError(str(neurtmp.MissingExtra("--http", "http", exc.name))) from None
+    host, port = parse_address(args.http)
+    http_app = LiveHttp(live, server, args.api_token)
+    started: list[Any] = []
+
+    def start() -> None:
+        try:
+            started.append(serve_live_http(http_app, host, port))
+        except OSError as exc:
+            print(f"neurtmp serve: cannot listen on HTTP {args.http}: {exc.strerror or exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        print(f"listening on http://{_shown(started[0].socket)}", flush=True)
+
+    def stop() -> None:
+        http_app.stop()
+        for http in started:
+            http.stop(timeout=1)
+
+    return _Service(start, stop)
 
 
 def _worker_count(text: str) -> int:
@@ -600,6 +638,7 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     serve.add_argument("--shutdown-grace", type=float, default=server("shutdown_grace"), metavar="SECONDS",
                        help="on SIGINT/SIGTERM, time given to connections to finish (default %(default)s)")
     _add_log_level(serve)
+    _add_http_flags(serve)
     serve.set_defaults(func=_serve)
 
 

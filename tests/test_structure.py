@@ -58,7 +58,8 @@ def test_protocol_layer_is_sans_io() -> None:
 
 
 #: What the apps built on the framework may import from neurtmp: the public API only.
-_APP_ALLOWED = ("neurtmp", "neurtmp.handlers", "neurtmp.codec", "neurtmp.errors", "neurtmp.names", "neurtmp.lazy")
+_APP_ALLOWED = ("neurtmp", "neurtmp.handlers", "neurtmp.codec", "neurtmp.errors", "neurtmp.names", "neurtmp.lazy",
+                "neurtmp.fanout")
 #: Real, one-way dependencies between apps (importer -> importable).
 _APP_DEPENDENCIES: dict[str, tuple[str, ...]] = {"ingest": ("neurtmp.live", "neurtmp.relay")}
 

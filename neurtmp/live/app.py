@@ -17,7 +17,7 @@ from neurtmp import Connection, Packet, Server, Stream
 from neurtmp.handlers import ConnectEventHandler, StreamEventHandler
 from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS
 from neurtmp.live.registry import Registry
-from neurtmp.live.stream import LiveStream
+from neurtmp.live.stream import LivePlayer, LiveStream
 
 __all__ = ["LiveApp", "LiveOptions"]
 
@@ -53,6 +53,14 @@ class _Publisher:
     def displace(self) -> None:
         self.stream.send_status("NetStream.Publish.BadName", "another publisher took over", level="error")
         self.stream.get_connection().close("another publisher took over")
+
+    def drop(self, reason: str) -> None:
+        """End the publish with a status the encoder sees, then close its connection."""
+        try:
+            self.stream.send_status("NetStream.Publish.Rejected", reason, level="error")
+        except neurtmp.ConnectionClosed:
+            return
+        self.stream.get_connection().close(reason, flush_timeout=2.0)
 
 
 class _StreamHandlers:
@@ -170,3 +178,28 @@ class LiveApp:
 
     def streams(self) -> list[LiveStream]:
         return self.registry.streams()
+
+    def serves(self, app: str) -> bool:
+        """Whether this live app serves the application name `app`."""
+        return not self.options.apps or app in self.options.apps
+
+    def add_player(self, app: str, name: str, player: LivePlayer) -> LiveStream:
+        """Start a player that is not an RTMP stream (an HTTP-FLV `neurtmp.FlvPlayer`) on
+        `app/name`, with the same fast start (it waits when the name is not live)."""
+        live = self.registry.get_or_create(app, name)
+        live.add_player(player)
+        return live
+
+    def remove_player(self, live: LiveStream, player: LivePlayer) -> None:
+        """Stop a player started with `add_player`."""
+        live.remove_player(player)
+        self.registry.forget_if_idle(live)
+
+    def drop_publisher(self, app: str, name: str, reason: str = "dropped by the server") -> bool:
+        """Disconnect the publisher of `app/name` (its players wait, as after any
+        unpublish); False when the name is not live."""
+        live = self.registry.get(app, name)
+        if live is None or not isinstance(live.publisher, _Publisher):
+            return False
+        live.publisher.drop(reason)
+        return True

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from neurtmp import DataPacket, FanOut, MessageType, Packet, StatusCode, Stream, absent_track_metadata, broadcast
+from neurtmp import DataPacket, FanOut, MessageType, Packet, StatusCode, absent_track_metadata, broadcast
+from neurtmp.fanout import Member
 from neurtmp.live.gop import GopCache
 
-__all__ = ["LiveStream"]
+__all__ = ["LivePlayer", "LiveStream"]
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +28,21 @@ log = logging.getLogger(__name__)
 _REPUBLISH_GAP_MS = 40
 
 
+class LivePlayer(Member, Protocol):
+    """What a live stream needs of a player: an RTMP `neurtmp.Stream`, or an HTTP-FLV
+    `neurtmp.FlvPlayer`."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def send_fast_start(self, packets: Iterable[Packet]) -> int: ...
+
+    def send_status(self, code: str, description: str = "", level: str = "status", **extra: Any) -> None: ...
+
+
 @dataclass
 class _Player:
-    stream: Stream
+    stream: LivePlayer
     play_started: float
     first_key_ms: float | None = None
 
@@ -47,12 +61,12 @@ class LiveStream:
         self.name = name
         self.publisher: Any = None
         self.publisher_peer = ""
-        self._players: dict[Stream, _Player] = {}
+        self._players: dict[LivePlayer, _Player] = {}
         #: Players with a key frame to start from; what is published goes to them all.
         self._group = FanOut()
         #: Players waiting for a key frame (they get audio and data meanwhile); a dict
         #: as an ordered set, so that a player leaves in O(1).
-        self._waiting: dict[Stream, None] = {}
+        self._waiting: dict[LivePlayer, None] = {}
         self._waiting_dropped = 0
         self.metadata: Packet | None = None
         self._seen_audio = self._seen_video = False
@@ -87,10 +101,10 @@ class LiveStream:
         """Messages dropped for players that fell behind."""
         return self._group.dropped + self._waiting_dropped
 
-    def players(self) -> list[Stream]:
+    def players(self) -> list[LivePlayer]:
         return list(self._players)
 
-    def player_first_key_ms(self, stream: Stream) -> float | None:
+    def player_first_key_ms(self, stream: LivePlayer) -> float | None:
         """Milliseconds from a player's play to its first key frame being queued."""
         player = self._players.get(stream)
         return player.first_key_ms if player else None
@@ -182,7 +196,7 @@ class LiveStream:
 
     # -- players --------------------------------------------------------------------
 
-    def add_player(self, stream: Stream) -> None:
+    def add_player(self, stream: LivePlayer) -> None:
         """Start a player: cached metadata and headers, then the GOP cache (fast start)."""
         player = _Player(stream, play_started=time.monotonic())
         self._players[stream] = player
@@ -223,14 +237,14 @@ class LiveStream:
         metadata = self.metadata.metadata if isinstance(self.metadata, DataPacket) else None
         return absent_track_metadata(absent, metadata)
 
-    def remove_player(self, stream: Stream) -> None:
+    def remove_player(self, stream: LivePlayer) -> None:
         if self._players.pop(stream, None) is not None:
             if stream in self._waiting:
                 del self._waiting[stream]
             else:
                 self._group.remove(stream)
 
-    def _status(self, stream: Stream, code: str, description: str) -> None:
+    def _status(self, stream: LivePlayer, code: str, description: str) -> None:
         if not stream.closed:
             try:
                 stream.send_status(code, description, details=self.name)

@@ -1,0 +1,181 @@
+"""FlvPlayer: a player that reads FLV over a plain socket (HTTP-FLV, WebSocket-less).
+
+An HTTP-FLV player gets the same thing an RTMP player gets, as FLV tags instead of RTMP
+chunks: the same fast start (metadata, sequence headers, the cached GOP), the same place
+in a `neurtmp.FanOut` (a shared log of FLV tag bytes beside the RTMP-chunk logs: one
+append per message whatever the number of players), and the same slow-reader policy
+(its own bounded `Outbox`: key-frame skips past the soft limit, closed past the hard
+limit or the send timeout). So an HTTP-FLV player costs what an RTMP player costs.
+
+The HTTP side (the response headers, reading the request) is the caller's; this object
+starts with the FLV file header and then only writes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import gevent
+import gevent.event
+import gevent.socket
+
+from neurtmp._outbox import CRITICAL, Outbox
+from neurtmp._wirelog import WireLog
+from neurtmp.protocol.message import MessageType
+from neurtmp.protocol.packet import FLV_TAGS, DataPacket, FlvTags, Packet
+
+if TYPE_CHECKING:
+    from neurtmp.fanout import FanOut
+    from neurtmp.server import Server
+
+__all__ = ["FlvPlayer"]
+
+log = logging.getLogger(__name__)
+
+_ids = itertools.count(1)
+
+
+def _flv_header(has_audio: bool, has_video: bool) -> bytes:
+    flags = (4 if has_audio else 0) | (1 if has_video else 0)
+    return b"FLV\x01" + bytes((flags,)) + (9).to_bytes(4, "big") + b"\x00\x00\x00\x00"
+
+
+class FlvPlayer:
+    """One FLV reader on a socket, a `neurtmp.FanOut` member (see the module docstring).
+
+    Args:
+        server: the server whose limits and flusher it uses.
+        sock: the connected socket, after the HTTP response headers were sent.
+        peer: the client's address, for log lines and listings.
+        app, name: what it plays (for listings).
+    """
+
+    receive_audio = True
+    receive_video = True
+    #: FLV has no message streams; the shared log is keyed by the format alone.
+    stream_id = 0
+
+    def __init__(self, server: Server, sock: gevent.socket.socket, peer: str, app: str, name: str) -> None:
+        options = server.options
+        self.player_id = next(_ids)
+        self.peer = peer
+        self.app = app
+        self.name = name
+        self.group: FanOut | None = None
+        self.started = time.monotonic()
+        self._closed = False
+        self._close_reason = ""
+        self._done = gevent.event.Event()
+        self._header_sent = False
+        self._outbox = Outbox(sock, high_water=options.outqueue_high_water, soft_limit=options.outqueue_soft_limit,
+                              hard_limit=options.outqueue_hard_limit, flusher=server.flusher,
+                              send_timeout=options.send_timeout, on_overflow=self.close)
+
+    def __repr__(self) -> str:
+        return f"<FlvPlayer {self.player_id} {self.app}/{self.name} {self.peer}>"
+
+    @property
+    def wire_format(self) -> FlvTags:
+        return FLV_TAGS
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def close_reason(self) -> str:
+        return self._close_reason
+
+    def statistics(self) -> dict[str, Any]:
+        """Bytes sent and queued, drops, seconds since it started."""
+        outbox = self._outbox
+        return {"bytes_out": outbox.bytes_sent, "bytes_queued": outbox.queued_bytes,
+                "dropped_messages": outbox.dropped_messages, "uptime": time.monotonic() - self.started}
+
+    # -- what a FanOut and the live app use ------------------------------------------------
+
+    def follow(self, log: WireLog) -> bool:
+        self._ensure_header()
+        return self._outbox.follow(log)
+
+    def unfollow(self, log: WireLog) -> None:
+        if self._outbox.following is log:
+            self._outbox.unfollow()
+
+    def queue_packet(self, packet: Packet) -> bool | None:
+        """Queue one message's FLV tag; None when closed, False when the slow-reader
+        policy dropped it."""
+        if self._closed:
+            return None
+        self._ensure_header()
+        return self._outbox.put(packet.flv_tag(), packet.priority)
+
+    def send_fast_start(self, packets: Iterable[Packet]) -> int:
+        """Metadata, sequence headers and the cached GOP as one burst (see
+        `neurtmp.Stream.send_fast_start`); the FLV header first, its audio and video
+        flags from what the stream has. Returns the video messages cut."""
+        packets = list(packets)
+        if not self._header_sent:
+            self._send_header(*_tracks(packets))
+        dropped = 0
+        for packet in packets:
+            if not self._closed and not self._outbox.put(packet.flv_tag(), packet.priority, burst=True):
+                dropped += 1
+        return dropped
+
+    def send_status(self, code: str, description: str = "", level: str = "status", **extra: Any) -> None:
+        """FLV carries no status messages: a player waits through an unpublish."""
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _ensure_header(self) -> None:
+        if not self._header_sent:
+            self._send_header(True, True)
+
+    def _send_header(self, has_audio: bool, has_video: bool) -> None:
+        self._header_sent = True
+        self._outbox.put(_flv_header(has_audio, has_video), CRITICAL, urgent=True)
+
+    def serve(self, sock: gevent.socket.socket) -> None:
+        """Block until the client goes away or the player is closed: HTTP-FLV clients
+        send nothing after the request, so a read returning nothing means they left."""
+        reader = gevent.spawn(self._watch, sock)
+        try:
+            self._done.wait()
+        finally:
+            reader.kill(block=False)
+            self._outbox.close()
+
+    def _watch(self, sock: gevent.socket.socket) -> None:
+        try:
+            while sock.recv(4096):
+                pass
+        except OSError:
+            pass
+        self.close("client closed the connection")
+
+    def close(self, reason: str = "closed by the server") -> None:
+        """Stop sending and end `serve`."""
+        if not self._closed:
+            self._closed = True
+            self._close_reason = reason
+            self._done.set()
+
+
+def _tracks(packets: list[Packet]) -> tuple[bool, bool]:
+    """(has audio, has video) of a stream from its fast start: what it sent, and what
+    its metadata announces."""
+    has_audio = any(p.type_id == MessageType.AUDIO for p in packets)
+    has_video = any(p.type_id == MessageType.VIDEO for p in packets)
+    for packet in packets:
+        metadata = packet.metadata if isinstance(packet, DataPacket) else None
+        if metadata:
+            has_audio = has_audio or isinstance(metadata.get("audiocodecid"), (int, float, str))
+            has_video = has_video or isinstance(metadata.get("videocodecid"), (int, float, str))
+    if not (has_audio or has_video):
+        return True, True  # nothing known yet (a publisher still to come)
+    return has_audio, has_video

@@ -1,0 +1,296 @@
+"""The HTTP side of `neurtmp serve`: HTTP-FLV playback and a JSON API.
+
+* ``GET /APP/NAME.flv`` plays the live stream as FLV (close-delimited): an
+  `neurtmp.FlvPlayer` in the stream's fan-out, with the same fast start and slow-reader
+  policy as RTMP players (one shared log of FLV tags). A name nobody publishes yet
+  waits, as an RTMP player does.
+* ``/api/v1/server``, ``/api/v1/streams``, ``/api/v1/clients`` (GET), and
+  ``DELETE /api/v1/clients/ID`` (kick), ``DELETE /api/v1/streams/APP/NAME`` (drop the
+  publisher). With an API token, the API wants ``Authorization: Bearer TOKEN``; without
+  one it answers loopback clients only.
+
+CORS is on (any origin), so pages elsewhere can play and read. Werkzeug routes the
+requests on gevent's WSGI server (the `http` extra).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import re
+import time
+from collections import deque
+from typing import Any
+
+import gevent
+import gevent.socket
+from gevent.pywsgi import WSGIHandler, WSGIServer
+from werkzeug.exceptions import Forbidden, HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+import neurtmp
+from neurtmp.codec import flv
+from neurtmp.live.app import LiveApp
+from neurtmp.live.stream import LiveStream
+from neurtmp.names import host_port, redact_query, split_query
+
+__all__ = ["LiveHttp", "serve_live_http"]
+
+log = logging.getLogger(__name__)
+
+#: GET /APP/NAME.flv (the name may carry a query string).
+_FLV_PATH = re.compile(r"^/(?P<app>[^/]+)/(?P<name>[^/]+)\.flv$")
+#: Seconds over which the bandwidth and bitrate figures are averaged.
+RATE_WINDOW = 10.0
+_CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "Authorization",
+         "Access-Control-Allow-Methods": "GET, DELETE, OPTIONS"}
+_AUDIO_FORMATS = {2: "mp3", 10: "aac", 11: "speex", 9: "enhanced"}
+
+
+class _Rates:
+    """Byte counters sampled once a second, rates over the last `RATE_WINDOW` seconds."""
+
+    def __init__(self) -> None:
+        self._samples: dict[Any, deque[tuple[float, int]]] = {}
+
+    def sample(self, key: Any, total: int, now: float) -> None:
+        samples = self._samples.setdefault(key, deque())
+        samples.append((now, total))
+        while samples and now - samples[0][0] > RATE_WINDOW:
+            samples.popleft()
+
+    def bits_per_second(self, key: Any) -> float:
+        samples = self._samples.get(key)
+        if not samples or len(samples) < 2:
+            return 0.0
+        (t0, b0), (t1, b1) = samples[0], samples[-1]
+        return (b1 - b0) * 8 / (t1 - t0) if t1 > t0 else 0.0
+
+    def forget_except(self, keys: set[Any]) -> None:
+        for key in set(self._samples) - keys:
+            del self._samples[key]
+
+
+class LiveHttp:
+    """The WSGI application and the HTTP-FLV player registry of one server's live app.
+
+    Args:
+        app: the live app whose streams are served.
+        server: the RTMP server (limits, flusher, connections, statistics).
+        api_token: the bearer token the API wants; None: loopback clients only.
+    """
+
+    def __init__(self, app: LiveApp, server: neurtmp.Server, api_token: str | None = None) -> None:
+        self.app = app
+        self.server = server
+        self.api_token = api_token or None
+        self.players: dict[int, neurtmp.FlvPlayer] = {}
+        self.started = time.monotonic()
+        self._rates = _Rates()
+        self._sampler: gevent.Greenlet | None = None
+        self._urls = Map([
+            Rule("/api/v1/server", endpoint="server", methods=["GET"]),
+            Rule("/api/v1/streams", endpoint="streams", methods=["GET"]),
+            Rule("/api/v1/streams/<app>/<name>", endpoint="drop_stream", methods=["DELETE"]),
+            Rule("/api/v1/clients", endpoint="clients", methods=["GET"]),
+            Rule("/api/v1/clients/<client_id>", endpoint="kick", methods=["DELETE"]),
+        ])
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start sampling byte counters (for bandwidth and bitrate figures)."""
+        if self._sampler is None:
+            self._sampler = gevent.spawn(self._sample_forever)
+
+    def stop(self) -> None:
+        if self._sampler is not None:
+            self._sampler.kill(block=False)
+            self._sampler = None
+        for player in list(self.players.values()):
+            player.close("server shut down")
+
+    def _sample_forever(self) -> None:
+        while True:
+            self.sample()
+            gevent.sleep(1.0)
+
+    def sample(self) -> None:
+        """Record the byte counters now (called once a second)."""
+        now = time.monotonic()
+        totals = self._totals()
+        self._rates.sample("in", totals["bytes_in"], now)
+        self._rates.sample("out", totals["bytes_out"], now)
+        keys: set[Any] = {"in", "out"}
+        for live in self.app.streams():
+            self._rates.sample(live.path, live.bytes, now)
+            keys.add(live.path)
+        self._rates.forget_except(keys)
+
+    # -- HTTP-FLV -----------------------------------------------------------------------
+
+    def serve_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str) -> str:
+        """Play `app/name` as FLV on a socket whose request was read; returns the HTTP
+        status sent. Blocks until the client leaves or the player is closed."""
+        if not self.app.serves(app) or not split_query(name)[0]:
+            sock.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return "404 Not Found"
+        head = ["HTTP/1.1 200 OK", "Content-Type: video/x-flv", "Cache-Control: no-cache, no-store",
+                "Connection: close", *(f"{k}: {v}" for k, v in _CORS.items())]
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        player = neurtmp.FlvPlayer(self.server, sock, peer, app, split_query(name)[0])
+        self.players[player.player_id] = player
+        live = self.app.add_player(app, player.name, player)
+        log.info("%s: %s plays over HTTP-FLV (%s)", live.path, peer, "live" if live.is_live else "waiting")
+        try:
+            player.serve(sock)
+        finally:
+            self.players.pop(player.player_id, None)
+            self.app.remove_player(live, player)
+            log.info("%s: %s stopped playing over HTTP-FLV (%s)", live.path, peer, player.close_reason)
+        return "200 OK"
+
+    # -- the API ------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        try:
+            if request.method == "OPTIONS":
+                response = Response(status=204)
+            else:
+                self._authorize(request)
+                endpoint, values = self._urls.bind_to_environ(environ).match()
+                response = getattr(self, f"_{endpoint}")(**values)
+        except HTTPException as exc:
+            response = _json({"error": exc.description or exc.name}, exc.code or 500)
+        response.headers.update(_CORS)
+        return response(environ, start_response)
+
+    def _authorize(self, request: Request) -> None:
+        if self.api_token is not None:
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.api_token}".encode()):
+                raise Forbidden("a valid 'Authorization: Bearer TOKEN' is needed")
+        elif not ipaddress.ip_address(request.remote_addr or "0.0.0.0").is_loopback:
+            raise Forbidden("the API answers loopback clients only (set an API token)")
+
+    def _totals(self) -> dict[str, Any]:
+        stats = self.server.get_statistics()
+        flv_out = sum(p.statistics()["bytes_out"] for p in self.players.values())
+        return {**stats, "bytes_out": stats.get("bytes_out", 0) + flv_out}
+
+    def _server(self) -> Response:
+        totals = self._totals()
+        return _json({
+            "version": neurtmp.__version__,
+            "uptime": round(time.monotonic() - self.started, 3),
+            "connections": len(self.server.get_connections()),
+            "http_flv_players": len(self.players),
+            "streams": sum(1 for live in self.app.streams() if live.is_live),
+            "bytes_in": totals.get("bytes_in", 0),
+            "bytes_out": totals["bytes_out"],
+            "bandwidth_in_bps": round(self._rates.bits_per_second("in")),
+            "bandwidth_out_bps": round(self._rates.bits_per_second("out")),
+        })
+
+    def _streams(self) -> Response:
+        return _json({"streams": [self._describe(live) for live in self.app.streams()]})
+
+    def _describe(self, live: LiveStream) -> dict[str, Any]:
+        stats = live.statistics()
+        metadata = live.metadata.metadata if isinstance(live.metadata, neurtmp.DataPacket) else None
+        metadata = metadata or {}
+        by_protocol = {"rtmp": 0, "http-flv": 0}
+        for player in live.players():
+            by_protocol["http-flv" if isinstance(player, neurtmp.FlvPlayer) else "rtmp"] += 1
+        video = flv.video_codec(live.video_header.payload) if live.video_header is not None else None
+        audio = None
+        if live.audio_header is not None and live.audio_header.payload:
+            sound_format = live.audio_header.payload[0] >> 4
+            audio = _AUDIO_FORMATS.get(sound_format, f"format{sound_format}")
+        return {
+            **stats,
+            "video_codec": video,
+            "audio_codec": audio,
+            "width": metadata.get("width"),
+            "height": metadata.get("height"),
+            "fps": metadata.get("framerate"),
+            "bitrate_in_bps": round(self._rates.bits_per_second(live.path)),
+            "players_by_protocol": by_protocol,
+            "gop_packets": len(live.gop),
+            "gop_bytes": live.gop.nbytes,
+        }
+
+    def _clients(self) -> Response:
+        clients: list[dict[str, Any]] = []
+        for connection in self.server.get_connections():
+            stats = connection.get_statistics()
+            streams = connection.get_streams()
+            roles = sorted({"publish" if s.publishing else "play" for s in streams if s.publishing or s.playing})
+            clients.append({
+                "id": str(connection.connection_id), "address": connection.get_peer_address(),
+                "protocol": "rtmp", "app": connection.app_name, "roles": roles,
+                "streams": [redact_query(s.get_stream_name()) for s in streams if s.publishing or s.playing],
+                "bytes_in": stats["bytes_in"], "bytes_out": stats["bytes_out"], "since": round(stats["uptime"], 3),
+            })
+        for player in self.players.values():
+            stats = player.statistics()
+            clients.append({
+                "id": f"flv-{player.player_id}", "address": player.peer, "protocol": "http-flv", "app": player.app,
+                "roles": ["play"], "streams": [player.name], "bytes_in": 0, "bytes_out": stats["bytes_out"],
+                "since": round(stats["uptime"], 3),
+            })
+        return _json({"clients": clients})
+
+    def _kick(self, client_id: str) -> Response:
+        if client_id.startswith("flv-") and client_id[4:].isdigit():
+            player = self.players.get(int(client_id[4:]))
+            if player is None:
+                raise NotFound(f"no client {client_id}")
+            player.close("kicked through the API")
+        else:
+            connection = next((c for c in self.server.get_connections() if str(c.connection_id) == client_id), None)
+            if connection is None:
+                raise NotFound(f"no client {client_id}")
+            connection.close("kicked through the API")
+        log.info("client %s kicked through the API", client_id)
+        return _json({"kicked": client_id})
+
+    def _drop_stream(self, app: str, name: str) -> Response:
+        if not self.app.drop_publisher(app, name, "dropped through the API"):
+            raise NotFound(f"{app}/{name} is not live")
+        log.info("%s/%s: publisher dropped through the API", app, name)
+        return _json({"dropped": f"{app}/{name}"})
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(json.dumps(value), status=status, content_type="application/json")
+
+
+class _Handler(WSGIHandler):  # type: ignore[misc]
+    """gevent's WSGI handler, but ``GET /APP/NAME.flv`` takes the socket over for an
+    HTTP-FLV player (the outbox writes to it directly, as for RTMP players)."""
+
+    def run_application(self) -> None:
+        application = self.application
+        match = _FLV_PATH.match(self.path.split("?", 1)[0]) if self.command == "GET" else None
+        if match is None or not isinstance(application, LiveHttp):
+            super().run_application()
+            return
+        name = match["name"] + (f"?{self.path.split('?', 1)[1]}" if "?" in self.path else "")
+        address = self.client_address
+        peer = host_port(address[0], address[1]) if isinstance(address, tuple) else str(address)
+        self.close_connection = True
+        self.status = application.serve_flv(self.socket, peer, match["app"], name)
+        self.headers_sent = True
+
+
+def serve_live_http(app: LiveHttp, host: str, port: int) -> WSGIServer:
+    """Start the HTTP side (returns at once; `server.address` has the bound port)."""
+    server = WSGIServer((host, port), app, handler_class=_Handler, log=None, error_log=log)
+    server.start()
+    app.start()
+    return server
