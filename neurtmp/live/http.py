@@ -4,6 +4,8 @@
   `neurtmp.FlvPlayer` in the stream's fan-out, with the same fast start and slow-reader
   policy as RTMP players (one shared log of FLV tags). A name nobody publishes yet
   waits, as an RTMP player does.
+* ``/``: a stats page (live streams and clients, refreshing; a player per stream with
+  the vendored mpegts.js; kick buttons).
 * ``/api/v1/server``, ``/api/v1/streams``, ``/api/v1/clients`` (GET), and
   ``DELETE /api/v1/clients/ID`` (kick), ``DELETE /api/v1/streams/APP/NAME`` (drop the
   publisher). With an API token, the API wants ``Authorization: Bearer TOKEN``; without
@@ -19,6 +21,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import os
 import re
 import time
 from collections import deque
@@ -48,6 +51,10 @@ RATE_WINDOW = 10.0
 _CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "Authorization",
          "Access-Control-Allow-Methods": "GET, DELETE, OPTIONS"}
 _AUDIO_FORMATS = {2: "mp3", 10: "aac", 11: "speex", 9: "enhanced"}
+#: The stats page and what it loads (neurtmp/live/static).
+_STATIC = os.path.join(os.path.dirname(__file__), "static")
+_STATIC_FILES = {"index.html": "text/html; charset=utf-8", "stats.js": "text/javascript; charset=utf-8",
+                 "mpegts.js": "text/javascript; charset=utf-8"}
 
 
 class _Rates:
@@ -92,6 +99,8 @@ class LiveHttp:
         self._rates = _Rates()
         self._sampler: gevent.Greenlet | None = None
         self._urls = Map([
+            Rule("/", endpoint="page", methods=["GET"]),
+            Rule("/static/<name>", endpoint="static", methods=["GET"]),
             Rule("/api/v1/server", endpoint="server", methods=["GET"]),
             Rule("/api/v1/streams", endpoint="streams", methods=["GET"]),
             Rule("/api/v1/streams/<app>/<name>", endpoint="drop_stream", methods=["DELETE"]),
@@ -161,13 +170,23 @@ class LiveHttp:
             if request.method == "OPTIONS":
                 response = Response(status=204)
             else:
-                self._authorize(request)
                 endpoint, values = self._urls.bind_to_environ(environ).match()
-                response = getattr(self, f"_{endpoint}")(**values)
+                if endpoint in ("page", "static"):  # the page is public; what it shows is the API's
+                    response = self._file("index.html" if endpoint == "page" else values["name"])
+                else:
+                    self._authorize(request)
+                    response = getattr(self, f"_{endpoint}")(**values)
         except HTTPException as exc:
             response = _json({"error": exc.description or exc.name}, exc.code or 500)
         response.headers.update(_CORS)
         return response(environ, start_response)
+
+    def _file(self, name: str) -> Response:
+        if name not in _STATIC_FILES:
+            raise NotFound()
+        path = os.path.join(_STATIC, name)
+        with open(path, "rb") as f:
+            return Response(f.read(), content_type=_STATIC_FILES[name], headers={"Cache-Control": "no-cache"})
 
     def _authorize(self, request: Request) -> None:
         if self.api_token is not None:

@@ -18,6 +18,7 @@ from neurtmp.live.http import LiveHttp, serve_live_http
 
 from ..conftest import url
 from ..helpers import wait_for
+from ..ingest.browser import MISSING, Browser, chromium_paths
 from .helpers import FFMPEG, live_server
 
 
@@ -154,3 +155,28 @@ def test_serve_http_flag_prints_where_it_listens() -> None:
     finally:
         serve.terminate()
         serve.wait(timeout=10)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(chromium_paths() is None, reason=MISSING)
+def test_the_stats_page_plays_a_stream_over_http_flv_in_chromium(http_stack: Any, tmp_path: Any) -> None:
+    server, app, http_app, base = http_stack
+    publisher = publish_av(url(server, "live/cam"), 60)
+    try:
+        wait_for(lambda: (s := app.registry.get("live", "cam")) is not None and len(s.gop) > 5, 15)
+        with Browser() as browser:
+            browser.open(base + "/")
+            browser.wait("return document.querySelector('tr[data-stream=\"live/cam\"]') !== null",
+                         "the page lists live/cam")
+            codecs = browser.run("return document.querySelector('tr[data-stream=\"live/cam\"]').children[2]"
+                                 ".textContent")
+            assert codecs == "avc + aac"
+            browser.run("document.querySelector('tr[data-stream=\"live/cam\"] button').click()")
+            browser.wait("return document.getElementById('video').currentTime > 1.5",
+                         "the video plays past 1.5 s", timeout=60)
+            assert browser.run("return window.pageErrors") == []
+            wait_for(lambda: len(http_app.players) == 1, 5, "the page's player is an HTTP-FLV client")
+            browser.screenshot(tmp_path / "stats.png")
+    finally:
+        publisher.kill()
+        publisher.wait()
