@@ -98,9 +98,12 @@ class LiveHttp:
         self.started = time.monotonic()
         self._rates = _Rates()
         self._sampler: gevent.Greenlet | None = None
+        #: Seconds the hub ran a one-second timer late, last time.
+        self.loop_lag = 0.0
         self._urls = Map([
             Rule("/", endpoint="page", methods=["GET"]),
             Rule("/static/<name>", endpoint="static", methods=["GET"]),
+            Rule("/metrics", endpoint="metrics", methods=["GET"]),
             Rule("/api/v1/server", endpoint="server", methods=["GET"]),
             Rule("/api/v1/streams", endpoint="streams", methods=["GET"]),
             Rule("/api/v1/streams/<app>/<name>", endpoint="drop_stream", methods=["DELETE"]),
@@ -125,7 +128,9 @@ class LiveHttp:
     def _sample_forever(self) -> None:
         while True:
             self.sample()
+            before = time.monotonic()
             gevent.sleep(1.0)
+            self.loop_lag = max(0.0, time.monotonic() - before - 1.0)
 
     def sample(self) -> None:
         """Record the byte counters now (called once a second)."""
@@ -201,9 +206,18 @@ class LiveHttp:
         flv_out = sum(p.statistics()["bytes_out"] for p in self.players.values())
         return {**stats, "bytes_out": stats.get("bytes_out", 0) + flv_out}
 
+    def _metrics(self) -> Response:
+        from neurtmp.live.metrics import metrics_text
+
+        return Response(metrics_text(self), content_type="text/plain; version=0.0.4; charset=utf-8")
+
     def _server(self) -> Response:
+        return _json(self.summary())
+
+    def summary(self) -> dict[str, Any]:
+        """The server's figures (``/api/v1/server``)."""
         totals = self._totals()
-        return _json({
+        return {
             "version": neurtmp.__version__,
             "uptime": round(time.monotonic() - self.started, 3),
             "connections": len(self.server.get_connections()),
@@ -213,10 +227,14 @@ class LiveHttp:
             "bytes_out": totals["bytes_out"],
             "bandwidth_in_bps": round(self._rates.bits_per_second("in")),
             "bandwidth_out_bps": round(self._rates.bits_per_second("out")),
-        })
+        }
 
     def _streams(self) -> Response:
-        return _json({"streams": [self._describe(live) for live in self.app.streams()]})
+        return _json({"streams": self.describe_streams()})
+
+    def describe_streams(self) -> list[dict[str, Any]]:
+        """Every stream's figures (``/api/v1/streams``)."""
+        return [self._describe(live) for live in self.app.streams()]
 
     def _describe(self, live: LiveStream) -> dict[str, Any]:
         stats = live.statistics()

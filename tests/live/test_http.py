@@ -180,3 +180,21 @@ def test_the_stats_page_plays_a_stream_over_http_flv_in_chromium(http_stack: Any
     finally:
         publisher.kill()
         publisher.wait()
+
+
+@pytest.mark.timeout(60)
+def test_metrics_carry_the_streams_figures(http_stack: Any) -> None:
+    server, app, http_app, base = http_stack
+    publisher = publish_av(url(server, "live/cam"))
+    try:
+        wait_for(lambda: (s := app.registry.get("live", "cam")) is not None and s.bytes > 10_000, 15)
+        text = gevent.get_hub().threadpool.apply(
+            lambda: urllib.request.urlopen(base + "/metrics", timeout=5).read().decode())
+    finally:
+        publisher.kill()
+        publisher.wait()
+    assert 'neurtmp_stream_live{app="live",name="cam"} 1.0' in text
+    received = re.search(r'neurtmp_stream_bytes_in_total\{app="live",name="cam"\} (\S+)', text)
+    assert received is not None and float(received.group(1)) > 10_000
+    assert "neurtmp_connections 1.0" in text and "process_resident_memory_bytes" in text
+    assert "neurtmp_event_loop_lag_seconds" in text
