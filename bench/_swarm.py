@@ -4,13 +4,14 @@ Each player does the plain handshake, sends connect + createStream + play pipeli
 parses what arrives only until its first video message (time to first media), then just
 counts bytes and sends an Acknowledgement every window. Output: JSON lines on stdout.
 
-    python bench/_swarm.py HOST PORT APP STREAM N WARMUP WINDOW [READ_SIZE [INTERVAL_MS]]
+    python bench/_swarm.py HOST PORT APP STREAM N WARMUP WINDOW [READ_SIZE [INTERVAL_MS [HTTP_PORT]]]
 
 READ_SIZE (default 1 MiB) is the most each recv asks for: small reads make a player that
 the kernel wakes often and hands little at a time. INTERVAL_MS (default 0) makes every
 player read at most once per that many milliseconds, as a player's decode loop would:
 it keeps this process cheap when a server sends each message on its own (a saturated
-load generator measures itself).
+load generator measures itself). HTTP_PORT (default 0: RTMP) makes every player an
+HTTP-FLV player instead: ``GET /APP/STREAM.flv`` on that port, then counting.
 """
 
 from __future__ import annotations
@@ -68,11 +69,26 @@ class Player:
         self.next_ack = ACK_WINDOW
 
 
+def _flv_video_started(data: bytes) -> bool:
+    """Whether an HTTP-FLV response holds the start of its first video tag."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    at = end + 4 + 13  # the FLV header and the first back pointer
+    while at + 11 <= len(data):
+        if data[at] == 9:
+            return True
+        at += 11 + int.from_bytes(data[at + 1:at + 4], "big") + 4
+    return False
+
+
 def main() -> None:
     host, port, app, stream = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     count, warmup, window = int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
     read_size = int(sys.argv[8]) if len(sys.argv) > 8 else 1 << 20
     interval = float(sys.argv[9]) / 1000 if len(sys.argv) > 9 else 0.0
+    http_port = int(sys.argv[10]) if len(sys.argv) > 10 else 0
+    http_request = f"GET /{app}/{stream}.flv HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
     hello, commands = session_bytes(app, stream, host, port)
     poller = select.epoll()
     by_fd: dict[int, Player] = {}
@@ -85,14 +101,20 @@ def main() -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
         try:
-            sock.connect((host, port))
+            sock.connect((host, http_port or port))
         except OSError:
             failed += 1
             sock.close()
             return
         sock.setblocking(False)
-        sock.sendall(hello)
         player = Player(sock)
+        if http_port:
+            sock.sendall(http_request)
+            player.state = "http"
+            player.play_sent = time.monotonic()
+            player.next_ack = 1 << 62  # nothing to acknowledge over HTTP
+        else:
+            sock.sendall(hello)
         players.append(player)
         by_fd[sock.fileno()] = player
         poller.register(sock.fileno(), select.EPOLLIN)
@@ -111,6 +133,13 @@ def main() -> None:
             player.state = "closed"
             return
         player.received += n
+        if player.state == "http":
+            player.buffer += scratch[:n]
+            if _flv_video_started(player.buffer):
+                player.first_media = time.monotonic() - player.play_sent
+                player.state = "counting"
+                player.buffer = b""
+            return
         if player.state == "handshake":
             player.buffer += scratch[:n]
             if len(player.buffer) < HANDSHAKE_REPLY:

@@ -163,7 +163,8 @@ def server_name(args: argparse.Namespace) -> str:
         return "nginx-rtmp" if args.nginx_workers == 1 else f"nginx-rtmp ({args.nginx_workers} workers)"
     if args.server_cmd:
         return str(args.server_cmd.split()[0])
-    return "neurtmp" if args.workers == "1" else f"neurtmp --workers {args.workers}"
+    name = "neurtmp" if args.workers == "1" else f"neurtmp --workers {args.workers}"
+    return f"{name} (HTTP-FLV players)" if args.http_flv else name
 
 
 def run_case(args: argparse.Namespace, players: int, bitrate: float) -> dict[str, object]:
@@ -175,6 +176,10 @@ def run_case(args: argparse.Namespace, players: int, bitrate: float) -> dict[str
     else:
         command = (f"{shlex.quote(sys.executable)} -m neurtmp.cli serve --listen 127.0.0.1:{port} "
                    f"--log-level warning --flush-interval {args.flush_ms} --workers {args.workers}")
+    http_port = 0
+    if args.http_flv:
+        http_port = free_port()
+        command += f" --http 127.0.0.1:{http_port}"
     server = subprocess.Popen(["taskset", "-c", args.server_core, *shlex.split(command)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     publisher = swarm = None
@@ -189,7 +194,7 @@ def run_case(args: argparse.Namespace, players: int, bitrate: float) -> dict[str
         swarm = subprocess.Popen(
             ["taskset", "-c", args.load_cores, sys.executable, str(HERE / "_swarm.py"), "127.0.0.1", str(port),
              "live", "bench", str(players), str(args.warmup), str(args.window), str(args.read_kib * 1024),
-             str(args.read_interval_ms)],
+             str(args.read_interval_ms), str(http_port)],
             stdout=subprocess.PIPE, text=True)
         cpu_start = wall_start = swarm_cpu_start = 0.0
         result: dict[str, object] = {}
@@ -246,6 +251,7 @@ def main() -> None:
     parser.add_argument("--server-cmd", help="another server's command line; {port} is replaced")
     parser.add_argument("--nginx", action="store_true", help="run nginx with the rtmp module instead")
     parser.add_argument("--workers", default="1", help="neurtmp serve --workers (processes sharing the port)")
+    parser.add_argument("--http-flv", action="store_true", help="the players play over HTTP-FLV (neurtmp --http)")
     parser.add_argument("--nginx-workers", type=int, default=1, help="nginx worker_processes")
     args = parser.parse_args()
     bitrate = media_bitrate(make_media())
