@@ -315,6 +315,12 @@ def _serve(args: argparse.Namespace) -> int:
     return _run_until_signalled(server, relays, args.shutdown_grace)
 
 
+def _add_config_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--config", metavar="FILE",
+                         help=f"read options from this TOML file's [{command.prog.split()[-1]}] table (options "
+                         "typed here win; see neurtmp.example.toml)")
+
+
 def _add_http_flags(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--http", metavar="HOST:PORT",
                        help="serve HTTP-FLV (/APP/NAME.flv) and the JSON API (/api/v1/...) there (default: off)")
@@ -638,6 +644,7 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     serve.add_argument("--shutdown-grace", type=float, default=server("shutdown_grace"), metavar="SECONDS",
                        help="on SIGINT/SIGTERM, time given to connections to finish (default %(default)s)")
     _add_log_level(serve)
+    _add_config_flag(serve)
     _add_http_flags(serve)
     serve.set_defaults(func=_serve)
 
@@ -688,6 +695,7 @@ def _add_ingest(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
         ingest.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None,
                             help=f"{text} (${ENVIRONMENT[name]}; default {default})")
     _add_log_level(ingest)
+    _add_config_flag(ingest)
     ingest.set_defaults(func=_ingest)
 
 
@@ -799,8 +807,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `neurtmp` command; returns the exit status (2 for a configuration error)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(words)
+    if getattr(args, "config", None):  # the file's options go before the typed ones: those win
+        from neurtmp.configfile import options_from_file
+
+        try:
+            from_file = options_from_file(args.config, args.command)
+        except ConfigError as exc:
+            print(f"neurtmp {args.command}: {exc}", file=sys.stderr)
+            return 2
+        at = words.index(args.command) + 1
+        args = parser.parse_args([*words[:at], *from_file, *words[at:]])
+    args.argv = words
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
