@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import re
 import signal
@@ -284,6 +285,7 @@ def _serve(args: argparse.Namespace) -> int:
             server = neurtmp.Factory().create_server(**server_options(args), reuse_port=worker is not None)
         except ConfigError as exc:
             raise ConfigError(_with_option_names(exc, _SERVE_OPTION_OF_FIELD)) from None
+        _access_control(args).install(server)  # before the live app: its checks come first
         live = LiveApp(LiveOptions(apps=tuple(args.app), takeover=args.takeover, gop_packets=args.gop_packets,
                                    gop_bytes=args.gop_bytes))
         live.install(server)
@@ -649,6 +651,83 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     serve.set_defaults(func=_serve)
 
 
+def _add_access_flags(serve: argparse.ArgumentParser) -> None:
+    """`serve`'s access-control flags: tokens, IP rules, hooks (see `neurtmp.access`)."""
+    from neurtmp.access import DEFAULT_HOOK_TIMEOUT
+
+    group = serve.add_argument_group("access control", "IP rules, then tokens, then hooks; the first refusal wins")
+    for kind in ("publish", "play"):
+        token = "`neurtmp token --play`" if kind == "play" else "`neurtmp token`"
+        group.add_argument(f"--{kind}-secret", metavar="SECRET",
+                           help=f"{kind}ing in any app needs a token (?expires=...&sig=..., see {token}) signed "
+                           f"with SECRET (default ${_SECRET_ENVIRONMENT[kind]}, else no token needed)")
+        group.add_argument(f"--app-{kind}-secret", action="append", default=[], nargs=2, metavar=("APP", "SECRET"),
+                           help="the same for application APP alone, with its own secret (repeatable)")
+    for kind in ("publish", "play"):
+        for verb in ("allow", "deny"):
+            group.add_argument(f"--{verb}-{kind}", dest=f"{kind}_rules", action="append", default=[],
+                               metavar="CIDR|all", type=functools.partial(_rule_flag, verb),
+                               help=f"{verb} {kind}ing from these addresses; rules in the order given, the first "
+                               "match decides, none matching allows (repeatable)")
+    for call in ("connect", "publish", "play", "publish_done", "play_done"):
+        answer = {"connect": "; a 2xx answer allows, anything else or no answer refuses",
+                  "publish_done": ", not waiting for the answer", "play_done": ", not waiting for the answer"}
+        group.add_argument(f"--on-{call.replace('_', '-')}", dest=f"on_{call}", metavar="URL",
+                           help=f"POST the {call} form (nginx-rtmp's fields) to URL" + answer.get(
+                               call, "; a 2xx answer allows, a 3xx renames the stream to its Location, anything "
+                               "else or no answer refuses"))
+    group.add_argument("--hook-timeout", type=float, default=DEFAULT_HOOK_TIMEOUT, metavar="SECONDS",
+                       help="time a connect, publish or play hook has to answer before the client is refused "
+                       "(default %(default)s)")
+
+
+def _rule_flag(verb: str, text: str) -> tuple[str, str]:
+    """An IP-rule flag's value, kept in order with its verb (parsed in `_access_control`)."""
+    return verb, text
+
+
+#: Environment variables that give a token secret for every app when no flag does.
+_SECRET_ENVIRONMENT = {"publish": "RTMP_PUBLISH_SECRET", "play": "RTMP_PLAY_SECRET"}
+
+
+def _access_control(args: argparse.Namespace) -> Any:
+    """The `AccessControl` that `serve`'s access flags ask for.
+
+    Raises:
+        ConfigError: a bad rule, secret, hook URL or timeout (named by its flag).
+    """
+    from neurtmp.access import ANY_APP, AccessControl, AccessOptions, parse_rule
+
+    secrets: dict[str, dict[str, str]] = {}
+    for kind in ("publish", "play"):
+        every = getattr(args, f"{kind}_secret")
+        if every == "":
+            raise ConfigError(f"--{kind}-secret: an empty secret")
+        every = every or os.environ.get(_SECRET_ENVIRONMENT[kind], "")
+        secrets[kind] = {ANY_APP: every} if every else {}
+        for app, secret in getattr(args, f"app_{kind}_secret"):
+            if not app or not secret:
+                raise ConfigError(f"--app-{kind}-secret wants APP SECRET, both non-empty")
+            secrets[kind][app] = secret
+    rules = {}
+    for kind in ("publish", "play"):
+        try:
+            rules[kind] = tuple(parse_rule(verb == "allow", text) for verb, text in getattr(args, f"{kind}_rules"))
+        except ConfigError as exc:
+            raise ConfigError(f"--allow-{kind}/--deny-{kind}: {exc}") from None
+    hooks = {call: getattr(args, f"on_{call}") for call in ("connect", "publish", "play", "publish_done", "play_done")
+             if getattr(args, f"on_{call}")}
+    try:
+        options = AccessOptions(publish_secrets=secrets["publish"], play_secrets=secrets["play"],
+                                publish_rules=rules["publish"], play_rules=rules["play"], hooks=hooks,
+                                hook_timeout=args.hook_timeout)
+    except ConfigError as exc:
+        message = str(exc).replace("hook_timeout", "--hook-timeout")
+        raise ConfigError(re.sub(r"^on_(\w+) hook", lambda m: "--on-" + m.group(1).replace("_", "-"), message)) \
+            from None
+    return AccessControl(options)
+
+
 class _Service:
     """Something `_run_until_signalled` starts before announcing and stops on a signal."""
 
@@ -758,28 +837,35 @@ def _ingest(args: argparse.Namespace) -> int:
 def _add_token(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     token = add_parser(
         "token",
-        help="print a publish URL with a token for `neurtmp ingest` run with an auth secret",
+        help="print a publish (or play) URL with a token for `neurtmp ingest` / `neurtmp serve` run with a secret",
         description="Sign a publish token (HMAC-SHA256 of KEY:EXPIRES) with the secret of $RTMP_AUTH_SECRET "
-        "(or --secret) and print the URL to publish to.",
+        "(or --secret) and print the URL to publish to; with --play, a play token (HMAC-SHA256 of "
+        "'play' LF KEY LF EXPIRES) for `neurtmp serve --play-secret`.",
     )
     token.add_argument("key", help="the stream key")
     token.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid (default %(default)s)")
-    token.add_argument("--secret", help="the secret (default: $RTMP_AUTH_SECRET)")
+    token.add_argument("--secret", help="the secret (default: $RTMP_AUTH_SECRET, else $RTMP_PUBLISH_SECRET; "
+                       "with --play $RTMP_PLAY_SECRET)")
+    token.add_argument("--play", action="store_true",
+                       help="a play token (for `neurtmp serve --play-secret`) instead of a publish token")
     token.add_argument("--server", default="rtmp://127.0.0.1:1935/live",
                        help="the ingest URL to publish to (default %(default)s)")
     token.set_defaults(func=_token)
 
 
 def _token(args: argparse.Namespace) -> int:
-    from neurtmp.ingest.access import check_key, sign
+    from neurtmp.access import PLAY, PUBLISH, token_query
+    from neurtmp.ingest.access import check_key
 
-    secret = args.secret or os.environ.get("RTMP_AUTH_SECRET", "")
-    problem = "no secret: set RTMP_AUTH_SECRET or --secret" if not secret else check_key(args.key)
+    names = ["RTMP_PLAY_SECRET"] if args.play else ["RTMP_AUTH_SECRET", "RTMP_PUBLISH_SECRET"]
+    secret = args.secret or next((os.environ[name] for name in names if os.environ.get(name)), "")
+    problem = f"no secret: set {' or '.join(names)} or --secret" if not secret else check_key(args.key)
     if problem is not None or args.ttl <= 0:
         print(f"neurtmp token: {problem or '--ttl must be positive'}", file=sys.stderr)
         return 2
     expires = int(time.time()) + args.ttl
-    print(f"{args.server.rstrip('/')}/{args.key}?expires={expires}&sig={sign(secret, args.key, expires)}")
+    query = token_query(secret, args.key, expires, PLAY if args.play else PUBLISH)
+    print(f"{args.server.rstrip('/')}/{args.key}?{query}")
     return 0
 
 
@@ -798,6 +884,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--once", action="store_true", help="exit after the first client disconnects")
     probe.set_defaults(func=_probe)
     _add_serve(sub.add_parser)
+    _add_access_flags(sub.choices["serve"])
     _add_proxy(sub.add_parser)
     _add_ingest(sub.add_parser)
     _add_token(sub.add_parser)

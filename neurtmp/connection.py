@@ -26,8 +26,8 @@ import gevent.socket
 from neurtmp import _outbox
 from neurtmp._handler import call_handler
 from neurtmp.errors import ConnectionClosed, ProtocolError, RemoteProtocolError
-from neurtmp.handlers import CallHandler, ConnectHandler, StreamHandler
-from neurtmp.names import host_port, split_query
+from neurtmp.handlers import CallHandler, ConnectHandler, Refusal, StreamHandler
+from neurtmp.names import host_port, redact_query, split_query
 from neurtmp.protocol import events as ev
 from neurtmp.protocol.commands import StatusCode, status_info
 from neurtmp.protocol.connection import ServerProtocol
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["Connection"]
 
 log = logging.getLogger(__name__)
+
+#: The peer address of `Server.publish_local`'s in-process connections (no network peer).
+LOCAL_ADDRESS = ("local", 0)
 
 #: Bytes read from the socket at once.
 _RECV_SIZE = 64 * 1024
@@ -60,6 +63,7 @@ class Connection:
         self._sock = sock
         self.connection_id = connection_id
         host, port = address[0], address[1]
+        self._local = (host, port) == LOCAL_ADDRESS
         self._peer = host_port(host, port)
         self._protocol = ServerProtocol(
             max_message_size=options.max_message_size,
@@ -111,6 +115,12 @@ class Connection:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def local(self) -> bool:
+        """True for the in-process connections of `Server.publish_local` (relays, edges),
+        which have no network peer."""
+        return self._local
 
     @property
     def app(self) -> str:
@@ -420,15 +430,25 @@ class Connection:
             log.warning("%s: second connect command ignored", self._peer)
             return
         self._connect_event = event
+        refusal: Refusal | None = None
         for handler in self._server.get_connect_handlers():
-            if call_handler(handler, True, self, event.command_object, event.arguments):
+            result = call_handler(handler, True, self, event.command_object, event.arguments)
+            if isinstance(result, Refusal):
+                refusal = result
+                break
+            if result:
                 self._owner = handler
                 break
         if self._owner is None:
-            log.info("%s: connect to %r refused by every connect handler", self._peer, event.app)
-            self._protocol.reject_connect(event)
+            if refusal is not None:
+                log.info("%s: connect to %r refused: %s", self._peer, redact_query(event.app), refusal.description)
+                self._protocol.reject_connect(event, refusal.description or "Connection rejected.")
+                self._close_reason = f"refused: {refusal.description}"
+            else:
+                log.info("%s: connect to %r refused by every connect handler", self._peer, event.app)
+                self._protocol.reject_connect(event)
+                self._close_reason = "refused: no connect handler accepted it"
             self.flush()
-            self._close_reason = "refused: no connect handler accepted it"
             self._closed = True
             return
         self._protocol.accept_connect(event, fourcc_list=list(self._server.options.fourcc_list))

@@ -27,9 +27,9 @@ import gevent.ssl
 from neurtmp._chains import HandlerChain
 from neurtmp._outbox import Flusher
 from neurtmp.client import Client
-from neurtmp.connection import Connection
+from neurtmp.connection import LOCAL_ADDRESS, Connection
 from neurtmp.errors import ConfigError, ConnectionClosed, ListenError
-from neurtmp.handlers import ConnectHandler, MediaHandler, PlayHandler, PublishHandler
+from neurtmp.handlers import AccessHandler, ConnectHandler, MediaHandler, PlayHandler, PublishHandler
 from neurtmp.names import DEFAULT_TIMEOUT, host_port
 from neurtmp.protocol.limits import (
     DEFAULT_MAX_CHUNK_STREAMS,
@@ -202,6 +202,7 @@ class Server:
         self.publish_chain: HandlerChain[PublishHandler] = HandlerChain()
         self.media_chain: HandlerChain[MediaHandler] = HandlerChain()
         self.play_observers: HandlerChain[PlayHandler] = HandlerChain()
+        self.access_chain: HandlerChain[AccessHandler] = HandlerChain()
         self._started = time.monotonic()
         #: Bytes of connections that have closed (live ones are summed when asked).
         self._closed_bytes_in = 0
@@ -238,6 +239,18 @@ class Server:
     def get_publish_event_handlers(self) -> tuple[PublishHandler, ...]:
         """The server-wide publish observers, in order."""
         return self.publish_chain.handlers
+
+    def register_access_event_handler(self, handler: AccessHandler) -> None:
+        """neurtmp extension: ask `handler` whether each publish and play on this server
+        may go ahead, before the stream's own handlers (see `AccessEventHandler`)."""
+        self.access_chain.add(handler)
+
+    def remove_access_event_handler(self, handler: AccessHandler) -> None:
+        self.access_chain.remove(handler)
+
+    def get_access_event_handlers(self) -> tuple[AccessHandler, ...]:
+        """The access handlers, in the order they are asked."""
+        return self.access_chain.handlers
 
     def register_media_event_handler(self, handler: MediaHandler) -> None:
         """neurtmp extension: receive every message published on this server (after each
@@ -360,7 +373,7 @@ class Server:
             TimeoutError: the server did not answer in `timeout` seconds.
         """
         ours, theirs = gevent.socket.socketpair()
-        connection = Connection(self, ours, ("local", 0), next(self._ids))
+        connection = Connection(self, ours, LOCAL_ADDRESS, next(self._ids))
         self._pool.spawn(self._serve, connection)
         client = Client(f"rtmp://local/{app}/{name}", timeout, sock=theirs)
         try:

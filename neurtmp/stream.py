@@ -110,6 +110,7 @@ class Stream:
         self._server_publish_chain = server.publish_chain
         self._server_media_chain = server.media_chain
         self._play_observers = server.play_observers
+        self._access_chain = server.access_chain
         self._accepted_publish: list[PublishHandler] = []
         self._loops: StreamLoops | None = None
         self._play_timer: gevent.Greenlet | None = None
@@ -140,6 +141,23 @@ class Stream:
 
     def get_connection(self) -> Connection:
         return self._connection
+
+    def rename(self, name: str) -> None:
+        """Give the stream another name while its publish or play is being decided (from an
+        access handler, or a publish handler for the ones after it): the handlers asked
+        next, and the stream from then on, see `name` (an access hook's redirect).
+
+        Raises:
+            ValueError: an empty name, or the stream already publishes or plays.
+            ConnectionClosed: the stream is closed.
+        """
+        self._check_open()
+        if not split_query(name)[0].strip():
+            raise ValueError("a stream cannot be renamed to an empty name")
+        if self._state is not NetStreamState.IDLE:
+            raise ValueError(f"stream {self.stream_id} is {self._state.value}: it can be renamed only while "
+                             "its publish or play is being decided")
+        self._name = name
 
     @property
     def out_chunk_size(self) -> int:
@@ -463,9 +481,15 @@ class Stream:
             return
         self._name = event.name
         self.publish_type = event.publish_type
+        refusal = self._ask_access("publish", StatusCode.PUBLISH_REJECTED)
+        if refusal is not None:
+            log.info("%s: publish %r refused: %s", self._connection.get_peer_address(), redact_query(event.name),
+                     refusal.description)
+            protocol.reject_publish(event, refusal.code, refusal.description)
+            return
         accepted: list[PublishHandler] = []
         for handler in (*self._publish_chain, *self._server_publish_chain):
-            result = call_handler(handler, True, self, event.name, event.publish_type)
+            result = call_handler(handler, True, self, self._name, event.publish_type)
             if not result:
                 log.info("%s: publish %r refused%s", self._connection.get_peer_address(), redact_query(event.name),
                          f": {result.description}" if isinstance(result, Refusal) else "")
@@ -480,6 +504,21 @@ class Stream:
         self._accepted_publish = accepted
         protocol.accept_publish(event)
         log.debug("%s publishes %r", self._connection.get_peer_address(), redact_query(event.name))
+
+    def _ask_access(self, action: str, code: str) -> Refusal | None:
+        """The server's access handlers on a publish or play: None when all let it go
+        on, else the refusal (`code` for a plain False; an exception refuses too)."""
+        for handler in self._access_chain.handlers:
+            try:
+                result = call_handler(handler, action, self)
+            except Exception:
+                log.exception("%s: access handler raised; %s refused", self, action)
+                return Refusal(code, "500 access check failed")
+            if isinstance(result, Refusal):
+                return result
+            if not result:
+                return Refusal(code, "403 access refused")
+        return None
 
     def _tell_unpublished(self, handlers: list[PublishHandler]) -> None:
         for handler in handlers:
@@ -525,6 +564,12 @@ class Stream:
         if self.playing:  # play again on the same stream: stop the first
             self.stop_play()
         self._name = event.name
+        refusal = self._ask_access("play", StatusCode.PLAY_FAILED)
+        if refusal is not None:
+            log.info("%s: play %r refused: %s", connection.get_peer_address(), redact_query(event.name),
+                     refusal.description)
+            protocol.reject_play(event, refusal.code, refusal.description)
+            return
         if self._encoder is not None:
             self._encoder.restart()  # a new player needs a sequence header (unless the handler inits)
         self._hold = PlayHold(self._hold_limit)
@@ -535,7 +580,8 @@ class Stream:
             hold, self._hold = self._hold, None
         accepted, init = result if isinstance(result, tuple) else (result, None)
         if not accepted:
-            log.info("%s: play %r refused", connection.get_peer_address(), redact_query(event.name))
+            log.info("%s: play %r refused%s", connection.get_peer_address(), redact_query(event.name),
+                     f": {accepted.description}" if isinstance(accepted, Refusal) else "")
             if isinstance(accepted, Refusal):
                 protocol.reject_play(event, accepted.code, accepted.description)
             else:

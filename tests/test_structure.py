@@ -61,12 +61,12 @@ def test_protocol_layer_is_sans_io() -> None:
 _APP_ALLOWED = ("neurtmp", "neurtmp.handlers", "neurtmp.codec", "neurtmp.errors", "neurtmp.names", "neurtmp.lazy",
                 "neurtmp.fanout")
 #: Real, one-way dependencies between apps (importer -> importable).
-_APP_DEPENDENCIES: dict[str, tuple[str, ...]] = {"ingest": ("neurtmp.live", "neurtmp.relay")}
+_APP_DEPENDENCIES: dict[str, tuple[str, ...]] = {"ingest": ("neurtmp.live", "neurtmp.relay", "neurtmp.access.tokens")}
 
 
 def _app_files() -> list[tuple[str, pathlib.Path]]:
     examples = ROOT.parent / "examples"
-    apps = ("live", "relay", "ingest", "proxy")
+    apps = ("live", "relay", "ingest", "proxy", "access")
     files = [(path.parent.name, path) for app in apps for path in (ROOT / app).glob("*.py")]
     return sorted([*files, *(("examples", path) for path in examples.rglob("*.py"))])
 

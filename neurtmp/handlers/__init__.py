@@ -15,7 +15,9 @@ the thread pool must not call a stream's send methods; a frame handler returns w
 frame worker should send.
 
 Publish and media handlers form chains (each stream's, then the server's): several
-observers (the live app, a relay, a recorder, user code) see one publish.
+observers (the live app, a relay, a recorder, user code) see one publish. Access handlers
+(`AccessEventHandler`, server-wide) are asked before any of them whether a publish or a
+play may go ahead at all.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from neurtmp.stream import Stream
 
 __all__ = [
+    "AccessEventHandler",
+    "AccessHandler",
     "CallHandler",
     "ConnectHandler",
     "FrameHandler",
@@ -74,8 +78,10 @@ class ConnectEventHandler:
 
     Installed on a server with `server.install(handler)`; several may be installed and
     are asked in order until one returns True. If none does, the client gets `_error`
-    NetConnection.Connect.Rejected. When the connection closes, the handler that claimed
-    it is called again with ``is_create=False`` (the return value is then ignored).
+    NetConnection.Connect.Rejected. A handler that returns a `Refusal` refuses the
+    connection outright (no later handler is asked; its description goes to the client).
+    When the connection closes, the handler that claimed it is called again with
+    ``is_create=False`` (the return value is then ignored).
     """
 
     def handle(
@@ -189,6 +195,24 @@ class PublishEventHandler:
         return True
 
 
+class AccessEventHandler:
+    """neurtmp extension: may this publish or play go ahead at all?
+
+    Registered server-wide with `server.register_access_event_handler(handler)`; asked in
+    order, before the stream's publish chain or play handler (so before the live app
+    decides anything, takeover included), with `action` "publish" or "play". The name is
+    `stream.get_stream_name()` (query string included), the publish type
+    `stream.publish_type`. Return True to let it go on; False or a `Refusal` refuses it
+    (by default NetStream.Publish.Rejected / NetStream.Play.Failed, "403 access refused").
+    A handler may `stream.rename(...)` the stream before the handlers after it see it. An
+    exception refuses too (fail closed). Asked on start only: to hear of the end, use a
+    publish or media chain link or a play observer.
+    """
+
+    def handle(self, action: str, stream: Stream) -> bool | Refusal:
+        return True
+
+
 class MediaEventHandler:
     """neurtmp extension: receives each audio, video and data message a client publishes.
 
@@ -240,6 +264,10 @@ class _HandlesPublish(Protocol):
     def handle(self, is_start: bool, stream: Stream, name: str, publish_type: str, /) -> Any: ...
 
 
+class _HandlesAccess(Protocol):
+    def handle(self, action: str, stream: Stream, /) -> Any: ...
+
+
 class _HandlesMedia(Protocol):
     def handle(self, stream: Stream, packet: Packet, /) -> Any: ...
 
@@ -254,3 +282,5 @@ RenderHandler = _HandlesRender | Callable[["Stream"], Any]
 FrameHandler = _HandlesFrame | Callable[["Stream", bool], Any]
 PublishHandler = _HandlesPublish | Callable[[bool, "Stream", str, str], Any]
 MediaHandler = _HandlesMedia | Callable[["Stream", "Packet"], Any]
+#: Access handlers: ``(action, stream)`` with action "publish" or "play".
+AccessHandler = _HandlesAccess | Callable[[str, "Stream"], Any]

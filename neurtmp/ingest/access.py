@@ -3,29 +3,21 @@
 Stream keys become folder names, so a key is refused (400) when it is empty, longer
 than 128 bytes, or holds a path separator, "..", a leading dot or a control character.
 With a secret set, a publish needs ``?expires=UNIX&sig=HEX``: HMAC-SHA256 of
-``KEY:EXPIRES`` under the secret, compared in constant time, not expired.
+``KEY:EXPIRES`` under the secret, compared in constant time, not expired (the publish
+tokens of `neurtmp.access.tokens`, shared with `neurtmp serve`).
 """
 
 from __future__ import annotations
 
 import collections
-import hashlib
-import hmac
 import time
-import urllib.parse
 
-from neurtmp.names import split_query
+from neurtmp.access.tokens import check_token, sign, split_name
 
 __all__ = ["BitrateMeter", "check_key", "check_token", "sign", "split_name"]
 
 #: Longest stream key, in UTF-8 bytes.
 MAX_KEY_BYTES = 128
-
-
-def split_name(name: str) -> tuple[str, dict[str, str]]:
-    """ "key?a=1&b=2" -> ("key", {"a": "1", "b": "2"})."""
-    key, query = split_query(name)
-    return key, {k: v[-1] for k, v in urllib.parse.parse_qs(query, keep_blank_values=True).items()}
 
 
 def check_key(key: str) -> str | None:
@@ -38,27 +30,6 @@ def check_key(key: str) -> str | None:
         return "stream key with a path in it"
     if any(ord(c) < 32 or ord(c) == 127 for c in key):
         return "stream key with control characters"
-    return None
-
-
-def sign(secret: str, key: str, expires: int) -> str:
-    """The token signature for `key` until `expires` (Unix time)."""
-    return hmac.new(secret.encode(), f"{key}:{expires}".encode(), hashlib.sha256).hexdigest()
-
-
-def check_token(secret: str, key: str, query: dict[str, str], now: float | None = None) -> str | None:
-    """Why the publish token in `query` is not valid for `key`, or None when it is."""
-    expires_text, signature = query.get("expires", ""), query.get("sig", "")
-    if not expires_text or not signature:
-        return "publishing needs a token (?expires=...&sig=...)"
-    try:
-        expires = int(expires_text)
-    except ValueError:
-        return "bad token expiry"
-    if not hmac.compare_digest(sign(secret, key, expires), signature.lower()):
-        return "bad token signature"
-    if expires < (time.time() if now is None else now):
-        return "token expired"
     return None
 
 

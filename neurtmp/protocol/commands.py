@@ -58,6 +58,7 @@ class StatusCode:
     PUBLISH_BAD_NAME = "NetStream.Publish.BadName"
     PUBLISH_DENIED = "NetStream.Publish.Denied"
     PUBLISH_FAILED = "NetStream.Publish.Failed"
+    PUBLISH_REJECTED = "NetStream.Publish.Rejected"
     UNPUBLISH_SUCCESS = "NetStream.Unpublish.Success"
     PLAY_START = "NetStream.Play.Start"
     PLAY_RESET = "NetStream.Play.Reset"
