@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import logging
 import os
 import re
 import signal
@@ -218,8 +219,10 @@ def _configure_logging(level: str, prefix: str = "") -> None:
                         format=f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s")
 
 
-def _run_until_signalled(server: Any, relays: Sequence[Any], grace: float) -> int:
-    """Start the relays, announce the address, serve until SIGINT/SIGTERM, then stop cleanly."""
+def _run_until_signalled(server: Any, relays: Sequence[Any], grace: float,
+                         reload: Callable[[], None] | None = None) -> int:
+    """Start the relays, announce the address, serve until SIGINT/SIGTERM, then stop
+    cleanly; on SIGHUP call `reload`."""
     import gevent
 
     for relay in relays:
@@ -235,6 +238,8 @@ def _run_until_signalled(server: Any, relays: Sequence[Any], grace: float) -> in
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, lambda: gevent.spawn(stop))
+    if reload is not None:
+        gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(reload))
     server.serve_forever()
     return 0
 
@@ -285,7 +290,8 @@ def _serve(args: argparse.Namespace) -> int:
             server = neurtmp.Factory().create_server(**server_options(args), reuse_port=worker is not None)
         except ConfigError as exc:
             raise ConfigError(_with_option_names(exc, _SERVE_OPTION_OF_FIELD)) from None
-        _access_control(args).install(server)  # before the live app: its checks come first
+        access = _access_control(args)
+        access.install(server)  # before the live app: its checks come first
         live = LiveApp(LiveOptions(apps=tuple(args.app), takeover=args.takeover, gop_packets=args.gop_packets,
                                    gop_bytes=args.gop_bytes))
         live.install(server)
@@ -314,7 +320,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
-    return _run_until_signalled(server, relays, args.shutdown_grace)
+    return _run_until_signalled(server, relays, args.shutdown_grace, lambda: _reload_access(args, access))
 
 
 def _add_config_flag(command: argparse.ArgumentParser) -> None:
@@ -357,6 +363,22 @@ def _http_side(args: argparse.Namespace, live: Any, server: Any) -> _Service:
             http.stop(timeout=1)
 
     return _Service(start, stop)
+
+
+def _reload_access(args: argparse.Namespace, access: Any) -> None:
+    """SIGHUP: read the command line and the config file again and use their access
+    rules, secrets and hooks; other options need a restart (said when they changed)."""
+    log = logging.getLogger("neurtmp.cli")
+    try:
+        fresh = parse_arguments(args.argv)
+        access.reload(_access_control(fresh).options)
+    except (ConfigError, SystemExit) as exc:
+        log.error("reload refused, the old access rules stay: %s", exc)
+        return
+    changed = sorted(name for name, value in vars(fresh).items()
+                     if name not in _RELOADED and name != "func" and getattr(args, name, None) != value)
+    log.info("reloaded access rules, secrets and hooks%s", f"; a restart is needed for: {', '.join(changed)}"
+             if changed else "")
 
 
 def _worker_count(text: str) -> int:
@@ -686,6 +708,11 @@ def _rule_flag(verb: str, text: str) -> tuple[str, str]:
     return verb, text
 
 
+#: What a SIGHUP reloads (the access flags); any other option needs a restart.
+_RELOADED = frozenset({"publish_secret", "play_secret", "app_publish_secret", "app_play_secret", "publish_rules",
+                       "play_rules", "on_connect", "on_publish", "on_play", "on_publish_done", "on_play_done",
+                       "hook_timeout", "argv", "config"})
+
 #: Environment variables that give a token secret for every app when no flag does.
 _SECRET_ENVIRONMENT = {"publish": "RTMP_PUBLISH_SECRET", "play": "RTMP_PLAY_SECRET"}
 
@@ -891,22 +918,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the `neurtmp` command; returns the exit status (2 for a configuration error)."""
+def parse_arguments(words: list[str]) -> argparse.Namespace:
+    """Parse a command line, with the options of its `--config` file before the typed
+    ones (those win); `argv` on the result is `words`.
+
+    Raises:
+        ConfigError: the config file cannot be read, or holds a value no option takes.
+    """
     parser = build_parser()
-    words = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(words)
-    if getattr(args, "config", None):  # the file's options go before the typed ones: those win
+    if getattr(args, "config", None):
         from neurtmp.configfile import options_from_file
 
-        try:
-            from_file = options_from_file(args.config, args.command)
-        except ConfigError as exc:
-            print(f"neurtmp {args.command}: {exc}", file=sys.stderr)
-            return 2
+        from_file = options_from_file(args.config, args.command)
         at = words.index(args.command) + 1
         args = parser.parse_args([*words[:at], *from_file, *words[at:]])
     args.argv = words
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `neurtmp` command; returns the exit status (2 for a configuration error)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parse_arguments(words)
+    except ConfigError as exc:
+        print(f"neurtmp: {exc}", file=sys.stderr)
+        return 2
+    parser = build_parser()
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

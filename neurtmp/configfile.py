@@ -3,7 +3,8 @@
 Each command reads its own table, ``[serve]`` or ``[ingest]``; a key is a command-line
 option's name without the leading dashes (``flush-interval`` or ``flush_interval``), its
 value what the option takes: a number or a string, true for a switch (false: off), a
-list for a repeatable option. The table becomes command-line options put before the
+list for a repeatable option, a list of lists for a repeatable option of several values
+(``app-publish-secret = [["live", "s3cret"]]``). The table becomes command-line options put before the
 ones typed, so what is typed wins, and the command's own parser checks every key and
 value (an unknown key or a bad value is one line naming it, and exit status 2).
 
@@ -56,6 +57,8 @@ def _tokens(path: str, section: str, key: str, flag: str, value: Any) -> list[st
     if value is False:
         return []
     if isinstance(value, list):
+        if value and all(isinstance(item, list) for item in value):  # an option of several values, repeated
+            return [token for item in value for token in (flag, *map(str, item))]
         return [token for item in value for token in _tokens(path, section, key, flag, item)]
     if isinstance(value, (int, float, str)):
         return [f"{flag}={value}"]

@@ -48,21 +48,26 @@ class AccessControl:
         self.options = options
         self._rules = {"publish": IpRules(options.publish_rules), "play": IpRules(options.play_rules)}
 
+    def reload(self, options: AccessOptions) -> None:
+        """Use new rules, secrets and hooks from now on (SIGHUP): clients already
+        connected stay; the next connect, publish and play are checked by these."""
+        self.options = options
+        self._rules = {"publish": IpRules(options.publish_rules), "play": IpRules(options.play_rules)}
+
     def install(self, server: Server) -> None:
-        """Put the checks on `server`; install the application after this."""
-        if "connect" in self.options.hooks:
-            server.install(self._on_connect)
+        """Put the checks on `server`; install the application after this. Every hook's
+        handler is installed (each does nothing while its hook is not set), so a reload
+        may add hooks."""
+        server.install(self._on_connect)
         server.register_access_event_handler(self._check)
-        if "publish_done" in self.options.hooks:
-            server.register_publish_event_handler(self._on_publish)
-        if "play_done" in self.options.hooks:
-            server.register_play_event_observer(self._on_play)
+        server.register_publish_event_handler(self._on_publish)
+        server.register_play_event_observer(self._on_play)
 
     # -- deciding ---------------------------------------------------------------------
 
     def _on_connect(self, is_create: bool, connection: Connection, command: Any, user: Any) -> bool | Refusal:
         """Never claims the connection (False lets the application's handler have it)."""
-        if not is_create or connection.local:
+        if not is_create or connection.local or "connect" not in self.options.hooks:
             return False
         answer = self._ask("connect", connection_fields("connect", connection))
         problem = self._hook_problem("connect", answer)
