@@ -1,0 +1,238 @@
+"""Recording: one published stream on its way to files, off the hub.
+
+The connection's greenlet hands each message to `Recording.push`: the `Segmenter` says
+what to do with it and the operations are queued (an append, no I/O). A writer greenlet
+takes what has queued up and runs it in gevent's thread pool, one batch at a time, so
+file I/O (and MP4 muxing) never blocks the hub, and a recording's writes stay in order.
+The queue is bounded in bytes: a disk too slow for the stream stops that recording with
+one log line instead of growing memory. A write error (a full disk, a directory that
+became read-only) stops that recording alone, with one log line; the stream and its
+players go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gevent
+import gevent.event
+
+from neurtmp import Packet
+from neurtmp.names import redact_query
+from neurtmp.record.naming import file_stem
+from neurtmp.record.segmenter import End, Op, Segmenter, Start, Write
+
+__all__ = ["DoneCallback", "FileDone", "Recording", "Sink"]
+
+log = logging.getLogger(__name__)
+
+#: on_done(path, app, name, start, end): a file is finished (start and end in epoch seconds).
+DoneCallback = Callable[[str, str, str, float, float], Any]
+
+
+class Sink(Protocol):
+    """One open recording file (`FlvFile`, `Mp4File`); its methods block."""
+
+    path: str
+    size: int
+
+    def write(self, op: Write) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+    def abandon(self) -> None: ...
+
+
+SinkFactory = Callable[[str, Start], Sink]
+
+
+@dataclass(frozen=True)
+class FileDone:
+    """A finished file."""
+
+    path: str
+    size: int
+    start: float
+    end: float
+    #: What ended it: "interval", "size", "new sequence header", "unpublished", or the error.
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Item:
+    op: Op
+    wall: float
+
+
+class _Failed(Exception):
+    """A batch failed; carries the file it was writing (finished as far as it got)."""
+
+    def __init__(self, error: BaseException, done: list[FileDone], partial: FileDone | None,
+                 opened: list[str]) -> None:
+        super().__init__(str(error))
+        self.error, self.done, self.partial, self.opened = error, done, partial, opened
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}" + (f": {error.filename}" if error.filename else "")
+    return str(error) or type(error).__name__
+
+
+class Recording:
+    """A published stream being recorded (see the module docstring).
+
+    Args:
+        directory: the recording directory (files go to DIRECTORY/APP/NAME/).
+        app, name: the stream's application and name, both safe path components.
+        open_file: makes the `Sink` of a new file.
+        segmenter: where files start and end.
+        max_pending: queued bytes past which the recording stops (the disk cannot keep up).
+        on_done: called on the hub with each finished file.
+        label: how log lines name the stream (its name redacted).
+    """
+
+    def __init__(self, directory: str, app: str, name: str, open_file: SinkFactory, segmenter: Segmenter,
+                 max_pending: int, on_done: Callable[[FileDone], Any], label: str) -> None:
+        self.directory, self.app, self.name = directory, app, name
+        self._open_file = open_file
+        self.segmenter = segmenter
+        self.max_pending = max_pending
+        self._on_done = on_done
+        self.label = redact_query(label)
+        self._queue: list[_Item] = []
+        self.pending = 0
+        self._wake = gevent.event.Event()
+        self._ending = False
+        #: Why the recording stopped early (None while it goes on, or once it ended well).
+        self.failure: str | None = None
+        #: Files finished so far.
+        self.files: list[FileDone] = []
+        # (thread side: touched only by batches, which run one at a time)
+        self._sink: Sink | None = None
+        self._sink_start = 0.0
+        self._writer = gevent.spawn(self._run)
+
+    def __repr__(self) -> str:
+        return f"<Recording {self.label} files={len(self.files)} pending={self.pending}>"
+
+    @property
+    def finished(self) -> bool:
+        """The writer is done: every file closed (or the recording stopped)."""
+        return bool(self._writer.dead)
+
+    # -- the hub side -----------------------------------------------------------------
+
+    def push(self, packet: Packet) -> None:
+        """One published message (called in the connection's greenlet; never blocks)."""
+        if self.failure is None and not self._ending:
+            self._submit(self.segmenter.push(packet))
+
+    def end(self) -> None:
+        """The publisher stopped: close the file once what is queued is written."""
+        if not self._ending:
+            self._submit(self.segmenter.end())
+            self._ending = True
+            self._wake.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the writer to finish; returns whether it did."""
+        self._writer.join(timeout)
+        return bool(self._writer.dead)
+
+    def _submit(self, ops: list[Op]) -> None:
+        if not ops:
+            return
+        now = time.time()
+        for op in ops:
+            self._queue.append(_Item(op, now))
+            if isinstance(op, Write):
+                self.pending += len(op.packet.payload)
+        if self.pending > self.max_pending:
+            self._stop(f"the disk is not keeping up: {self.pending / 2**20:.1f} MiB waiting to be written "
+                       f"(bound {self.max_pending / 2**20:g} MiB)")
+            return
+        self._wake.set()
+
+    def _stop(self, reason: str) -> None:
+        """Stop recording (the one log line); the writer closes the file as far as it got."""
+        if self.failure is not None:
+            return
+        self.failure = reason
+        log.error("%s: recording stopped: %s; the stream goes on", self.label, reason)
+        self._queue = [_Item(End(reason), time.time())]
+        self.pending = 0
+        self._ending = True
+        self._wake.set()
+
+    # -- the writer greenlet ------------------------------------------------------------
+
+    def _run(self) -> None:
+        pool = gevent.get_hub().threadpool
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            batch, self._queue = self._queue, []
+            if batch:
+                written = sum(len(i.op.packet.payload) for i in batch if isinstance(i.op, Write))
+                try:
+                    opened, done = pool.spawn(self._apply, batch).get()
+                except _Failed as failed:
+                    self._report(failed.opened, failed.done)
+                    where = f" ({failed.partial.path})" if failed.partial else ""
+                    self._stop(f"{_describe(failed.error)}{where}")
+                    if failed.partial:
+                        self._report([], [failed.partial], quiet=True)
+                    return
+                if self.failure is None:
+                    self.pending = max(0, self.pending - written)
+                self._report(opened, done)
+            if self._ending and not self._queue:
+                return
+
+    def _report(self, opened: list[str], done: list[FileDone], quiet: bool = False) -> None:
+        for path in opened:
+            log.info("%s: recording to %s", self.label, path)
+        for file in done:
+            self.files.append(file)
+            if not quiet:
+                log.info("%s: recorded %s (%.1f s, %d bytes; %s)", self.label, file.path, file.end - file.start,
+                         file.size, file.reason)
+            try:
+                self._on_done(file)
+            except Exception:
+                log.exception("%s: the recording's on_done callback raised", self.label)
+
+    # -- in a worker thread -------------------------------------------------------------
+
+    def _apply(self, batch: list[_Item]) -> tuple[list[str], list[FileDone]]:
+        """Run a batch of operations (blocking I/O). Raises _Failed on any error."""
+        opened: list[str] = []
+        done: list[FileDone] = []
+        try:
+            for item in batch:
+                op = item.op
+                if isinstance(op, Write):
+                    if self._sink is not None:
+                        self._sink.write(op)
+                elif isinstance(op, Start):
+                    stem = file_stem(self.directory, self.app, self.name, item.wall)
+                    self._sink, self._sink_start = self._open_file(stem, op), item.wall
+                    opened.append(self._sink.path)
+                elif self._sink is not None:  # End
+                    sink, self._sink = self._sink, None
+                    sink.close()
+                    done.append(FileDone(sink.path, sink.size, self._sink_start, item.wall, op.reason))
+            if self._sink is not None:
+                self._sink.flush()
+        except Exception as exc:  # a write error (OSError) or a muxer error: this recording stops
+            partial = None
+            if self._sink is not None:
+                sink, self._sink = self._sink, None
+                sink.abandon()
+                partial = FileDone(sink.path, sink.size, self._sink_start, time.time(), _describe(exc))
+            raise _Failed(exc, done, partial, opened) from exc
+        return opened, done
