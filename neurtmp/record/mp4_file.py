@@ -29,8 +29,9 @@ __all__ = ["Mp4File", "load_pyav"]
 
 log = logging.getLogger(__name__)
 
-#: The mp4 muxer's options: fragments at key frames, the moov first, offsets per fragment.
-MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+#: The mp4 muxer's options: fragments at key frames, the moov first, offsets per fragment;
+#: each fragment written through to the file when complete (not left in a buffer).
+MUXER_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
 #: FLV timestamps are milliseconds.
 _MILLISECONDS = Fraction(1, 1000)
 #: FLV audio sound format of AAC (the first byte's high nibble).
@@ -99,7 +100,7 @@ class Mp4File:
         self._last_dts: dict[int, int] = {}
         probe = av.open(io.BytesIO(probe_bytes), format="flv")
         try:
-            self._container = av.open(self.path, "w", format="mp4", options={"movflags": MOVFLAGS})
+            self._container = av.open(self.path, "w", format="mp4", options=MUXER_OPTIONS)
             self._video = self._audio = None
             try:
                 for template in probe.streams:

@@ -37,17 +37,17 @@ class RecordOptions:
 
     def __post_init__(self) -> None:
         if not self.directory:
-            raise ConfigError("the recording directory must be given")
+            raise ConfigError("recording directory must be given")
         if self.format not in FORMATS:
             raise ConfigError(f"recording format must be one of {', '.join(FORMATS)}, not {self.format!r}")
         if self.interval < 0:
             raise ConfigError(f"recording interval must be >= 0 s, not {self.interval:g}")
         if self.max_size < 0:
-            raise ConfigError(f"recording max size must be >= 0 bytes, not {self.max_size}")
+            raise ConfigError(f"recording max_size must be >= 0 bytes, not {self.max_size}")
         if self.max_pending <= 0:
-            raise ConfigError(f"max_pending must be > 0 bytes, not {self.max_pending}")
+            raise ConfigError(f"recording max_pending must be > 0 bytes, not {self.max_pending}")
         if any(not app or "/" in app or ".." in app for app in self.apps):
-            raise ConfigError(f"recorded application names must be non-empty, without '/' or '..': {list(self.apps)}")
+            raise ConfigError(f"recorded apps must be non-empty names without '/' or '..': {list(self.apps)}")
 
 
 def check_directory(path: str) -> None:

@@ -67,13 +67,16 @@ class _Item:
     wall: float
 
 
-class _Failed(Exception):
-    """A batch failed; carries the file it was writing (finished as far as it got)."""
+@dataclass
+class _Outcome:
+    """What a batch did: files opened and finished, and the error that stopped it, if
+    any, with the file it was writing (closed as far as it got). Returned, not raised:
+    gevent's thread pool reports exceptions raised in a task as errors of its own."""
 
-    def __init__(self, error: BaseException, done: list[FileDone], partial: FileDone | None,
-                 opened: list[str]) -> None:
-        super().__init__(str(error))
-        self.error, self.done, self.partial, self.opened = error, done, partial, opened
+    opened: list[str]
+    done: list[FileDone]
+    error: BaseException | None = None
+    partial: FileDone | None = None
 
 
 def _describe(error: BaseException) -> str:
@@ -178,18 +181,16 @@ class Recording:
             batch, self._queue = self._queue, []
             if batch:
                 written = sum(len(i.op.packet.payload) for i in batch if isinstance(i.op, Write))
-                try:
-                    opened, done = pool.spawn(self._apply, batch).get()
-                except _Failed as failed:
-                    self._report(failed.opened, failed.done)
-                    where = f" ({failed.partial.path})" if failed.partial else ""
-                    self._stop(f"{_describe(failed.error)}{where}")
-                    if failed.partial:
-                        self._report([], [failed.partial], quiet=True)
+                outcome: _Outcome = pool.spawn(self._apply, batch).get()
+                self._report(outcome.opened, outcome.done)
+                if outcome.error is not None:
+                    where = f" ({outcome.partial.path})" if outcome.partial else ""
+                    self._stop(f"{_describe(outcome.error)}{where}")
+                    if outcome.partial:
+                        self._report([], [outcome.partial], quiet=True)
                     return
                 if self.failure is None:
                     self.pending = max(0, self.pending - written)
-                self._report(opened, done)
             if self._ending and not self._queue:
                 return
 
@@ -208,8 +209,8 @@ class Recording:
 
     # -- in a worker thread -------------------------------------------------------------
 
-    def _apply(self, batch: list[_Item]) -> tuple[list[str], list[FileDone]]:
-        """Run a batch of operations (blocking I/O). Raises _Failed on any error."""
+    def _apply(self, batch: list[_Item]) -> _Outcome:
+        """Run a batch of operations (blocking I/O); an error ends the batch and the file."""
         opened: list[str] = []
         done: list[FileDone] = []
         try:
@@ -234,5 +235,5 @@ class Recording:
                 sink, self._sink = self._sink, None
                 sink.abandon()
                 partial = FileDone(sink.path, sink.size, self._sink_start, time.time(), _describe(exc))
-            raise _Failed(exc, done, partial, opened) from exc
-        return opened, done
+            return _Outcome(opened, done, exc, partial)
+        return _Outcome(opened, done)

@@ -13,7 +13,18 @@ from neurtmp.record import Recorder, RecordOptions
 
 from ..conftest import url
 from ..live.helpers import live_server
-from .helpers import FPS, FRAME_MS, Done, Published, decode, flv_tags, publish_av, video_tags, wait_recorded
+from .helpers import (
+    FPS,
+    FRAME_MS,
+    Done,
+    Published,
+    decode,
+    flv_tags,
+    is_coded_frame,
+    publish_av,
+    video_tags,
+    wait_recorded,
+)
 
 SECONDS = 4
 #: Frames a 4 s publish has: what ffmpeg sends (the recording is compared with what came).
@@ -64,3 +75,53 @@ def test_flv_and_mp4_hold_the_published_stream(make_server: Any, tmp_path: pathl
     assert steps <= {FRAME_MS - 1, FRAME_MS, FRAME_MS + 1}, steps
     assert decoded.video_times[-1] - decoded.video_times[0] == pytest.approx(SECONDS - FRAME_MS / 1000, abs=0.1)
     assert decoded.audio_frames >= (SECONDS - 0.5) * 44100 / 1024
+
+
+def test_rotation_cuts_at_key_frames_and_loses_nothing(make_server: Any, tmp_path: pathlib.Path) -> None:
+    server, _ = live_server(make_server)
+    published = Published().install(server)
+    done = {kind: Done() for kind in ("flv", "mp4", "size")}
+    recorders = [
+        Recorder(RecordOptions(str(tmp_path / "flv"), interval=1.0), on_done=done["flv"]),
+        Recorder(RecordOptions(str(tmp_path / "mp4"), format="mp4", interval=1.5), on_done=done["mp4"]),
+        Recorder(RecordOptions(str(tmp_path / "size"), max_size=20_000), on_done=done["size"]),
+    ]
+    for recorder in recorders:
+        recorder.install(server)
+    publisher = publish_av(url(server, "live/cam"), SECONDS)
+    wait_recorded(recorders, publisher)
+    frames = published.frames
+    assert abs(len(frames) - FRAMES) <= 2
+
+    for kind in ("flv", "size"):  # FLV pieces: together, exactly what was published
+        paths = done[kind].paths
+        assert len(paths) >= 3, (kind, paths)
+        assert len(set(paths)) == len(paths)
+        offset = 0
+        seen: list[tuple[int, bytes]] = []
+        for path in paths:
+            _, tags = flv_tags(path)
+            assert flv.is_video_sequence_header(tags[1].payload) and tags[2].type_id == flv.TAG_AUDIO
+            pictures = [t for t in video_tags(tags) if is_coded_frame(t.payload)]
+            assert flv.is_video_key_frame(pictures[0].payload), path
+            assert pictures[0].timestamp == 0, path
+            base = frames[offset].timestamp
+            seen += [(t.timestamp + base, t.payload) for t in pictures]
+            offset += len(pictures)
+            assert len(decode(path).video_times) == len(pictures), path
+        assert seen == [(p.timestamp, p.payload) for p in frames], kind
+    sizes = [path.stat().st_size for path in done["size"].paths]
+    assert all(20_000 <= size < 20_000 + 40_000 for size in sizes[:-1]), sizes  # cut at the key frame after the bound
+
+    # MP4 pieces: each starts on a key frame; their frames add up to the published ones
+    paths = done["mp4"].paths
+    assert len(paths) >= 2, paths
+    total = 0
+    for path in paths:
+        decoded = decode(path)
+        assert decoded.key_frames[0], path
+        assert decoded.video_times[0] == pytest.approx(0, abs=0.001), path
+        steps = {round((b - a) * 1000) for a, b in zip(decoded.video_times, decoded.video_times[1:], strict=False)}
+        assert steps <= {FRAME_MS - 1, FRAME_MS, FRAME_MS + 1}, (path, steps)
+        total += len(decoded.video_times)
+    assert total == len(frames)
