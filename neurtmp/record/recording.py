@@ -157,8 +157,8 @@ class Recording:
             if isinstance(op, Write):
                 self.pending += len(op.packet.payload)
         if self.pending > self.max_pending:
-            self._stop(f"the disk is not keeping up: {self.pending / 2**20:.1f} MiB waiting to be written "
-                       f"(bound {self.max_pending / 2**20:g} MiB)")
+            self._stop(f"the disk is not keeping up: {self.pending / 2**20:.2f} MiB waiting to be written "
+                       f"(bound {self.max_pending / 2**20:.2f} MiB)")
             return
         self._wake.set()
 
