@@ -59,6 +59,8 @@ class FileDone:
     size: int
     start: float
     end: float
+    #: Seconds of media in it (its last timestamp).
+    duration: float
     #: What ended it: "interval", "size", "new sequence header", "unpublished", or the error.
     reason: str
 
@@ -119,6 +121,7 @@ class Recording:
         # (thread side: touched only by batches, which run one at a time)
         self._sink: Sink | None = None
         self._sink_start = 0.0
+        self._sink_last = 0
         self._writer = gevent.spawn(self._run)
 
     def __repr__(self) -> str:
@@ -202,8 +205,8 @@ class Recording:
         for file in done:
             self.files.append(file)
             if not quiet:
-                log.info("%s: recorded %s (%.1f s, %d bytes; %s)", self.label, file.path, file.end - file.start,
-                         file.size, file.reason)
+                log.info("%s: recorded %s (%.1f s, %d bytes; %s)", self.label, file.path, file.duration, file.size,
+                         file.reason)
             try:
                 self._on_done(file)
             except Exception:
@@ -221,14 +224,16 @@ class Recording:
                 if isinstance(op, Write):
                     if self._sink is not None:
                         self._sink.write(op)
+                        self._sink_last = max(self._sink_last, op.timestamp)
                 elif isinstance(op, Start):
                     stem = file_stem(self.directory, self.app, self.name, item.wall)
-                    self._sink, self._sink_start = self._open_file(stem, op), item.wall
+                    self._sink, self._sink_start, self._sink_last = self._open_file(stem, op), item.wall, 0
                     opened.append(self._sink.path)
                 elif self._sink is not None:  # End
                     sink, self._sink = self._sink, None
                     sink.close()
-                    done.append(FileDone(sink.path, sink.size, self._sink_start, item.wall, op.reason))
+                    done.append(FileDone(sink.path, sink.size, self._sink_start, item.wall, self._sink_last / 1000,
+                                         op.reason))
             if self._sink is not None:
                 self._sink.flush()
         except Exception as exc:  # a write error (OSError) or a muxer error: this recording stops
@@ -236,6 +241,7 @@ class Recording:
             if self._sink is not None:
                 sink, self._sink = self._sink, None
                 sink.abandon()
-                partial = FileDone(sink.path, sink.size, self._sink_start, time.time(), _describe(exc))
+                partial = FileDone(sink.path, sink.size, self._sink_start, time.time(), self._sink_last / 1000,
+                                   _describe(exc))
             return _Outcome(opened, done, exc, partial)
         return _Outcome(opened, done)

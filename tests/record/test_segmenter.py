@@ -136,3 +136,16 @@ def test_a_disk_that_cannot_keep_up_stops_the_recording_with_one_line(
     [file] = done
     assert file.reason.startswith("the disk is not keeping up")
     assert 0 < file.size < 50_000
+
+
+def test_a_finished_file_is_reported_with_its_media_duration(tmp_path: pathlib.Path) -> None:
+    done: list[FileDone] = []
+    recording = Recording(str(tmp_path), "live", "cam", FlvFile, Segmenter(), 1 << 20, done.append, "live/cam")
+    for packet in [VIDEO_HEADER, inter(960), key(1000), inter(1040), audio(1030), inter(2000)]:
+        recording.push(packet)
+    recording.end()
+    wait_for(lambda: recording.finished, 5)
+    [file] = done
+    assert file.duration == 1.0 and file.reason == "unpublished"
+    assert file.size == pathlib.Path(file.path).stat().st_size
+    assert file.path.startswith(str(tmp_path / "live" / "cam" / "cam-"))
