@@ -213,7 +213,6 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _configure_logging(level: str, prefix: str = "") -> None:
-    import logging
 
     logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s")
@@ -295,6 +294,7 @@ def _serve(args: argparse.Namespace) -> int:
         live = LiveApp(LiveOptions(apps=tuple(args.app), takeover=args.takeover, gop_packets=args.gop_packets,
                                    gop_bytes=args.gop_bytes))
         live.install(server)
+        recording = _recording(args, server, worker)
         relays: list[Any] = []
         verify = not args.tls_no_verify
         for remote, app, name in pulls:
@@ -320,7 +320,8 @@ def _serve(args: argparse.Namespace) -> int:
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
-    return _run_until_signalled(server, relays, args.shutdown_grace, lambda: _reload_access(args, access))
+    return _run_until_signalled(server, [*relays, *recording], args.shutdown_grace,
+                                lambda: _reload_access(args, access))
 
 
 def _add_config_flag(command: argparse.ArgumentParser) -> None:
@@ -667,6 +668,7 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
                        help="write each connection's raw received and sent bytes to files in DIR")
     serve.add_argument("--shutdown-grace", type=float, default=server("shutdown_grace"), metavar="SECONDS",
                        help="on SIGINT/SIGTERM, time given to connections to finish (default %(default)s)")
+    _add_record_flags(serve)
     _add_log_level(serve)
     _add_config_flag(serve)
     _add_http_flags(serve)
@@ -753,6 +755,66 @@ def _access_control(args: argparse.Namespace) -> Any:
         raise ConfigError(re.sub(r"^on_(\w+) hook", lambda m: "--on-" + m.group(1).replace("_", "-"), message)) \
             from None
     return AccessControl(options)
+
+
+#: RecordOptions' error messages begin with these; the `serve` option that sets each.
+_RECORD_OPTION_OF_FIELD = {
+    "recording directory": "--record",
+    "recording format": "--record-format",
+    "recording interval": "--record-interval",
+    "recording max_size": "--record-max-size",
+    "recorded apps": "--record-app",
+}
+
+
+def _add_record_flags(serve: argparse.ArgumentParser) -> None:
+    """`serve --record DIR ...`: write what is published to files (neurtmp.record)."""
+    from neurtmp.record import FORMATS, RecordOptions
+
+    group = serve.add_argument_group("recording")
+    group.add_argument("--record", metavar="DIR",
+                       help="record every published stream to DIR/APP/NAME/NAME-YYYYmmdd-HHMMSS[-N].flv|.mp4 (UTC)")
+    group.add_argument("--record-format", choices=FORMATS, default=_default(RecordOptions, "format"),
+                       help="flv: the published bytes as they came; mp4: fragmented MP4 of H.264 and AAC, playable "
+                       "even if cut short (needs the codec extra) (default %(default)s)")
+    group.add_argument("--record-interval", type=float, default=_default(RecordOptions, "interval"),
+                       metavar="SECONDS", help="start a new file at the first key frame this long into a file "
+                       "(default %(default)s: never)")
+    group.add_argument("--record-max-size", type=int, default=_default(RecordOptions, "max_size"), metavar="BYTES",
+                       help="start a new file at the first key frame once a file has this many bytes "
+                       "(default %(default)s: never)")
+    group.add_argument("--record-app", action="append", default=[], metavar="APP",
+                       help="record only this application (repeat for several; default: every app)")
+
+
+def _recording(args: argparse.Namespace, server: Any, worker: int | None) -> list[_Service]:
+    """The recorder `serve --record` asks for, installed on `server` (the directory checked
+    now); on worker 0 alone with --workers, as the other workers forward publishes to it.
+
+    Raises:
+        ConfigError: a bad --record* value, or a directory that cannot be written.
+    """
+    from neurtmp.errors import MissingExtra
+    from neurtmp.record import Recorder, RecordOptions
+
+    if not args.record:
+        given = [flag for flag, value in (("--record-interval", args.record_interval),
+                                          ("--record-max-size", args.record_max_size),
+                                          ("--record-app", args.record_app)) if value]
+        if given or args.record_format != _default(RecordOptions, "format"):
+            raise ConfigError(f"{(given or ['--record-format'])[0]} needs --record DIR")
+        return []
+    if worker:
+        return []
+    try:
+        recorder = Recorder(RecordOptions(args.record, args.record_format, args.record_interval,
+                                          args.record_max_size, tuple(args.record_app)))
+    except ConfigError as exc:
+        raise ConfigError(_with_option_names(exc, _RECORD_OPTION_OF_FIELD)) from None
+    except MissingExtra as exc:
+        raise ConfigError(f"--record-format mp4: {exc}") from None
+    recorder.install(server)
+    return [_Service(lambda: None, recorder.close)]
 
 
 class _Service:

@@ -66,7 +66,7 @@ _APP_DEPENDENCIES: dict[str, tuple[str, ...]] = {"ingest": ("neurtmp.live", "neu
 
 def _app_files() -> list[tuple[str, pathlib.Path]]:
     examples = ROOT.parent / "examples"
-    apps = ("live", "relay", "ingest", "proxy", "access")
+    apps = ("live", "relay", "ingest", "proxy", "access", "record")
     files = [(path.parent.name, path) for app in apps for path in (ROOT / app).glob("*.py")]
     return sorted([*files, *(("examples", path) for path in examples.rglob("*.py"))])
 
