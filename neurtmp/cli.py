@@ -294,7 +294,7 @@ def _serve(args: argparse.Namespace) -> int:
         live = LiveApp(LiveOptions(apps=tuple(args.app), takeover=args.takeover, gop_packets=args.gop_packets,
                                    gop_bytes=args.gop_bytes))
         live.install(server)
-        recording = _recording(args, server, worker)
+        recording = _recording(args, server, worker, on_done=access.notify_recorded)
         relays: list[Any] = []
         verify = not args.tls_no_verify
         for remote, app, name in pulls:
@@ -677,7 +677,7 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
 
 def _add_access_flags(serve: argparse.ArgumentParser) -> None:
     """`serve`'s access-control flags: tokens, IP rules, hooks (see `neurtmp.access`)."""
-    from neurtmp.access import DEFAULT_HOOK_TIMEOUT
+    from neurtmp.access import DEFAULT_HOOK_TIMEOUT, HOOK_CALLS
 
     group = serve.add_argument_group("access control", "IP rules, then tokens, then hooks; the first refusal wins")
     for kind in ("publish", "play"):
@@ -693,9 +693,10 @@ def _add_access_flags(serve: argparse.ArgumentParser) -> None:
                                metavar="CIDR|all", type=functools.partial(_rule_flag, verb),
                                help=f"{verb} {kind}ing from these addresses; rules in the order given, the first "
                                "match decides, none matching allows (repeatable)")
-    for call in ("connect", "publish", "play", "publish_done", "play_done"):
+    for call in HOOK_CALLS:
         answer = {"connect": "; a 2xx answer allows, anything else or no answer refuses",
-                  "publish_done": ", not waiting for the answer", "play_done": ", not waiting for the answer"}
+                  "publish_done": ", not waiting for the answer", "play_done": ", not waiting for the answer",
+                  "record_done": " when a recorded file is finished (with path), not waiting for the answer"}
         group.add_argument(f"--on-{call.replace('_', '-')}", dest=f"on_{call}", metavar="URL",
                            help=f"POST the {call} form (nginx-rtmp's fields) to URL" + answer.get(
                                call, "; a 2xx answer allows, a 3xx renames the stream to its Location, anything "
@@ -713,7 +714,7 @@ def _rule_flag(verb: str, text: str) -> tuple[str, str]:
 #: What a SIGHUP reloads (the access flags); any other option needs a restart.
 _RELOADED = frozenset({"publish_secret", "play_secret", "app_publish_secret", "app_play_secret", "publish_rules",
                        "play_rules", "on_connect", "on_publish", "on_play", "on_publish_done", "on_play_done",
-                       "hook_timeout", "argv", "config"})
+                       "on_record_done", "hook_timeout", "argv", "config"})
 
 #: Environment variables that give a token secret for every app when no flag does.
 _SECRET_ENVIRONMENT = {"publish": "RTMP_PUBLISH_SECRET", "play": "RTMP_PLAY_SECRET"}
@@ -725,7 +726,7 @@ def _access_control(args: argparse.Namespace) -> Any:
     Raises:
         ConfigError: a bad rule, secret, hook URL or timeout (named by its flag).
     """
-    from neurtmp.access import ANY_APP, AccessControl, AccessOptions, parse_rule
+    from neurtmp.access import ANY_APP, HOOK_CALLS, AccessControl, AccessOptions, parse_rule
 
     secrets: dict[str, dict[str, str]] = {}
     for kind in ("publish", "play"):
@@ -744,8 +745,7 @@ def _access_control(args: argparse.Namespace) -> Any:
             rules[kind] = tuple(parse_rule(verb == "allow", text) for verb, text in getattr(args, f"{kind}_rules"))
         except ConfigError as exc:
             raise ConfigError(f"--allow-{kind}/--deny-{kind}: {exc}") from None
-    hooks = {call: getattr(args, f"on_{call}") for call in ("connect", "publish", "play", "publish_done", "play_done")
-             if getattr(args, f"on_{call}")}
+    hooks = {call: getattr(args, f"on_{call}") for call in HOOK_CALLS if getattr(args, f"on_{call}")}
     try:
         options = AccessOptions(publish_secrets=secrets["publish"], play_secrets=secrets["play"],
                                 publish_rules=rules["publish"], play_rules=rules["play"], hooks=hooks,
@@ -787,7 +787,8 @@ def _add_record_flags(serve: argparse.ArgumentParser) -> None:
                        help="record only this application (repeat for several; default: every app)")
 
 
-def _recording(args: argparse.Namespace, server: Any, worker: int | None) -> list[_Service]:
+def _recording(args: argparse.Namespace, server: Any, worker: int | None,
+               on_done: Callable[..., Any] | None = None) -> list[_Service]:
     """The recorder `serve --record` asks for, installed on `server` (the directory checked
     now); on worker 0 alone with --workers, as the other workers forward publishes to it.
 
@@ -808,7 +809,7 @@ def _recording(args: argparse.Namespace, server: Any, worker: int | None) -> lis
         return []
     try:
         recorder = Recorder(RecordOptions(args.record, args.record_format, args.record_interval,
-                                          args.record_max_size, tuple(args.record_app)))
+                                          args.record_max_size, tuple(args.record_app)), on_done=on_done)
     except ConfigError as exc:
         raise ConfigError(_with_option_names(exc, _RECORD_OPTION_OF_FIELD)) from None
     except MissingExtra as exc:

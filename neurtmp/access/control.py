@@ -145,6 +145,17 @@ class AccessControl:
             return None
         return notify(url, stream_fields(call, stream, **extra), self.options.hook_timeout)
 
+    def notify_recorded(self, path: str, app: str, name: str, start: float, end: float) -> gevent.Greenlet | None:
+        """Send the record_done hook for a finished recording (a `neurtmp.record.Recorder`
+        `on_done` callback): call, app, name, path, recorder, start and end (UNIX
+        seconds); None when no such hook is set."""
+        url = self.options.hooks.get("record_done")
+        if not url:
+            return None
+        fields = [("call", "record_done"), ("app", app), ("name", name), ("path", path), ("recorder", ""),
+                  ("start", f"{start:.3f}"), ("end", f"{end:.3f}")]
+        return notify(url, fields, self.options.hook_timeout)
+
     def _on_publish(self, is_start: bool, stream: Stream, name: str, publish_type: str) -> bool:
         if not is_start:
             self.notify("publish_done", stream)

@@ -4,6 +4,7 @@ another client streams on, and the *_done calls arrive."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -145,3 +146,22 @@ def test_post_form_answers_with_what_went_wrong(hooks: HookServer) -> None:
     unreachable = post_form(f"http://127.0.0.1:{port}/", [("call", "publish")], timeout=2)
     assert unreachable.status == 0 and unreachable.error.startswith("unreachable")
     assert post_form("ftp://example/", []).error.startswith("not an http")
+
+
+@pytest.mark.timeout(60)
+def test_on_record_done_gets_each_finished_file(make_server: Any, hooks: HookServer, tmp_path: Any) -> None:
+    from neurtmp.access import AccessControl
+    from neurtmp.record import Recorder, RecordOptions
+
+    access = AccessControl(AccessOptions(hooks={"record_done": hooks.url("/on_record_done")}))
+    server, app = access_server(make_server, AccessOptions())
+    recorder = Recorder(RecordOptions(str(tmp_path)), on_done=access.notify_recorded)
+    recorder.install(server)
+    publisher = ffmpeg_publish(url(server, "live/cam"), 2)
+    assert publisher.wait(30) == 0, publisher.stderr.read()
+    wait_for(lambda: hooks.seen("record_done"), 15, "the record_done hook was called")
+    recorder.close(5)
+    [done] = hooks.seen("record_done")
+    assert (done["app"], done["name"]) == ("live", "cam")
+    assert done["path"].startswith(str(tmp_path)) and done["path"].endswith(".flv")
+    assert os.path.getsize(done["path"]) > 1000 and float(done["end"]) > float(done["start"])
