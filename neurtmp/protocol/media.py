@@ -23,6 +23,7 @@ __all__ = [
     "classify",
     "is_audio_sequence_header",
     "is_video_key_frame",
+    "is_video_sequence_end",
     "is_video_sequence_header",
     "video_frame_type",
 ]
@@ -45,6 +46,7 @@ _MESSAGE_AUDIO = 8
 _MESSAGE_VIDEO = 9
 _EX_HEADER = 0x80
 _EX_SEQUENCE_START = 0
+_EX_SEQUENCE_END = 2
 _EX_MULTITRACK = 6
 
 
@@ -86,6 +88,16 @@ def is_audio_sequence_header(payload: bytes) -> bool:
     return False
 
 
+def is_video_sequence_end(payload: bytes) -> bool:
+    """An end of sequence (AVC/HEVC packet type 2, E-RTMP SequenceEnd): no picture."""
+    if len(payload) < 2:
+        return False
+    b0 = payload[0]
+    if b0 & _EX_HEADER:
+        return (b0 & 0x0F) == _EX_SEQUENCE_END
+    return (b0 & 0x0F) in (VIDEO_AVC, VIDEO_HEVC_LEGACY) and payload[1] == 2
+
+
 def classify(type_id: int, payload: bytes) -> tuple[bool, bool, int]:
     """(sequence header, key frame, drop priority) of a message: the one place a media
     message's kind is read. A key frame here is a video key frame that is not a
@@ -93,6 +105,8 @@ def classify(type_id: int, payload: bytes) -> tuple[bool, bool, int]:
     if type_id == _MESSAGE_VIDEO:
         if is_video_sequence_header(payload):
             return True, False, CRITICAL
+        if is_video_sequence_end(payload):  # carries the key frame type, but no picture to start on
+            return False, False, CRITICAL
         if is_video_key_frame(payload):
             return False, True, VIDEO_KEY
         return False, False, VIDEO_INTER

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from neurtmp import DataPacket, MessageType, Packet
-from neurtmp.codec import flv
 
 __all__ = ["End", "Op", "Segmenter", "Start", "Write"]
 
@@ -52,22 +51,6 @@ class End:
 
 
 Op = Start | Write | End
-
-
-#: The video packet type of an end of sequence (legacy AVC/HEVC, and enhanced RTMP).
-_END_OF_SEQUENCE = 2
-_EX_HEADER = 0x80
-
-
-def _is_picture_key_frame(packet: Packet) -> bool:
-    """A key frame that is a picture: the end-of-sequence message encoders close with
-    carries the key frame type too, and a file must not start on it."""
-    if not packet.is_key_frame:
-        return False
-    payload = packet.payload
-    if payload[0] & _EX_HEADER:
-        return payload[0] & 0x0F != _END_OF_SEQUENCE
-    return not (payload[0] & 0x0F in (flv.VIDEO_AVC, flv.VIDEO_HEVC_LEGACY) and payload[1:2] == b"\x02")
 
 
 def _since(timestamp: int, base: int) -> int:
@@ -144,7 +127,7 @@ class Segmenter:
             return self._header(packet)
         if packet.is_video:
             self._seen_video = True
-            can_cut = _is_picture_key_frame(packet)
+            can_cut = packet.is_key_frame  # (an end of sequence is none)
         else:
             self._seen_audio = True
             can_cut = not self._expects_video()

@@ -35,3 +35,12 @@ def test_nothing_after_delete() -> None:
     for state in (S.IDLE, S.PUBLISHING, S.PLAYING, S.PAUSED):
         assert next_state(state, C.DELETE) is S.CLOSED
         assert next_state(state, C.CLOSE) is S.IDLE
+
+
+def test_an_end_of_sequence_is_no_key_frame() -> None:
+    from neurtmp.protocol.media import CRITICAL, VIDEO_KEY, classify
+
+    assert classify(9, b"\x17\x02\x00\x00\x00") == (False, False, CRITICAL)  # AVC end of sequence
+    assert classify(9, b"\x92hvc1") == (False, False, CRITICAL)  # E-RTMP SequenceEnd, key frame type
+    assert classify(9, b"\x17\x01\x00\x00\x00\x00") == (False, True, VIDEO_KEY)
+    assert classify(9, b"\x17\x00\x00\x00\x00\x01") == (True, False, CRITICAL)

@@ -71,7 +71,7 @@ def test_interval_cuts_at_the_next_key_frame_only() -> None:
 
 def test_the_end_of_sequence_is_no_cut_point() -> None:
     end_of_sequence = Packet(MessageType.VIDEO, 3000, b"\x17\x02\x00\x00\x00")
-    assert end_of_sequence.is_key_frame  # as the framework classifies it
+    assert not end_of_sequence.is_key_frame  # it carries the key frame type, but no picture
     pieces = files(run(Segmenter(interval_ms=1000), [VIDEO_HEADER, key(0), inter(2000), end_of_sequence]))
     assert pieces == [[(9, 0), (9, 2000), (9, 3000)]]
 
