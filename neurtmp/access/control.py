@@ -16,7 +16,7 @@ from typing import Any
 import gevent
 
 from neurtmp import Connection, Server, Stream
-from neurtmp.access.form import connection_fields, stream_fields
+from neurtmp.access.form import connection_fields, http_fields, stream_fields
 from neurtmp.access.hooks import HookAnswer, notify, post_form, shown_url
 from neurtmp.access.options import AccessOptions
 from neurtmp.access.rules import IpRules, parse_peer_host
@@ -96,6 +96,32 @@ class AccessControl:
             if answer is not None and answer.redirect:
                 return self._rename(action, stream, answer.location)
         return True
+
+    def check_http_play(self, peer: str, client_id: str, app: str, name: str, url: str) -> tuple[str, str]:
+        """The play checks for a player that is not an RTMP stream (HTTP-FLV): IP rules,
+        the play token, the on_play hook. Returns (why it is refused, "" when allowed;
+        the name to play: the hook's 3xx may rename it)."""
+        address = parse_peer_host(peer)
+        rule = self._rules["play"].decide(address)
+        if rule is not None and not rule.allow:
+            return f"403 play not allowed from {address or 'this address'} ({rule})", name
+        secret = self.options.secret("play", app)
+        if secret:
+            key, query = split_name(name)
+            problem = check_token(secret, key, query, kind="play")
+            if problem:
+                return f"403 {problem}", name
+        if "play" in self.options.hooks:
+            answer = self._ask("play", http_fields("play", peer, client_id, app, name, url))
+            problem = self._hook_problem("play", answer)
+            if problem:
+                return f"403 {problem}", name
+            if answer is not None and answer.redirect:
+                if "://" in answer.location:
+                    return "403 on_play hook redirected to a URL; only a name is supported", name
+                arguments = split_query(name)[1]
+                name = answer.location.lstrip("/") + (f"?{arguments}" if arguments else "")
+        return "", name
 
     def _ask(self, call: str, fields: list[tuple[str, str]]) -> HookAnswer | None:
         url = self.options.hooks.get(call)

@@ -14,7 +14,7 @@ from neurtmp import Connection, Stream
 from neurtmp.access.rules import parse_peer_host
 from neurtmp.access.tokens import split_name
 
-__all__ = ["connection_fields", "stream_fields"]
+__all__ = ["connection_fields", "http_fields", "stream_fields"]
 
 #: Connect-object keys sent, by form field name.
 _CONNECT_KEYS = {"flashver": "flashVer", "swfurl": "swfUrl", "tcurl": "tcUrl", "pageurl": "pageUrl"}
@@ -34,6 +34,18 @@ def stream_fields(call: str, stream: Stream, **extra: str) -> list[tuple[str, st
     if call.startswith("publish"):
         fields.append(("type", stream.publish_type))
     fields.extend(extra.items())
+    return _with_arguments(fields, arguments)
+
+
+def http_fields(call: str, peer: str, client_id: str, app: str, name_and_query: str, url: str
+                ) -> list[tuple[str, str]]:
+    """The fields of an HTTP-FLV player's call: the same names, `tcurl` being the URL
+    asked for (flashver, swfurl and pageurl empty)."""
+    address = parse_peer_host(peer)
+    name, arguments = split_name(name_and_query)
+    fields = [("call", call), ("addr", str(address) if address is not None else peer.rpartition(":")[0]),
+              ("clientid", client_id), ("app", app), ("flashver", ""), ("swfurl", ""), ("tcurl", url),
+              ("pageurl", ""), ("name", name)]
     return _with_arguments(fields, arguments)
 
 

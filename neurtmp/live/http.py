@@ -25,7 +25,7 @@ import os
 import re
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
 import gevent.socket
@@ -40,7 +40,7 @@ from neurtmp.live.app import LiveApp
 from neurtmp.live.stream import LiveStream
 from neurtmp.names import host_port, redact_query, split_query
 
-__all__ = ["LiveHttp", "serve_live_http"]
+__all__ = ["LiveHttp", "PlayCheck", "serve_live_http"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,12 @@ _AUDIO_FORMATS = {2: "mp3", 10: "aac", 11: "speex", 9: "enhanced"}
 _STATIC = os.path.join(os.path.dirname(__file__), "static")
 _STATIC_FILES = {"index.html": "text/html; charset=utf-8", "stats.js": "text/javascript; charset=utf-8",
                  "mpegts.js": "text/javascript; charset=utf-8"}
+
+
+class PlayCheck(Protocol):
+    """Decides an HTTP-FLV play: (why it is refused, "" to allow; the name to play)."""
+
+    def __call__(self, peer: str, client_id: str, app: str, name: str, url: str) -> tuple[str, str]: ...
 
 
 class _Rates:
@@ -88,12 +94,16 @@ class LiveHttp:
         app: the live app whose streams are served.
         server: the RTMP server (limits, flusher, connections, statistics).
         api_token: the bearer token the API wants; None: loopback clients only.
+        play_check: asked before an HTTP-FLV play, as RTMP plays are (IP rules, play
+            tokens, the on_play hook: `neurtmp.access.AccessControl.check_http_play`).
     """
 
-    def __init__(self, app: LiveApp, server: neurtmp.Server, api_token: str | None = None) -> None:
+    def __init__(self, app: LiveApp, server: neurtmp.Server, api_token: str | None = None,
+                 play_check: PlayCheck | None = None) -> None:
         self.app = app
         self.server = server
         self.api_token = api_token or None
+        self.play_check = play_check
         self.players: dict[int, neurtmp.FlvPlayer] = {}
         self.started = time.monotonic()
         self._rates = _Rates()
@@ -152,6 +162,14 @@ class LiveHttp:
         if not self.app.serves(app) or not split_query(name)[0]:
             sock.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return "404 Not Found"
+        if self.play_check is not None:
+            refusal, name = self.play_check(peer, f"flv-{peer}", app, name, f"/{app}/{name}.flv")
+            if refusal:
+                log.info("%s: HTTP-FLV play of %s/%s refused: %s", peer, app, redact_query(name), refusal)
+                body = refusal.encode()
+                sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                             + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                return "403 Forbidden"
         head = ["HTTP/1.1 200 OK", "Content-Type: video/x-flv", "Cache-Control: no-cache, no-store",
                 "Connection: close", *(f"{k}: {v}" for k, v in _CORS.items())]
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())

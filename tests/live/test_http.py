@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 import urllib.request
 from typing import Any
 
@@ -198,3 +199,36 @@ def test_metrics_carry_the_streams_figures(http_stack: Any) -> None:
     assert received is not None and float(received.group(1)) > 10_000
     assert "neurtmp_connections 1.0" in text and "process_resident_memory_bytes" in text
     assert "neurtmp_event_loop_lag_seconds" in text
+
+
+@pytest.mark.timeout(60)
+def test_http_flv_plays_pass_the_play_checks(make_server: Any) -> None:
+    from neurtmp.access import AccessControl, AccessOptions, parse_rule
+    from neurtmp.access.tokens import PLAY, sign
+
+    server, app = live_server(make_server)
+    checks = AccessControl(AccessOptions(play_secrets={"live": "s3cret"}))
+    http_app = LiveHttp(app, server, play_check=checks.check_http_play)
+    http = serve_live_http(http_app, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{http.address[1]}"
+    publisher = publish_av(url(server, "live/cam"))
+    try:
+        wait_for(lambda: (s := app.registry.get("live", "cam")) is not None and s.is_live, 15)
+
+        def frames(path: str) -> tuple[int, str]:
+            run = subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-i", base + path, "-frames:v", "5",
+                                  "-f", "null", "-"], capture_output=True, timeout=30)
+            return run.returncode, run.stderr.decode(errors="replace")
+
+        code, err = frames("/live/cam.flv")
+        assert code != 0 and "403" in err  # no play token
+        expires = int(time.time()) + 60
+        assert frames(f"/live/cam.flv?expires={expires}&sig={sign('s3cret', 'cam', expires, PLAY)}")[0] == 0
+        checks.reload(AccessOptions(play_rules=(parse_rule(False, "all"),)))
+        code, err = frames("/live/cam.flv")
+        assert code != 0 and "403" in err  # denied by an IP rule
+    finally:
+        publisher.kill()
+        publisher.wait()
+        http_app.stop()
+        http.stop(timeout=1)
