@@ -47,21 +47,33 @@ class AccessControl:
     def __init__(self, options: AccessOptions) -> None:
         self.options = options
         self._rules = {"publish": IpRules(options.publish_rules), "play": IpRules(options.play_rules)}
+        self._server: Server | None = None
 
     def reload(self, options: AccessOptions) -> None:
         """Use new rules, secrets and hooks from now on (SIGHUP): clients already
         connected stay; the next connect, publish and play are checked by these."""
         self.options = options
         self._rules = {"publish": IpRules(options.publish_rules), "play": IpRules(options.play_rules)}
+        if self._server is not None:
+            self._install_hooks(self._server)
 
     def install(self, server: Server) -> None:
-        """Put the checks on `server`; install the application after this. Every hook's
-        handler is installed (each does nothing while its hook is not set), so a reload
-        may add hooks."""
+        """Put the checks on `server`; install the application after this."""
+        self._server = server
+        # the connect check goes first (before the application's connect handler), even
+        # with no hook yet, so that a reload may set one; it claims no connection
         server.install(self._on_connect)
         server.register_access_event_handler(self._check)
-        server.register_publish_event_handler(self._on_publish)
-        server.register_play_event_observer(self._on_play)
+        self._install_hooks(server)
+
+    def _install_hooks(self, server: Server) -> None:
+        """The handlers the set hooks need (each does nothing while its hook is unset, so
+        one a reload removed stays, inert)."""
+        hooks = self.options.hooks
+        if "publish_done" in hooks:
+            server.register_publish_event_handler(self._on_publish)
+        if "play_done" in hooks:
+            server.register_play_event_observer(self._on_play)
 
     # -- deciding ---------------------------------------------------------------------
 
