@@ -165,6 +165,16 @@ class Connection:
         """
         return self._properties[key]
 
+    @property
+    def bytes_in(self) -> int:
+        """Bytes received from the client (cheap: for totals over many connections)."""
+        return self._protocol.bytes_received
+
+    @property
+    def bytes_out(self) -> int:
+        """Bytes sent to the client."""
+        return self._outbox.bytes_sent
+
     def get_statistics(self) -> dict[str, Any]:
         """Bytes and messages in and out, uptime, last RTT, queue and drop counts."""
         protocol = self._protocol

@@ -402,12 +402,12 @@ class Server:
     def get_statistics(self) -> dict[str, Any]:
         """Server totals: connections now and served, RTMP bytes in and out (closed
         connections included), seconds since the server was made."""
-        live = [connection.get_statistics() for connection in list(self._connections)]
+        connections = list(self._connections)
         return {
-            "connections": len(live),
+            "connections": len(connections),
             "connections_served": self._connections_served,
-            "bytes_in": self._closed_bytes_in + sum(stats["bytes_in"] for stats in live),
-            "bytes_out": self._closed_bytes_out + sum(stats["bytes_out"] for stats in live),
+            "bytes_in": self._closed_bytes_in + sum(connection.bytes_in for connection in connections),
+            "bytes_out": self._closed_bytes_out + sum(connection.bytes_out for connection in connections),
             "uptime": time.monotonic() - self._started,
         }
 
