@@ -64,7 +64,7 @@ class PlayCheck(Protocol):
 
 
 class _Rates:
-    """Byte counters sampled once a second, rates over the last `RATE_WINDOW` seconds."""
+    """Counters sampled once a second, rates over the last `RATE_WINDOW` seconds."""
 
     def __init__(self) -> None:
         self._samples: dict[Any, deque[tuple[float, int]]] = {}
@@ -75,12 +75,17 @@ class _Rates:
         while samples and now - samples[0][0] > RATE_WINDOW:
             samples.popleft()
 
-    def bits_per_second(self, key: Any) -> float:
+    def per_second(self, key: Any) -> float:
+        """How fast the counter grew over the window (0 before two samples)."""
         samples = self._samples.get(key)
         if not samples or len(samples) < 2:
             return 0.0
         (t0, b0), (t1, b1) = samples[0], samples[-1]
-        return (b1 - b0) * 8 / (t1 - t0) if t1 > t0 else 0.0
+        return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def bits_per_second(self, key: Any) -> float:
+        """A byte counter's rate, in bits per second."""
+        return self.per_second(key) * 8
 
     def forget_except(self, keys: set[Any]) -> None:
         for key in set(self._samples) - keys:
@@ -151,7 +156,8 @@ class LiveHttp:
         keys: set[Any] = {"in", "out"}
         for live in self.app.streams():
             self._rates.sample(live.path, live.bytes, now)
-            keys.add(live.path)
+            self._rates.sample((live.path, "frames"), live.video_frames, now)
+            keys.update((live.path, (live.path, "frames")))
         self._rates.forget_except(keys)
 
     # -- HTTP-FLV -----------------------------------------------------------------------
@@ -273,6 +279,7 @@ class LiveHttp:
             "width": metadata.get("width"),
             "height": metadata.get("height"),
             "fps": metadata.get("framerate"),
+            "fps_measured": round(self._rates.per_second((live.path, "frames")), 2),
             "bitrate_in_bps": round(self._rates.bits_per_second(live.path)),
             "players_by_protocol": by_protocol,
             "gop_packets": len(live.gop),

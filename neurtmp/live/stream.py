@@ -78,6 +78,8 @@ class LiveStream:
         self._last_timestamp: int | None = None
         self.messages = 0
         self.bytes = 0
+        #: Video messages published (sequence headers left out).
+        self.video_frames = 0
         self.published_at = 0.0
 
     def __repr__(self) -> str:
@@ -142,6 +144,8 @@ class LiveStream:
         packet = self._fix_timestamp(packet)
         self.messages += 1
         self.bytes += len(packet.payload)
+        if packet.type_id == MessageType.VIDEO and not packet.is_sequence_header:
+            self.video_frames += 1
         cached = False
         if packet.type_id == MessageType.AUDIO:
             self._seen_audio = True
@@ -259,6 +263,7 @@ class LiveStream:
             "publisher": self.publisher_peer,
             "players": len(self._players),
             "messages": self.messages,
+            "video_frames": self.video_frames,
             "bytes": self.bytes,
             "dropped": self.dropped,
             "uptime": time.monotonic() - self.published_at if self.is_live else 0.0,

@@ -92,6 +92,8 @@ def test_ffmpeg_plays_http_flv_and_the_api_sees_it(http_stack: Any) -> None:
         assert np.allclose(frames.reshape(-1, 3).mean(axis=0), (0x33, 0x66, 0xCC), atol=8)
         wait_for(lambda: not http_app.players, 10, "the player left")
         http_app.sample()
+        [stream] = api(base, "/api/v1/streams")[1]["streams"]
+        assert 15 <= stream["fps_measured"] <= 35, stream  # a 25 fps publisher, sampled over seconds
         status, body = api(base, "/api/v1/server")
         assert status == 200 and body["connections"] == 1 and body["streams"] == 1 and body["bytes_in"] > 0
     finally:
