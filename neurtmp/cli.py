@@ -891,7 +891,12 @@ def _ingest(args: argparse.Namespace) -> int:
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp ingest: {exc}", file=sys.stderr)
         return 2
-    http_app = IngestHttp(app.stream_dir, app.describe)
+    from neurtmp.live.http import LiveHttp
+
+    # the live app's HTTP side rides along: HTTP-FLV of the published key (/live/KEY.flv)
+    # and the JSON API (/api/v1/..., loopback clients or $NEURTMP_API_TOKEN)
+    live_http = LiveHttp(app.live, server, os.environ.get("NEURTMP_API_TOKEN"))
+    http_app = IngestHttp(app.stream_dir, app.describe, live_http)
     try:
         http = serve_http(http_app, config.host, config.http_port)
     except OSError as exc:
@@ -918,6 +923,7 @@ def _ingest(args: argparse.Namespace) -> int:
     def stop() -> None:
         monitor.stop()
         grpc_endpoint.stop()
+        live_http.stop()
         http.stop(timeout=2)
         app.stop()
 

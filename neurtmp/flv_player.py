@@ -111,7 +111,9 @@ class FlvPlayer:
         policy dropped it."""
         if self._closed:
             return None
-        self._ensure_header()
+        if not self._header_sent:  # joined before any media: the metadata says what comes
+            is_metadata = isinstance(packet, DataPacket) and packet.metadata is not None
+            self._send_header(*(_tracks([packet]) if is_metadata else (True, True)))
         return self._outbox.put(packet.flv_tag(), packet.priority)
 
     def send_fast_start(self, packets: Iterable[Packet]) -> int:
@@ -119,6 +121,8 @@ class FlvPlayer:
         `neurtmp.Stream.send_fast_start`); the FLV header first, its audio and video
         flags from what the stream has. Returns the video messages cut."""
         packets = list(packets)
+        if not packets:
+            return 0  # nothing known yet: the header waits for the stream's first message
         if not self._header_sent:
             self._send_header(*_tracks(packets))
         dropped = 0

@@ -33,6 +33,7 @@ from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
 from neurtmp.ingest.whole import segment_is_whole, whole_manifest, whole_playlist
+from neurtmp.live.http import LiveHttp, serve_wsgi
 from neurtmp.names import host_port
 
 __all__ = ["CONTENT_TYPES", "IngestHttp", "bound_address", "serve_http"]
@@ -62,9 +63,13 @@ class IngestHttp:
         describe: the live streams, as `/streams` lists them.
     """
 
-    def __init__(self, stream_dir: Callable[[str], str | None], describe: Callable[[], list[dict[str, Any]]]) -> None:
+    def __init__(self, stream_dir: Callable[[str], str | None], describe: Callable[[], list[dict[str, Any]]],
+                 live: LiveHttp | None = None) -> None:
         self.stream_dir = stream_dir
         self.describe = describe
+        #: The live app's HTTP side, mounted under the ingest routes: HTTP-FLV of the
+        #: published streams (/APP/KEY.flv) and the JSON API (/api/v1/...).
+        self.live = live
         self.bytes_sent = 0
         #: Makes the Prometheus text for /metrics (set once the monitor runs).
         self.metrics: Callable[[], bytes] | None = None
@@ -82,6 +87,10 @@ class IngestHttp:
         try:
             endpoint, values = self.url_map.bind_to_environ(environ).match()
             response = getattr(self, f"_{endpoint}")(request, **values)
+        except NotFound as exc:
+            if self.live is not None:
+                return self.live(environ, start_response)  # type: ignore[no-any-return]
+            response = exc.get_response(environ)
         except HTTPException as exc:
             response = exc.get_response(environ)
         response.headers["Access-Control-Allow-Origin"] = "*"
@@ -150,10 +159,20 @@ class IngestHttp:
         return Response(body, content_type=CONTENT_TYPES[suffix], headers={"Cache-Control": "no-cache, no-store"})
 
 
+    def serve_flv(self, sock: Any, peer: str, app: str, name: str) -> str:
+        """HTTP-FLV of a published stream, by the mounted live side (404 without one)."""
+        if self.live is None:
+            sock.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return "404 Not Found"
+        return self.live.serve_flv(sock, peer, app, name)
+
+
 def serve_http(app: IngestHttp, host: str, port: int) -> WSGIServer:
-    """Start the HTTP server (returns at once; `server.address` has the bound port)."""
-    server = WSGIServer((host, port), app, log=None, error_log=None)
-    server.start()
+    """Start the HTTP server (returns at once; `server.address` has the bound port): the
+    same server as `neurtmp serve --http` (`neurtmp.live.http.serve_wsgi`)."""
+    server = serve_wsgi(app, host, port)
+    if app.live is not None:
+        app.live.start()
     return server
 
 

@@ -40,7 +40,7 @@ from neurtmp.live.app import LiveApp
 from neurtmp.live.stream import LiveStream
 from neurtmp.names import host_port, redact_query, split_query
 
-__all__ = ["LiveHttp", "PlayCheck", "serve_live_http"]
+__all__ = ["FlvServing", "LiveHttp", "PlayCheck", "serve_live_http", "serve_wsgi"]
 
 log = logging.getLogger(__name__)
 
@@ -332,14 +332,23 @@ def _json(value: Any, status: int = 200) -> Response:
     return Response(json.dumps(value), status=status, content_type="application/json")
 
 
+class FlvServing(Protocol):
+    """A WSGI application that also plays HTTP-FLV (`LiveHttp`, or one that mounts it)."""
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any: ...
+
+    def serve_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str) -> str: ...
+
+
 class _Handler(WSGIHandler):  # type: ignore[misc]
     """gevent's WSGI handler, but ``GET /APP/NAME.flv`` takes the socket over for an
-    HTTP-FLV player (the outbox writes to it directly, as for RTMP players)."""
+    HTTP-FLV player (the outbox writes to it directly, as for RTMP players), when the
+    application plays HTTP-FLV (has `serve_flv`)."""
 
     def run_application(self) -> None:
         application = self.application
         match = _FLV_PATH.match(self.path.split("?", 1)[0]) if self.command == "GET" else None
-        if match is None or not isinstance(application, LiveHttp):
+        if match is None or not hasattr(application, "serve_flv"):
             super().run_application()
             return
         name = match["name"] + (f"?{self.path.split('?', 1)[1]}" if "?" in self.path else "")
@@ -350,9 +359,17 @@ class _Handler(WSGIHandler):  # type: ignore[misc]
         self.headers_sent = True
 
 
-def serve_live_http(app: LiveHttp, host: str, port: int) -> WSGIServer:
-    """Start the HTTP side (returns at once; `server.address` has the bound port)."""
+def serve_wsgi(app: Any, host: str, port: int) -> WSGIServer:
+    """Start gevent's WSGI server for `app` (returns at once; `server.address` has the
+    bound port); ``GET /APP/NAME.flv`` goes to `app.serve_flv` when it has one. The one
+    HTTP server of `serve` and `ingest`."""
     server = WSGIServer((host, port), app, handler_class=_Handler, log=None, error_log=log)
     server.start()
+    return server
+
+
+def serve_live_http(app: LiveHttp, host: str, port: int) -> WSGIServer:
+    """Start the HTTP side of `serve` (returns at once; `server.address` has the bound port)."""
+    server = serve_wsgi(app, host, port)
     app.start()
     return server

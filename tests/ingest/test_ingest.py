@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import pathlib
@@ -24,10 +25,11 @@ from gevent import subprocess
 import neurtmp
 from neurtmp.ingest import IngestApp, IngestConfig, IngestHttp, serve_http
 from neurtmp.ingest.access import sign
+from neurtmp.live.http import LiveHttp
 
 from ..conftest import url
 from ..helpers import wait_for
-from ..live.helpers import FFMPEG
+from ..live.helpers import FFMPEG, ffmpeg_publish
 from .browser import MISSING, check_page_plays, chromium_paths
 
 MPD = "{urn:mpeg:dash:schema:mpd:2011}"
@@ -43,7 +45,8 @@ class Ingest:
         self.app = IngestApp(self.config, encoder="x264")
         self.server = make_server()
         self.app.install(self.server)
-        self.http = serve_http(IngestHttp(self.app.stream_dir, self.app.describe), "127.0.0.1", 0)
+        self.live_http = LiveHttp(self.app.live, self.server)  # as `neurtmp ingest` mounts it
+        self.http = serve_http(IngestHttp(self.app.stream_dir, self.app.describe, self.live_http), "127.0.0.1", 0)
         self.base = f"http://127.0.0.1:{self.http.address[1]}"
 
     def rtmp(self, name: str) -> str:
@@ -68,6 +71,7 @@ class Ingest:
         return body.decode()
 
     def close(self) -> None:
+        self.live_http.stop()
         self.http.stop(timeout=1)
         self.app.stop()
 
@@ -308,3 +312,23 @@ def test_the_page_plays_a_live_stream_in_a_real_browser(ingest: Any) -> None:
     finally:
         encoder.kill()
         encoder.wait()
+
+
+@pytest.mark.timeout(60)
+def test_a_published_key_also_plays_over_http_flv_and_shows_in_the_api(ingest: Any) -> None:
+    """The ingest server mounts the live app's HTTP side: the encoder's own stream as
+    HTTP-FLV (no transcode, no segment wait) and the JSON API, beside the ladder."""
+    app = ingest()
+    publisher = ffmpeg_publish(app.rtmp("cam"), 20, "testsrc=size=320x240:rate=25")
+    try:
+        wait_for(lambda: "cam" in app.text("/streams"), 20)
+        player = subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-i", f"{app.base}/live/cam.flv",
+                                 "-frames:v", "10", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                                capture_output=True, timeout=30)
+        assert player.returncode == 0, player.stderr
+        assert len(player.stdout) == 10 * 320 * 240
+        streams = json.loads(app.text("/api/v1/streams"))["streams"]
+        assert [(s["app"], s["name"], s["live"]) for s in streams] == [("live", "cam", True)]
+    finally:
+        publisher.kill()
+        publisher.wait()
