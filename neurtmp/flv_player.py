@@ -25,6 +25,7 @@ import gevent.socket
 
 from neurtmp._outbox import CRITICAL, Outbox
 from neurtmp._wirelog import WireLog
+from neurtmp.codec import flv
 from neurtmp.protocol.message import MessageType
 from neurtmp.protocol.packet import FLV_TAGS, DataPacket, FlvTags, Packet
 
@@ -37,11 +38,6 @@ __all__ = ["FlvPlayer"]
 log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
-
-
-def _flv_header(has_audio: bool, has_video: bool) -> bytes:
-    flags = (4 if has_audio else 0) | (1 if has_video else 0)
-    return b"FLV\x01" + bytes((flags,)) + (9).to_bytes(4, "big") + b"\x00\x00\x00\x00"
 
 
 class FlvPlayer:
@@ -89,6 +85,11 @@ class FlvPlayer:
     @property
     def close_reason(self) -> str:
         return self._close_reason
+
+    @property
+    def bytes_out(self) -> int:
+        """Bytes sent to the client."""
+        return self._outbox.bytes_sent
 
     def statistics(self) -> dict[str, Any]:
         """Bytes sent and queued, drops, seconds since it started."""
@@ -142,7 +143,7 @@ class FlvPlayer:
 
     def _send_header(self, has_audio: bool, has_video: bool) -> None:
         self._header_sent = True
-        self._outbox.put(_flv_header(has_audio, has_video), CRITICAL, urgent=True)
+        self._outbox.put(flv.file_header(has_audio, has_video), CRITICAL, urgent=True)
 
     def serve(self, sock: gevent.socket.socket) -> None:
         """Block until the client goes away or the player is closed: HTTP-FLV clients

@@ -110,6 +110,8 @@ class LiveHttp:
         self.api_token = api_token or None
         self.play_check = play_check
         self.players: dict[int, neurtmp.FlvPlayer] = {}
+        #: Bytes sent to HTTP-FLV players that have left.
+        self._closed_flv_bytes_out = 0
         self.started = time.monotonic()
         self._rates = _Rates()
         self._sampler: gevent.Greenlet | None = None
@@ -187,6 +189,7 @@ class LiveHttp:
             player.serve(sock)
         finally:
             self.players.pop(player.player_id, None)
+            self._closed_flv_bytes_out += player.bytes_out  # totals never go down
             self.app.remove_player(live, player)
             log.info("%s: %s stopped playing over HTTP-FLV (%s)", live.path, peer, player.close_reason)
         return "200 OK"
@@ -227,7 +230,7 @@ class LiveHttp:
 
     def _totals(self) -> dict[str, Any]:
         stats = self.server.get_statistics()
-        flv_out = sum(p.statistics()["bytes_out"] for p in self.players.values())
+        flv_out = self._closed_flv_bytes_out + sum(player.bytes_out for player in self.players.values())
         return {**stats, "bytes_out": stats.get("bytes_out", 0) + flv_out}
 
     def _metrics(self) -> Response:

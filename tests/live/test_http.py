@@ -90,8 +90,10 @@ def test_ffmpeg_plays_http_flv_and_the_api_sees_it(http_stack: Any) -> None:
         frames = np.frombuffer(out, np.uint8).reshape(-1, 120, 160, 3)
         assert len(frames) == 50
         assert np.allclose(frames.reshape(-1, 3).mean(axis=0), (0x33, 0x66, 0xCC), atol=8)
+        sent_while_playing = api(base, "/api/v1/server")[1]["bytes_out"]
         wait_for(lambda: not http_app.players, 10, "the player left")
         http_app.sample()
+        assert api(base, "/api/v1/server")[1]["bytes_out"] >= sent_while_playing  # a total never goes down
         [stream] = api(base, "/api/v1/streams")[1]["streams"]
         assert 15 <= stream["fps_measured"] <= 35, stream  # a 25 fps publisher, sampled over seconds
         status, body = api(base, "/api/v1/server")
