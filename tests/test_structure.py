@@ -61,7 +61,9 @@ def test_protocol_layer_is_sans_io() -> None:
 _APP_ALLOWED = ("neurtmp", "neurtmp.handlers", "neurtmp.codec", "neurtmp.errors", "neurtmp.names", "neurtmp.lazy",
                 "neurtmp.fanout")
 #: Real, one-way dependencies between apps (importer -> importable).
-_APP_DEPENDENCIES: dict[str, tuple[str, ...]] = {"ingest": ("neurtmp.live", "neurtmp.relay", "neurtmp.access.tokens")}
+_APP_DEPENDENCIES: dict[str, tuple[str, ...]] = {
+    "ingest": ("neurtmp.live", "neurtmp.live.http", "neurtmp.relay", "neurtmp.access.tokens"),
+}
 
 
 def _app_files() -> list[tuple[str, pathlib.Path]]:
