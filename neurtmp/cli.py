@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from neurtmp._version import __version__
 from neurtmp.errors import ConfigError, RemoteProtocolError
@@ -314,7 +314,7 @@ def _serve(args: argparse.Namespace) -> int:
         if worker is not None:
             server.start("127.0.0.1:0", shared=False)  # this worker's own port, for its relays
         if worker == 0:  # where the other workers pull and push (the supervisor holds the port)
-            server.start(args.worker_origin, shared=True)
+            server.start(args.worker_origin, shared=True, trusted=True)  # the workers checked their clients
         if args.http and not worker:  # (with --workers, worker 0 holds the streams and serves HTTP)
             relays.append(_http_side(args, live, server, access.check_http_play))
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
@@ -376,7 +376,7 @@ def _reload_access(args: argparse.Namespace, access: Any) -> None:
     except (ConfigError, SystemExit) as exc:
         log.error("reload refused, the old access rules stay: %s", exc)
         return
-    changed = sorted(name for name, value in vars(fresh).items()
+    changed = sorted("--" + name.replace("_", "-") for name, value in vars(fresh).items()
                      if name not in _RELOADED and name != "func" and getattr(args, name, None) != value)
     log.info("reloaded access rules, secrets and hooks%s", f"; a restart is needed for: {', '.join(changed)}"
              if changed else "")
@@ -701,6 +701,12 @@ def _add_access_flags(serve: argparse.ArgumentParser) -> None:
                            help=f"POST the {call} form (nginx-rtmp's fields) to URL" + answer.get(
                                call, "; a 2xx answer allows, a 3xx renames the stream to its Location, anything "
                                "else or no answer refuses"))
+    group.add_argument("--app-rule", action="append", default=[], nargs=3, metavar=("APP", "RULE", "CIDR|all"),
+                       help="an IP rule for application APP alone, RULE one of " + ", ".join(_APP_RULES) +
+                       "; an app with its own publish (play) rules ignores the server-wide ones (repeatable)")
+    group.add_argument("--app-hook", action="append", default=[], nargs=3, metavar=("APP", "CALL", "URL"),
+                       help="the CALL hook (" + ", ".join(HOOK_CALLS) + ") for application APP alone, in place "
+                       "of the server-wide one (repeatable)")
     group.add_argument("--hook-timeout", type=float, default=DEFAULT_HOOK_TIMEOUT, metavar="SECONDS",
                        help="time a connect, publish or play hook has to answer before the client is refused "
                        "(default %(default)s)")
@@ -711,10 +717,13 @@ def _rule_flag(verb: str, text: str) -> tuple[str, str]:
     return verb, text
 
 
+#: The RULE words of `--app-rule`.
+_APP_RULES = ("allow-publish", "deny-publish", "allow-play", "deny-play")
+
 #: What a SIGHUP reloads (the access flags); any other option needs a restart.
 _RELOADED = frozenset({"publish_secret", "play_secret", "app_publish_secret", "app_play_secret", "publish_rules",
                        "play_rules", "on_connect", "on_publish", "on_play", "on_publish_done", "on_play_done",
-                       "on_record_done", "hook_timeout", "argv", "config"})
+                       "on_record_done", "hook_timeout", "app_rule", "app_hook", "argv", "config"})
 
 #: Environment variables that give a token secret for every app when no flag does.
 _SECRET_ENVIRONMENT = {"publish": "RTMP_PUBLISH_SECRET", "play": "RTMP_PLAY_SECRET"}
@@ -745,11 +754,26 @@ def _access_control(args: argparse.Namespace) -> Any:
             rules[kind] = tuple(parse_rule(verb == "allow", text) for verb, text in getattr(args, f"{kind}_rules"))
         except ConfigError as exc:
             raise ConfigError(f"--allow-{kind}/--deny-{kind}: {exc}") from None
+    app_rules: dict[str, dict[str, list[Any]]] = {"publish": {}, "play": {}}
+    for app, rule, text in args.app_rule:
+        verb, _, kind = rule.partition("-")
+        if rule not in _APP_RULES:
+            raise ConfigError(f"--app-rule {app}: RULE must be one of {', '.join(_APP_RULES)}, not {rule!r}")
+        try:
+            app_rules[kind].setdefault(app, []).append(parse_rule(verb == "allow", text))
+        except ConfigError as exc:
+            raise ConfigError(f"--app-rule {app} {rule}: {exc}") from None
     hooks = {call: getattr(args, f"on_{call}") for call in HOOK_CALLS if getattr(args, f"on_{call}")}
+    app_hooks: dict[str, dict[str, str]] = {}
+    for app, call, url in args.app_hook:
+        app_hooks.setdefault(app, {})[call.removeprefix("on_").removeprefix("on-").replace("-", "_")] = url
     try:
         options = AccessOptions(publish_secrets=secrets["publish"], play_secrets=secrets["play"],
                                 publish_rules=rules["publish"], play_rules=rules["play"], hooks=hooks,
-                                hook_timeout=args.hook_timeout)
+                                hook_timeout=args.hook_timeout,
+                                app_publish_rules={app: tuple(r) for app, r in app_rules["publish"].items()},
+                                app_play_rules={app: tuple(r) for app, r in app_rules["play"].items()},
+                                app_hooks=app_hooks)
     except ConfigError as exc:
         message = str(exc).replace("hook_timeout", "--hook-timeout")
         raise ConfigError(re.sub(r"^on_(\w+) hook", lambda m: "--on-" + m.group(1).replace("_", "-"), message)) \
@@ -965,9 +989,17 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _CheckingParser(argparse.ArgumentParser):
+    """An argument parser that raises ConfigError instead of printing its usage and
+    exiting: it checks the options a config file stands for."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The `neurtmp` argument parser (`serve` defaults come from ServerOptions and LiveOptions)."""
-    parser = argparse.ArgumentParser(prog="neurtmp", description="RTMP server framework and live-streaming toolkit.")
+    parser = parser_class(prog="neurtmp", description="RTMP server framework and live-streaming toolkit.")
     parser.add_argument("--version", action="version", version=f"neurtmp {__version__}")
     sub = parser.add_subparsers(dest="command")
     probe = sub.add_parser(
@@ -997,13 +1029,36 @@ def parse_arguments(words: list[str]) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(words)
     if getattr(args, "config", None):
-        from neurtmp.configfile import options_from_file
-
-        from_file = options_from_file(args.config, args.command)
+        from_file = _config_file_options(args.config, args.command)
         at = words.index(args.command) + 1
         args = parser.parse_args([*words[:at], *from_file, *words[at:]])
     args.argv = words
     return args
+
+
+def _config_file_options(path: str, command: str) -> list[str]:
+    """The options `path`'s `[command]` table stands for, each key checked by the
+    command's parser on its own.
+
+    Raises:
+        ConfigError: the file cannot be read, or a key is unknown or has a bad value
+            (one line naming the key).
+    """
+    from neurtmp.configfile import settings_from_file
+
+    checker = build_parser(_CheckingParser)
+    options: list[str] = []
+    for place, words in settings_from_file(path, command):
+        try:
+            checker.parse_args([command, *words])
+        except ConfigError as exc:
+            problem = str(exc)
+            if problem.startswith("unrecognized arguments"):
+                problem = f"unknown key (see `neurtmp {command} --help` for the options a key may name)"
+            raise ConfigError(f"config file {path}: [{command}] {place}: "
+                              f"{re.sub(r'^argument [^:]+: ', '', problem)}") from None
+        options.extend(words)
+    return options
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -57,13 +57,15 @@ class Connection:
     connection raises `ConnectionClosed`.
     """
 
-    def __init__(self, server: Server, sock: gevent.socket.socket, address: Any, connection_id: int) -> None:
+    def __init__(self, server: Server, sock: gevent.socket.socket, address: Any, connection_id: int,
+                 trusted: bool = False) -> None:
         options = server.options
         self._server = server
         self._sock = sock
         self.connection_id = connection_id
         host, port = address[0], address[1]
         self._local = (host, port) == LOCAL_ADDRESS
+        self._trusted = trusted or self._local
         self._peer = host_port(host, port)
         self._protocol = ServerProtocol(
             max_message_size=options.max_message_size,
@@ -121,6 +123,13 @@ class Connection:
         """True for the in-process connections of `Server.publish_local` (relays, edges),
         which have no network peer."""
         return self._local
+
+    @property
+    def trusted(self) -> bool:
+        """True for connections that access control lets through: in-process ones
+        (`local`) and those of a trusted listener (`Server.start(..., trusted=True)`),
+        already checked where they came in."""
+        return self._trusted
 
     @property
     def app(self) -> str:

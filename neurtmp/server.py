@@ -8,12 +8,14 @@ then accepting in its own greenlet and serving each connection in another.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import logging
 import os
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -284,12 +286,15 @@ class Server:
 
     # -- lifecycle ------------------------------------------------------------------
 
-    def start(self, listen_address: str, tls: bool = False, shared: bool | None = None) -> None:
+    def start(self, listen_address: str, tls: bool = False, shared: bool | None = None,
+              trusted: bool = False) -> None:
         """Bind `listen_address` ("0.0.0.0:1935", "[::]:1935", port 0 for any; "" means
         0.0.0.0:1935, as in neuray) and serve; with `tls`, RTMPS (the tls_cert and
         tls_key options). A server may listen on several addresses, plain or TLS.
         `shared` (default: the reuse_port option) lets other processes listen on the
-        same port.
+        same port. The clients of a `trusted` listener (an internal one, e.g. where the
+        other worker processes of one server connect) are `Connection.trusted`: access
+        control lets them through, as they were checked where they came in.
 
         Returns at once; the server runs in its own greenlets.
 
@@ -323,7 +328,7 @@ class Server:
         if not tls and not shared:
             self._own_addresses.append(address)
         self._stopped.clear()
-        handle = self._handle_tls if tls else self._handle
+        handle = functools.partial(self._handle_tls if tls else self._handle, trusted=trusted)
         stream_server = gevent.server.StreamServer(listener, handle, spawn=self._pool)
         stream_server.start()
         self._listeners.append(stream_server)
@@ -339,7 +344,7 @@ class Server:
         relays, which must reach this very server); the first plain one otherwise."""
         return self._own_addresses[0] if self._own_addresses else self.get_listen_address()
 
-    def _handle_tls(self, sock: gevent.socket.socket, address: Any) -> None:
+    def _handle_tls(self, sock: gevent.socket.socket, address: Any, trusted: bool = False) -> None:
         """The TLS handshake (bounded by handshake_timeout), then as `_handle`."""
         assert self._ssl_context is not None
         sock.settimeout(self.options.handshake_timeout)
@@ -350,13 +355,42 @@ class Server:
             log.info("%s:%s: TLS handshake failed: %s", address[0], address[1], exc)
             sock.close()
             return
-        self._handle(tls_sock, address)
+        self._handle(tls_sock, address, trusted)
 
-    def _handle(self, sock: gevent.socket.socket, address: Any) -> None:
+    def _handle(self, sock: gevent.socket.socket, address: Any, trusted: bool = False) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.options.send_buffer_size:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.options.send_buffer_size)
-        self._serve(Connection(self, sock, address, next(self._ids)))
+        self._serve(Connection(self, sock, address, next(self._ids), trusted=trusted))
+
+    def play_local(self, app: str, name: str, timeout: float = DEFAULT_TIMEOUT, **connect_args: Any) -> Client:
+        """Play `app/name` on this server from inside its process (relays pushing it
+        elsewhere): a `Client` over a socket pair, through every connect, stream and
+        play handler as a network player, but `Connection.local` (trusted, no network
+        peer). Returns the client once Play.Start came; read its media with `read`.
+
+        Raises:
+            CallError: the connect or the play was refused.
+            TimeoutError: the server did not answer in `timeout` seconds.
+        """
+        client, _ = self._local_client(app, name, timeout, connect_args, lambda client: client.play(name))
+        return client
+
+    def _local_client(self, app: str, name: str, timeout: float, connect_args: dict[str, Any],
+                      begin: Callable[[Client], Any]) -> tuple[Client, Connection]:
+        """A client connected to this server over a socket pair (its connection
+        `Connection.local`), once `begin` (publish or play) succeeded."""
+        ours, theirs = gevent.socket.socketpair()
+        connection = Connection(self, ours, LOCAL_ADDRESS, next(self._ids))
+        self._pool.spawn(self._serve, connection)
+        client = Client(f"rtmp://local/{app}/{name}", timeout, sock=theirs)
+        try:
+            client.open(**connect_args)
+            begin(client)
+        except BaseException:
+            client.close()
+            raise
+        return client, connection
 
     def publish_local(self, app: str, name: str, timeout: float = DEFAULT_TIMEOUT,
                       **connect_args: Any) -> LocalPublisher:
@@ -372,16 +406,7 @@ class Server:
             CallError: the connect or the publish was refused.
             TimeoutError: the server did not answer in `timeout` seconds.
         """
-        ours, theirs = gevent.socket.socketpair()
-        connection = Connection(self, ours, LOCAL_ADDRESS, next(self._ids))
-        self._pool.spawn(self._serve, connection)
-        client = Client(f"rtmp://local/{app}/{name}", timeout, sock=theirs)
-        try:
-            client.open(**connect_args)
-            client.publish(name)
-        except BaseException:
-            client.close()
-            raise
+        client, connection = self._local_client(app, name, timeout, connect_args, lambda client: client.publish(name))
         stream = next(stream for stream in connection.get_streams() if stream.publishing)
         return LocalPublisher(client, stream)
 

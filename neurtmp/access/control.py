@@ -4,8 +4,9 @@ Installed before the application (`LiveApp.install` after it): a connect handler
 on_connect hook (it never claims a connection, it only refuses); an access handler
 decides each publish and play before the application's handlers see it (so a publisher
 that fails a check can't take over a live name); a server-wide publish handler and a play
-observer send on_publish_done and on_play_done. In-process connections
-(`Connection.local`: relays, edges) are not checked.
+observer send on_publish_done and on_play_done. Trusted connections
+(`Connection.trusted`: in-process relays and edges, the other workers of one server) are
+not checked: they were checked where they came in.
 """
 
 from __future__ import annotations
@@ -46,14 +47,12 @@ class AccessControl:
 
     def __init__(self, options: AccessOptions) -> None:
         self.options = options
-        self._rules = {"publish": IpRules(options.publish_rules), "play": IpRules(options.play_rules)}
         self._server: Server | None = None
 
     def reload(self, options: AccessOptions) -> None:
         """Use new rules, secrets and hooks from now on (SIGHUP): clients already
         connected stay; the next connect, publish and play are checked by these."""
         self.options = options
-        self._rules = {"publish": IpRules(options.publish_rules), "play": IpRules(options.play_rules)}
         if self._server is not None:
             self._install_hooks(self._server)
 
@@ -69,39 +68,39 @@ class AccessControl:
     def _install_hooks(self, server: Server) -> None:
         """The handlers the set hooks need (each does nothing while its hook is unset, so
         one a reload removed stays, inert)."""
-        hooks = self.options.hooks
-        if "publish_done" in hooks:
+        if self.options.has_hook("publish_done"):
             server.register_publish_event_handler(self._on_publish)
-        if "play_done" in hooks:
+        if self.options.has_hook("play_done"):
             server.register_play_event_observer(self._on_play)
 
     # -- deciding ---------------------------------------------------------------------
 
     def _on_connect(self, is_create: bool, connection: Connection, command: Any, user: Any) -> bool | Refusal:
         """Never claims the connection (False lets the application's handler have it)."""
-        if not is_create or connection.local or "connect" not in self.options.hooks:
+        if not is_create or connection.trusted:
             return False
-        answer = self._ask("connect", connection_fields("connect", connection))
+        answer = self._ask("connect", connection.app_name, connection_fields("connect", connection))
         problem = self._hook_problem("connect", answer)
         return Refusal(_REFUSED["connect"], f"403 {problem}") if problem else False
 
     def _check(self, action: str, stream: Stream) -> bool | Refusal:
         connection = stream.get_connection()
-        if connection.local or action not in self._rules:
+        if connection.trusted or action not in ("publish", "play"):
             return True
         code = _REFUSED[action]
+        app = connection.app_name
         address = parse_peer_host(connection.get_peer_address())
-        rule = self._rules[action].decide(address)
+        rule = IpRules(self.options.rules(action, app)).decide(address)
         if rule is not None and not rule.allow:
             return Refusal(code, f"403 {action} not allowed from {address or 'this address'} ({rule})")
-        secret = self.options.secret(action, connection.app_name)
+        secret = self.options.secret(action, app)
         if secret:
             key, query = split_name(stream.get_stream_name())
             problem = check_token(secret, key, query, kind=action)
             if problem:
                 return Refusal(code, f"403 {problem}")
-        if action in self.options.hooks:
-            answer = self._ask(action, stream_fields(action, stream))
+        answer = self._ask(action, app, stream_fields(action, stream))
+        if answer is not None:
             problem = self._hook_problem(action, answer)
             if problem:
                 return Refusal(code, f"403 {problem}")
@@ -114,7 +113,7 @@ class AccessControl:
         the play token, the on_play hook. Returns (why it is refused, "" when allowed;
         the name to play: the hook's 3xx may rename it)."""
         address = parse_peer_host(peer)
-        rule = self._rules["play"].decide(address)
+        rule = IpRules(self.options.rules("play", app)).decide(address)
         if rule is not None and not rule.allow:
             return f"403 play not allowed from {address or 'this address'} ({rule})", name
         secret = self.options.secret("play", app)
@@ -123,8 +122,8 @@ class AccessControl:
             problem = check_token(secret, key, query, kind="play")
             if problem:
                 return f"403 {problem}", name
-        if "play" in self.options.hooks:
-            answer = self._ask("play", http_fields("play", peer, client_id, app, name, url))
+        answer = self._ask("play", app, http_fields("play", peer, client_id, app, name, url))
+        if answer is not None:
             problem = self._hook_problem("play", answer)
             if problem:
                 return f"403 {problem}", name
@@ -135,8 +134,9 @@ class AccessControl:
                 name = answer.location.lstrip("/") + (f"?{arguments}" if arguments else "")
         return "", name
 
-    def _ask(self, call: str, fields: list[tuple[str, str]]) -> HookAnswer | None:
-        url = self.options.hooks.get(call)
+    def _ask(self, call: str, app: str, fields: list[tuple[str, str]]) -> HookAnswer | None:
+        """`call`'s hook's answer for a client of `app`; None when no such hook is set."""
+        url = self.options.hook(call, app)
         if not url:
             return None
         answer = post_form(url, fields, self.options.hook_timeout)
@@ -178,8 +178,8 @@ class AccessControl:
         """Send the `call` hook ("publish_done", "play_done", "record_done" ...) for
         `stream` without waiting for it (fields: `stream_fields` plus `extra`, e.g.
         ``path=...`` for record_done); None when no such hook is set."""
-        url = self.options.hooks.get(call)
-        if not url or stream.get_connection().local:
+        url = self.options.hook(call, stream.get_connection().app_name)
+        if not url or stream.get_connection().trusted:
             return None
         return notify(url, stream_fields(call, stream, **extra), self.options.hook_timeout)
 
@@ -187,7 +187,7 @@ class AccessControl:
         """Send the record_done hook for a finished recording (a `neurtmp.record.Recorder`
         `on_done` callback): call, app, name, path, recorder, start and end (UNIX
         seconds); None when no such hook is set."""
-        url = self.options.hooks.get("record_done")
+        url = self.options.hook("record_done", app)
         if not url:
             return None
         fields = [("call", "record_done"), ("app", app), ("name", name), ("path", path), ("recorder", ""),

@@ -38,16 +38,25 @@ class AccessOptions:
     hooks: Mapping[str, str] = field(default_factory=dict)
     #: Seconds a deciding hook has to answer before the client is refused.
     hook_timeout: float = DEFAULT_HOOK_TIMEOUT
+    #: Per-application publish rules: an app listed here uses its own instead of `publish_rules`.
+    app_publish_rules: Mapping[str, tuple[IpRule, ...]] = field(default_factory=dict)
+    #: Per-application play rules: an app listed here uses its own instead of `play_rules`.
+    app_play_rules: Mapping[str, tuple[IpRule, ...]] = field(default_factory=dict)
+    #: Per-application hooks (app → call → URL): a call set for an app replaces that call's
+    #: server-wide hook for it.
+    app_hooks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.hook_timeout > 0:
             raise ConfigError(f"hook_timeout must be > 0 s, not {self.hook_timeout:g}")
-        for call, url in self.hooks.items():
-            if call not in HOOK_CALLS:
-                raise ConfigError(f"unknown hook {call!r} (known: {', '.join(HOOK_CALLS)})")
-            parts = urllib.parse.urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigError(f"on_{call} hook: {shown_url(url)!r} is not an http:// or https:// URL")
+        for app, hooks in ((ANY_APP, self.hooks), *self.app_hooks.items()):
+            whose = f"app {app}: " if app else ""
+            for call, url in hooks.items():
+                if call not in HOOK_CALLS:
+                    raise ConfigError(f"{whose}unknown hook {call!r} (known: {', '.join(HOOK_CALLS)})")
+                parts = urllib.parse.urlsplit(url)
+                if parts.scheme not in ("http", "https") or not parts.hostname:
+                    raise ConfigError(f"{whose}on_{call} hook: {shown_url(url)!r} is not an http:// or https:// URL")
         for kind, secrets in (("publish", self.publish_secrets), ("play", self.play_secrets)):
             if any(not secret for secret in secrets.values()):
                 raise ConfigError(f"an empty {kind} token secret")
@@ -57,8 +66,22 @@ class AccessOptions:
         secrets = self.publish_secrets if kind == "publish" else self.play_secrets
         return secrets.get(app, secrets.get(ANY_APP, ""))
 
+    def rules(self, kind: str, app: str) -> tuple[IpRule, ...]:
+        """The `kind` ("publish" / "play") IP rules that hold for `app`."""
+        own, every = ((self.app_publish_rules, self.publish_rules) if kind == "publish"
+                      else (self.app_play_rules, self.play_rules))
+        return own.get(app, every)
+
+    def hook(self, call: str, app: str) -> str:
+        """The URL of `call`'s hook for `app` ("" when none is set)."""
+        return self.app_hooks.get(app, {}).get(call) or self.hooks.get(call, "")
+
+    def has_hook(self, call: str) -> bool:
+        """Whether `call`'s hook is set for any application."""
+        return call in self.hooks or any(call in hooks for hooks in self.app_hooks.values())
+
     @property
     def active(self) -> bool:
         """Whether any check or hook is set."""
         return bool(self.publish_secrets or self.play_secrets or self.publish_rules or self.play_rules
-                    or self.hooks)
+                    or self.hooks or self.app_publish_rules or self.app_play_rules or self.app_hooks)

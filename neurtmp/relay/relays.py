@@ -215,9 +215,8 @@ class Relay:
 
     def _session(self) -> bool:
         """One source session; True when the relay is finished."""
-        client = neurtmp.connect(self.source, timeout=self.timeout, verify=self.verify)
+        client = self._play_source()
         try:
-            client.play()
             self.connected += 1
             started = time.monotonic()
             log.info("%r: playing the source", self)
@@ -241,6 +240,16 @@ class Relay:
             client.close()
             self._close_target()  # no source, nothing to publish: the far side sees it end
             self._cache.clear()
+
+    def _play_source(self) -> neurtmp.Client:
+        """Connect to the source and play it (the client, once Play.Start came)."""
+        client = neurtmp.connect(self.source, timeout=self.timeout, verify=self.verify)
+        try:
+            client.play()
+        except BaseException:
+            client.close()
+            raise
+        return client
 
     def _on_event(self, event: Any) -> bool:
         """Relay one event; True when the relay is finished."""
@@ -360,6 +369,11 @@ class PushRelay(Relay):
     def start(self) -> Relay:
         self.source = local_url(self.server, self.local_app, self.local_name)
         return super().start()
+
+    def _play_source(self) -> neurtmp.Client:
+        """Play in-process: a trusted local player (no loopback connection to chunk and
+        parse again, and no access check: the publisher was checked)."""
+        return self.server.play_local(self.local_app, self.local_name, timeout=self.timeout)
 
 
 def _stream_key(stream: neurtmp.Stream) -> tuple[str, str]:

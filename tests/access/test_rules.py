@@ -4,6 +4,7 @@ ffmpeg clients from 127.0.0.1 refused or let through."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Any
 
 import pytest
@@ -71,6 +72,37 @@ def test_ffmpeg_from_loopback_against_allow_and_deny_rules(make_server: Any) -> 
         live = app.registry.get("live", "cam")
         assert live is not None and live.is_live
     finally:
+        player.stop()
+        publisher.kill()
+        publisher.wait(10)
+
+
+@pytest.mark.timeout(90)
+def test_a_trusted_listener_and_in_process_relays_pass_the_rules(make_server: Any) -> None:
+    from neurtmp.relay import PushRelay
+
+    options = AccessOptions(publish_rules=(parse_rule(False, "all"),), play_rules=(parse_rule(False, "all"),))
+    server, app = access_server(make_server, options)
+    with socket.socket() as probe:  # a free port for an internal listener (as the workers' origin)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server.start(f"127.0.0.1:{port}", trusted=True)
+    internal = f"rtmp://127.0.0.1:{port}/live"
+    assert "403 publish not allowed" in publish_refused(url(server, "live/cam"))
+    # through the trusted listener the same client is let through, and a push relay plays
+    # the stream in-process past the play rule that refuses every network player
+    target, target_app = access_server(make_server, AccessOptions())
+    relay = PushRelay(server, "live", "cam", url(target, "live/cam")).start()
+    publisher = ffmpeg_publish(f"{internal}/cam", 8)
+    player = FrameCounter(url(target, "live/cam"))
+    try:
+        wait_for(lambda: player.frames >= 10, 30, "frames pushed past the deny-play rule")
+        connections = server.get_connections()
+        assert any(c.trusted and not c.local for c in connections)  # the publisher
+        assert any(c.local for c in connections)  # the relay's player
+        assert "403 play not allowed" in play_refused(url(server, "live/cam"))
+    finally:
+        relay.stop()
         player.stop()
         publisher.kill()
         publisher.wait(10)

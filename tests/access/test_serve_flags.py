@@ -82,3 +82,31 @@ def test_serve_without_access_flags_adds_only_an_open_access_check(monkeypatch: 
     # the connect check is there (a reload may give it a hook) and claims no connection
     assert len(server.get_connect_handlers()) == 1 and server.get_publish_event_handlers() == ()
     assert server.get_play_event_observers() == () and len(server.get_access_event_handlers()) == 1
+
+
+@pytest.mark.timeout(90)
+def test_a_config_files_app_tables_give_each_app_its_own_rules_and_hooks(tmp_path: Any) -> None:
+    live_hooks, studio_hooks = HookServer(), HookServer()
+    config = tmp_path / "apps.toml"
+    config.write_text(f'[serve]\non-publish-done = "{live_hooks.url()}"\n'
+                      '[serve.apps.live]\n'
+                      '[serve.apps.studio]\ndeny-play = "all"\n'
+                      f'on-publish-done = "{studio_hooks.url()}"\n'
+                      '[serve.apps.locked]\nallow-publish = "10.0.0.0/8"\ndeny-publish = "all"\n')
+    try:
+        with neurtmp_process("serve", "--config", str(config)) as (address, log):
+            assert "403 publish not allowed from 127.0.0.1 (deny all)" in publish_refused(
+                f"rtmp://{address}/locked/cam")
+            assert publish_refused(f"rtmp://{address}/other/cam")  # no table: not served
+            for app in ("live", "studio"):
+                publisher = ffmpeg_publish(f"rtmp://{address}/{app}/cam", 1)
+                assert publisher.wait(30) == 0, publisher.stderr.read()
+            # each app's publish_done went to its own hook: the app's replaces the server's
+            wait_for(lambda: live_hooks.seen("publish_done") and studio_hooks.seen("publish_done"), 10)
+            assert [call["app"] for call in live_hooks.seen("publish_done")] == ["live"]
+            assert [call["app"] for call in studio_hooks.seen("publish_done")] == ["studio"]
+            # plays: denied in studio alone (live has no rules of its own and none server-wide)
+            assert "403 play not allowed from 127.0.0.1 (deny all)" in play_refused(f"rtmp://{address}/studio/cam")
+    finally:
+        live_hooks.stop()
+        studio_hooks.stop()
