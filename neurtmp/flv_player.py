@@ -1,4 +1,4 @@
-"""FlvPlayer: a player that reads FLV over a plain socket (HTTP-FLV, WebSocket-less).
+"""FlvPlayer: a player that reads FLV over a socket (HTTP-FLV, WebSocket-FLV).
 
 An HTTP-FLV player gets the same thing an RTMP player gets, as FLV tags instead of RTMP
 chunks: the same fast start (metadata, sequence headers, the cached GOP), the same place
@@ -7,8 +7,11 @@ append per message whatever the number of players), and the same slow-reader pol
 (its own bounded `Outbox`: key-frame skips past the soft limit, closed past the hard
 limit or the send timeout). So an HTTP-FLV player costs what an RTMP player costs.
 
-The HTTP side (the response headers, reading the request) is the caller's; this object
-starts with the FLV file header and then only writes.
+The HTTP side (the response headers, reading the request, the WebSocket handshake) is
+the caller's; this object starts with the FLV file header and then only writes. Over a
+WebSocket each FLV tag (and the file header) goes as one binary frame, from a log of
+framed tags of its own (`WEBSOCKET_FLV_TAGS`); the client's frames are read only to see
+it close.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ import gevent.socket
 from neurtmp._outbox import CRITICAL, Outbox
 from neurtmp._wirelog import WireLog
 from neurtmp.codec import flv
+from neurtmp.errors import RemoteProtocolError
+from neurtmp.protocol import websocket as ws
 from neurtmp.protocol.message import MessageType
-from neurtmp.protocol.packet import FLV_TAGS, DataPacket, FlvTags, Packet
+from neurtmp.protocol.packet import FLV_TAGS, WEBSOCKET_FLV_TAGS, DataPacket, Packet, WireFormat
 
 if TYPE_CHECKING:
     from neurtmp.fanout import FanOut
@@ -48,6 +53,7 @@ class FlvPlayer:
         sock: the connected socket, after the HTTP response headers were sent.
         peer: the client's address, for log lines and listings.
         app, name: what it plays (for listings).
+        websocket: the socket speaks WebSocket (the handshake done): FLV in binary frames.
     """
 
     receive_audio = True
@@ -55,8 +61,11 @@ class FlvPlayer:
     #: FLV has no message streams; the shared log is keyed by the format alone.
     stream_id = 0
 
-    def __init__(self, server: Server, sock: gevent.socket.socket, peer: str, app: str, name: str) -> None:
+    def __init__(self, server: Server, sock: gevent.socket.socket, peer: str, app: str, name: str,
+                 websocket: bool = False) -> None:
         options = server.options
+        self.websocket = websocket
+        self._format: WireFormat = WEBSOCKET_FLV_TAGS if websocket else FLV_TAGS
         self.player_id = next(_ids)
         self.peer = peer
         self.app = app
@@ -75,8 +84,8 @@ class FlvPlayer:
         return f"<FlvPlayer {self.player_id} {self.app}/{self.name} {self.peer}>"
 
     @property
-    def wire_format(self) -> FlvTags:
-        return FLV_TAGS
+    def wire_format(self) -> WireFormat:
+        return self._format
 
     @property
     def closed(self) -> bool:
@@ -115,7 +124,7 @@ class FlvPlayer:
         if not self._header_sent:  # joined before any media: the metadata says what comes
             is_metadata = isinstance(packet, DataPacket) and packet.metadata is not None
             self._send_header(*(_tracks([packet]) if is_metadata else (True, True)))
-        return self._outbox.put(packet.flv_tag(), packet.priority)
+        return self._outbox.put(self._format.encode(packet), packet.priority)
 
     def send_fast_start(self, packets: Iterable[Packet]) -> int:
         """Metadata, sequence headers and the cached GOP as one burst (see
@@ -128,7 +137,7 @@ class FlvPlayer:
             self._send_header(*_tracks(packets))
         dropped = 0
         for packet in packets:
-            if not self._closed and not self._outbox.put(packet.flv_tag(), packet.priority, burst=True):
+            if not self._closed and not self._outbox.put(self._format.encode(packet), packet.priority, burst=True):
                 dropped += 1
         return dropped
 
@@ -143,11 +152,13 @@ class FlvPlayer:
 
     def _send_header(self, has_audio: bool, has_video: bool) -> None:
         self._header_sent = True
-        self._outbox.put(flv.file_header(has_audio, has_video), CRITICAL, urgent=True)
+        header = flv.file_header(has_audio, has_video)
+        self._outbox.put(ws.binary_frame(header) if self.websocket else header, CRITICAL, urgent=True)
 
     def serve(self, sock: gevent.socket.socket) -> None:
         """Block until the client goes away or the player is closed: HTTP-FLV clients
-        send nothing after the request, so a read returning nothing means they left."""
+        send nothing after the request, so a read returning nothing means they left;
+        a WebSocket client leaves with a close frame (or by closing)."""
         reader = gevent.spawn(self._watch, sock)
         try:
             self._done.wait()
@@ -156,12 +167,18 @@ class FlvPlayer:
             self._outbox.close()
 
     def _watch(self, sock: gevent.socket.socket) -> None:
+        frames = ws.FrameReader() if self.websocket else None
+        reason = "client closed the connection"
         try:
-            while sock.recv(4096):
-                pass
+            while data := sock.recv(4096):
+                if frames is not None and any(f.opcode == ws.CLOSE for f in frames.receive(data)):
+                    reason = "client closed the WebSocket"
+                    break
         except OSError:
             pass
-        self.close("client closed the connection")
+        except RemoteProtocolError as exc:
+            reason = f"bad WebSocket frame: {exc}"
+        self.close(reason)
 
     def close(self, reason: str = "closed by the server") -> None:
         """Stop sending and end `serve`."""

@@ -17,9 +17,11 @@ from neurtmp.protocol.amf_types import ECMAArray
 from neurtmp.protocol.chunk import encode_message
 from neurtmp.protocol.media import classify
 from neurtmp.protocol.message import MessageType
+from neurtmp.protocol.websocket import binary_frame
 
-__all__ = ["AUDIO_CHUNK_STREAM", "DATA_CHUNK_STREAM", "FLV_TAGS", "VIDEO_CHUNK_STREAM", "DataPacket", "FlvTags",
-           "Packet", "RtmpChunks", "WireFormat", "absent_track_metadata", "flv_tag_bytes"]
+__all__ = ["AUDIO_CHUNK_STREAM", "DATA_CHUNK_STREAM", "FLV_TAGS", "VIDEO_CHUNK_STREAM", "WEBSOCKET_FLV_TAGS",
+           "DataPacket", "FlvTags", "Packet", "RtmpChunks", "WebSocketFlvTags", "WireFormat", "absent_track_metadata",
+           "flv_tag_bytes"]
 
 #: Chunk stream ids for media we send (the ones ffmpeg uses for audio and video).
 AUDIO_CHUNK_STREAM = 4
@@ -138,6 +140,17 @@ class FlvTags:
 
 
 FLV_TAGS = FlvTags()
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketFlvTags:
+    """FLV tags, each in one WebSocket binary frame (WebSocket-FLV players)."""
+
+    def encode(self, packet: Packet) -> bytes:
+        return binary_frame(packet.flv_tag())
+
+
+WEBSOCKET_FLV_TAGS = WebSocketFlvTags()
 
 
 class DataPacket(Packet):
