@@ -395,7 +395,7 @@ class Connection:
         names = ", ".join(repr(f"{self.app_name}/{stream.get_stream_name(query=False)}")
                           for stream in self._streams.values() if stream.publishing)
         log.warning("%s: publisher idle for %g s: no audio or video on %s; closing", self._peer, limit, names)
-        self.close(f"timeout: publisher idle for {limit:g} s (no media)")
+        self.close(f"timeout: publisher idle for {limit:g} s, no media")
 
     def _timeout(self, reason: str) -> None:
         log.info("%s: timeout: %s; closing", self._peer, reason)
