@@ -48,6 +48,7 @@ _SERVE_OPTION_OF_FIELD = {
     "handshake_timeout": "--handshake-timeout",
     "connect_timeout": "--connect-timeout",
     "idle_timeout": "--idle-timeout",
+    "publisher_idle_timeout": "--publisher-idle-timeout",
     "send_timeout": "--send-timeout",
     "log_io_dir": "--log-io",
     "shutdown_grace": "--shutdown-grace",
@@ -257,6 +258,7 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
         "handshake_timeout": args.handshake_timeout,
         "connect_timeout": args.connect_timeout,
         "idle_timeout": args.idle_timeout,
+        "publisher_idle_timeout": args.publisher_idle_timeout,
         "send_timeout": args.send_timeout,
         "flush_interval": 0.0 if args.low_latency else args.flush_interval / 1000,
         "log_io_dir": args.log_io,
@@ -634,6 +636,9 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
                        help="time a client has to send connect (default %(default)s)")
     serve.add_argument("--idle-timeout", type=float, default=server("idle_timeout"), metavar="SECONDS",
                        help="drop a client silent for this long, pings unanswered (default %(default)s)")
+    serve.add_argument("--publisher-idle-timeout", type=float, default=server("publisher_idle_timeout"),
+                       metavar="SECONDS", help="close a publisher that sends no audio or video for this long, "
+                       "freeing its name; 0: never (default %(default)s)")
     serve.add_argument("--send-timeout", type=float, default=server("send_timeout"), metavar="SECONDS",
                        help="drop a player that takes nothing for this long (default %(default)s)")
     serve.add_argument("--flush-interval", type=float, default=round(server("flush_interval") * 1000, 6), metavar="MS",
@@ -869,6 +874,8 @@ _INGEST_FLAGS: tuple[tuple[str, type, str, str | None], ...] = (
     ("auth_secret", str, "HMAC secret for publish tokens", "no secret, no auth"),
     ("keep_finished", float, "seconds a finished stream's files are kept", None),
     ("stall_timeout", float, "seconds without ffmpeg progress before it is restarted", None),
+    ("publisher_idle_timeout", float, "seconds a publisher may send no audio or video before it is closed "
+     "(its transcoder stops, the key is free); 0: never", None),
 )
 
 
@@ -908,7 +915,7 @@ def _ingest(args: argparse.Namespace) -> int:
     _configure_logging(args.log_level)
     try:
         config = IngestConfig.from_sources(os.environ, {name: getattr(args, name) for name, *_ in _INGEST_FLAGS})
-        server = neurtmp.Factory().create_server()
+        server = neurtmp.Factory().create_server(**config.server_options())
         app = IngestApp(config)
         app.install(server)
         server.start(host_port(config.host, config.port))

@@ -299,6 +299,9 @@ class Connection:
         try:
             while not self._closed:
                 timeout = self._read_timeout()
+                if timeout <= 0:  # a deadline passed while data kept coming (a publisher of metadata only)
+                    self._on_read_timeout()
+                    continue
                 self._sock.settimeout(timeout)
                 try:
                     data = self._sock.recv(_RECV_SIZE)
@@ -340,29 +343,59 @@ class Connection:
             self._teardown()
 
     def _read_timeout(self) -> float:
+        """Seconds to the next deadline (handshake, connect, idle publisher, idle client,
+        ping); 0 or less when one has passed."""
         options = self._server.options
         now = time.monotonic()
         if not self._protocol.handshake_done:
-            return max(0.01, self._started + options.handshake_timeout - now)
+            return self._started + options.handshake_timeout - now
         if self._owner is None:
-            return max(0.01, self._started + options.connect_timeout - now)
+            return self._started + options.connect_timeout - now
         idle_deadline = self._last_received + options.idle_timeout
         ping_due = max(self._last_received, self._last_ping_sent) + options.ping_interval
-        return max(0.01, min(idle_deadline, ping_due) - now)
+        publisher_deadline = self._publisher_idle_deadline()
+        if publisher_deadline is not None:
+            idle_deadline = min(idle_deadline, publisher_deadline)
+        return min(idle_deadline, ping_due) - now
 
     def _on_read_timeout(self) -> None:
+        """Act on the deadline that passed (the same sums as `_read_timeout`, so one it
+        found passed is found passed here)."""
         options = self._server.options
         now = time.monotonic()
+        publisher_deadline = self._publisher_idle_deadline()
         if not self._protocol.handshake_done:
-            if now - self._started >= options.handshake_timeout:
+            if now >= self._started + options.handshake_timeout:
                 self._timeout(f"handshake not completed in {options.handshake_timeout:g} s")
         elif self._owner is None:
-            if now - self._started >= options.connect_timeout:
+            if now >= self._started + options.connect_timeout:
                 self._timeout(f"no connect command in {options.connect_timeout:g} s")
-        elif now - self._last_received >= options.idle_timeout:
+        elif publisher_deadline is not None and now >= publisher_deadline:
+            self._drop_idle_publisher()
+        elif now >= self._last_received + options.idle_timeout:
             self._timeout(f"idle for {options.idle_timeout:g} s")
-        elif now - max(self._last_received, self._last_ping_sent) >= options.ping_interval:
+        elif now >= max(self._last_received, self._last_ping_sent) + options.ping_interval:
             self._ping()
+
+    def _publisher_idle_deadline(self) -> float | None:
+        """When this connection's publish goes stale: the last audio or video on any of its
+        publishing streams (or their publish start) plus publisher_idle_timeout; None when
+        it publishes nothing or the rule is off."""
+        limit = self._server.options.publisher_idle_timeout
+        if limit <= 0:
+            return None
+        latest = max((stream.media_received_at for stream in self._streams.values() if stream.publishing),
+                     default=None)
+        return None if latest is None else latest + limit
+
+    def _drop_idle_publisher(self) -> None:
+        """Close a publisher that sent no media for publisher_idle_timeout, as if it had
+        dropped: its streams end through the disconnect path and its names are free."""
+        limit = self._server.options.publisher_idle_timeout
+        names = ", ".join(repr(f"{self.app_name}/{stream.get_stream_name(query=False)}")
+                          for stream in self._streams.values() if stream.publishing)
+        log.warning("%s: publisher idle for %g s: no audio or video on %s; closing", self._peer, limit, names)
+        self.close(f"timeout: publisher idle for {limit:g} s, no media")
 
     def _timeout(self, reason: str) -> None:
         log.info("%s: timeout: %s; closing", self._peer, reason)

@@ -70,6 +70,11 @@ class ServerOptions:
     connect_timeout: float = DEFAULT_TIMEOUT
     #: Seconds without a byte from the client before it is dropped (nginx-rtmp: 60 s).
     idle_timeout: float = 60.0
+    #: Seconds a publisher may send no audio or video (counted from its publish, so data
+    #: messages alone do not keep it) before its connection is closed and the name is free
+    #: again; 0 never closes it (nginx-rtmp: drop_idle_publisher, off by default, 10 s in
+    #: its examples). Independent of idle_timeout: a stalled encoder may still answer pings.
+    publisher_idle_timeout: float = 10.0
     #: Seconds of silence from the client after which we ping it (nginx-rtmp: 60 s).
     ping_interval: float = 20.0
     #: Queued plus kernel-unsent bytes above which `outqueue_is_full` is True.
@@ -117,6 +122,8 @@ class ServerOptions:
             raise ConfigError(f"max_connections must be at least 1, not {self.max_connections}")
         if not 0 < self.outqueue_high_water <= self.outqueue_soft_limit <= self.outqueue_hard_limit:
             raise ConfigError("need 0 < outqueue_high_water <= outqueue_soft_limit <= outqueue_hard_limit")
+        if self.publisher_idle_timeout < 0:
+            raise ConfigError(f"publisher_idle_timeout must be >= 0 (0: off), not {self.publisher_idle_timeout}")
         if self.shutdown_grace < 0:
             raise ConfigError(f"shutdown_grace must be >= 0, not {self.shutdown_grace}")
         if self.flush_interval < 0:

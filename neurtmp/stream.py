@@ -65,6 +65,8 @@ DEFAULT_VIDEO_CODEC = "h264"
 _VIDEO = int(MessageType.VIDEO)
 _AUDIO = int(MessageType.AUDIO)
 _MEDIA_TYPES = {ev.VideoReceived: MessageType.VIDEO, ev.AudioReceived: MessageType.AUDIO}
+#: Message types that count as a publisher's media (what keeps it from being idle).
+_MEDIA_TYPE_IDS = frozenset((_VIDEO, _AUDIO))
 
 
 def _positive_rate(key: str, value: Any) -> float:
@@ -98,6 +100,8 @@ class Stream:
         #: The NetStream state; every change goes through `_move` and the protocol's table.
         self._state = NetStreamState.IDLE
         self.publish_type = ""
+        #: When the publish started or its last audio or video came (monotonic).
+        self._media_at = 0.0
         self._play_started = 0.0
         self._play_handler: PlayHandler | None = None
         self._pause_handler: PauseHandler | None = None
@@ -191,6 +195,14 @@ class Stream:
     def publishing(self) -> bool:
         """A publish was accepted and has not stopped."""
         return self._state is NetStreamState.PUBLISHING
+
+    @property
+    def media_received_at(self) -> float:
+        """When (`time.monotonic()`) the last audio or video message was published on this
+        stream, or the publish started if none came since; data messages (metadata) do not
+        count. 0.0 if it never published. Stale publishers are judged by it (see
+        `ServerOptions.publisher_idle_timeout`)."""
+        return self._media_at
 
     def _move(self, command: NetStreamCommand) -> bool:
         """Apply `command` through the state table; False (nothing changes) when the
@@ -501,6 +513,7 @@ class Stream:
                 return
             accepted.append(handler)
         self._move(NetStreamCommand.PUBLISH)
+        self._media_at = time.monotonic()
         self._accepted_publish = accepted
         protocol.accept_publish(event)
         log.debug("%s publishes %r", self._connection.get_peer_address(), redact_query(event.name))
@@ -549,6 +562,8 @@ class Stream:
         (in-process publishers: see `Server.publish_local`); ignored unless publishing."""
         if self._state is not NetStreamState.PUBLISHING:
             return
+        if packet.type_id in _MEDIA_TYPE_IDS:
+            self._media_at = time.monotonic()
         for handler in self._media_chain.handlers:
             call_handler(handler, self, packet)
         for handler in self._server_media_chain.handlers:

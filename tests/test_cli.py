@@ -57,6 +57,7 @@ def test_serve_defaults_are_the_option_dataclass_defaults() -> None:
     assert args.handshake_timeout == server.handshake_timeout
     assert args.connect_timeout == server.connect_timeout
     assert args.idle_timeout == server.idle_timeout
+    assert args.publisher_idle_timeout == server.publisher_idle_timeout
     assert args.send_timeout == server.send_timeout
     assert args.flush_interval == pytest.approx(server.flush_interval * 1000)  # milliseconds on the command line
     assert args.shutdown_grace == server.shutdown_grace
@@ -80,6 +81,31 @@ def test_serve_low_latency_and_flush_interval_in_milliseconds() -> None:
     parser = build_parser()
     assert server_options(parser.parse_args(["serve", "--flush-interval", "10"]))["flush_interval"] == 0.01
     assert server_options(parser.parse_args(["serve", "--low-latency"]))["flush_interval"] == 0.0
+
+
+def test_serve_publisher_idle_timeout_reaches_server_options() -> None:
+    args = build_parser().parse_args(["serve", "--publisher-idle-timeout", "0"])
+    assert ServerOptions(**server_options(args)).publisher_idle_timeout == 0  # 0: off
+
+
+def test_serve_refuses_a_negative_publisher_idle_timeout() -> None:
+    assert_refused(run_neurtmp("serve", "--publisher-idle-timeout", "-1"), "serve",
+                   "--publisher-idle-timeout must be >= 0")
+
+
+def test_ingest_publisher_idle_timeout_from_its_flag_or_environment() -> None:
+    from neurtmp.ingest import IngestConfig
+
+    args = build_parser().parse_args(["ingest", "--publisher-idle-timeout", "4"])
+    flags = {"publisher_idle_timeout": args.publisher_idle_timeout}
+    assert IngestConfig.from_sources({}).server_options() == {
+        "publisher_idle_timeout": ServerOptions().publisher_idle_timeout}
+    environ = {"RTMP_PUBLISHER_IDLE_TIMEOUT": "0"}
+    assert IngestConfig.from_sources(environ).publisher_idle_timeout == 0
+    config = IngestConfig.from_sources(environ, flags)  # the flag wins
+    assert ServerOptions(**config.server_options()).publisher_idle_timeout == 4
+    with pytest.raises(neurtmp.ConfigError, match="RTMP_PUBLISHER_IDLE_TIMEOUT must be >= 0"):
+        IngestConfig.from_sources({"RTMP_PUBLISHER_IDLE_TIMEOUT": "-2"})
 
 
 def help_texts() -> dict[str, str]:

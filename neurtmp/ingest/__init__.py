@@ -3,7 +3,7 @@
 `neurtmp ingest` runs it; from Python::
 
     config = IngestConfig.from_sources(os.environ)
-    server = neurtmp.Factory().create_server()
+    server = neurtmp.Factory().create_server(**config.server_options())
     app = IngestApp(config)
     app.install(server)
     server.start(f"{config.host}:{config.port}")

@@ -66,6 +66,9 @@ class IngestConfig:
     keep_finished: float = 300.0
     #: Seconds without progress from ffmpeg, while input flows, before it is restarted.
     stall_timeout: float = 15.0
+    #: Seconds a publisher may send no audio or video before it is disconnected (its
+    #: transcoder stops, the key is free again); 0: never. The server's default.
+    publisher_idle_timeout: float = neurtmp.ServerOptions.publisher_idle_timeout
     #: Seconds over the bitrate limit before a publisher is disconnected.
     bitrate_grace: float = 5.0
     #: Application name encoders publish to.
@@ -90,7 +93,7 @@ class IngestConfig:
         for field in positive:
             if getattr(self, field) <= 0:
                 raise neurtmp.ConfigError(f"{name(field)} must be positive, not {getattr(self, field)}")
-        for field in ("keep_finished", "bitrate_grace"):
+        for field in ("keep_finished", "bitrate_grace", "publisher_idle_timeout"):
             if getattr(self, field) < 0:
                 raise neurtmp.ConfigError(f"{name(field)} must be >= 0, not {getattr(self, field)}")
         if self.encoder not in ENCODERS:
@@ -100,6 +103,11 @@ class IngestConfig:
         path = pathlib.Path(self.output_dir)
         if path.exists() and not path.is_dir():
             raise neurtmp.ConfigError(f"{name('output_dir')} {self.output_dir!r} is not a directory")
+
+    def server_options(self) -> dict[str, Any]:
+        """The `neurtmp.ServerOptions` keywords this configuration sets, for
+        ``neurtmp.Factory().create_server(**config.server_options())``."""
+        return {"publisher_idle_timeout": self.publisher_idle_timeout}
 
     def ffmpeg_path(self) -> str:
         """The ffmpeg to run."""
