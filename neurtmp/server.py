@@ -372,18 +372,49 @@ class Server:
             CallError: the connect or the publish was refused.
             TimeoutError: the server did not answer in `timeout` seconds.
         """
-        ours, theirs = gevent.socket.socketpair()
-        connection = Connection(self, ours, LOCAL_ADDRESS, next(self._ids))
-        self._pool.spawn(self._serve, connection)
-        client = Client(f"rtmp://local/{app}/{name}", timeout, sock=theirs)
+        client, connection = self._open_local(app, name, timeout, connect_args)
         try:
-            client.open(**connect_args)
             client.publish(name)
         except BaseException:
             client.close()
             raise
         stream = next(stream for stream in connection.get_streams() if stream.publishing)
         return LocalPublisher(client, stream)
+
+    def play_local(self, app: str, name: str, timeout: float = DEFAULT_TIMEOUT, **connect_args: Any) -> Client:
+        """Play `app/name` on this server from inside its process (relays pushing one of
+        its streams elsewhere); returns the client, playing (read its media with
+        `Client.read`).
+
+        As for `publish_local`, the connection is `Connection.local` (access checks let
+        it through: it is the server's own) and every connect, stream and play handler
+        runs as for a network player; the media comes over a socket pair, chunked.
+
+        Raises:
+            CallError: the connect or the play was refused.
+            TimeoutError: the server did not answer in `timeout` seconds.
+        """
+        client, _ = self._open_local(app, name, timeout, connect_args)
+        try:
+            client.play(name)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _open_local(self, app: str, name: str, timeout: float, connect_args: dict[str, Any]
+                    ) -> tuple[Client, Connection]:
+        """A connected client of this server over a socket pair, and its server side."""
+        ours, theirs = gevent.socket.socketpair()
+        connection = Connection(self, ours, LOCAL_ADDRESS, next(self._ids))
+        self._pool.spawn(self._serve, connection)
+        client = Client(f"rtmp://local/{app}/{name}", timeout, sock=theirs)
+        try:
+            client.open(**connect_args)
+        except BaseException:
+            client.close()
+            raise
+        return client, connection
 
     def _serve(self, connection: Connection) -> None:
         self._connections.add(connection)
