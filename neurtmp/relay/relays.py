@@ -6,12 +6,16 @@ round. Being a plain client of both servers, a relay needs nothing from the live
 what any player and publisher get: a late joiner's fast start (metadata, sequence
 headers, GOP), PublishNotify / UnpublishNotify while the source comes and goes. A pull
 relay publishes on its own server in-process (`Server.publish_local`): the same handlers
-run, without a loopback connection to chunk and parse every message again.
+run, without a loopback connection to chunk and parse every message again; a push relay
+plays its server's stream in-process too (`Server.play_local`), as the server's own
+client, which access checks (IP rules, tokens, hooks) let through.
 
-Each side reconnects with exponential backoff, logged. The target is published only while
-the source is live: the relay opens it when the source's publisher starts (PublishNotify,
-or at once when told the source is live) or on the first message, and ends it on
-UnpublishNotify.
+Each side reconnects with exponential backoff, logged (URLs with their secret query values
+hidden). A relay told not to retry an unreachable source (`retry_unreachable=False`) ends
+when its first try fails instead, and says why (`wait_playing`). The target is published
+only while the source is live: the relay opens it when the source's publisher starts
+(PublishNotify, or at once when told the source is live) or on the first message, and
+ends it on UnpublishNotify.
 After a target reconnect it sends the cached metadata and sequence headers, then video
 from the next key frame, so the far side always starts clean.
 
@@ -29,9 +33,10 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import gevent
+import gevent.event
 
 import neurtmp
-from neurtmp.names import DEFAULT_TIMEOUT
+from neurtmp.names import DEFAULT_TIMEOUT, redact_query
 
 __all__ = ["Backoff", "Edge", "Forwarder", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
 
@@ -140,10 +145,12 @@ class Relay:
         source_live: the source is known to be live: publish to the target as soon as the
             source plays, before its first message (the far side sees the publish at once).
         verify: check the certificates of rtmps:// servers (False: accept self-signed).
+        retry_unreachable: retry a source that could not be played even once (False: end
+            after a failed first try; `error` says why).
     """
 
     def __init__(self, source: str, target: str, timeout: float = DEFAULT_TIMEOUT, backoff: Backoff | None = None,
-                 source_live: bool = False, verify: bool = True) -> None:
+                 source_live: bool = False, verify: bool = True, retry_unreachable: bool = True) -> None:
         for url in (source, target):
             if not neurtmp.parse_rtmp_url(url).stream:
                 raise neurtmp.ConfigError(f"relay URL {url!r} names no stream (rtmp://HOST/APP/NAME)")
@@ -152,6 +159,7 @@ class Relay:
         self.timeout = timeout
         self.source_live = source_live
         self.verify = verify
+        self.retry_unreachable = retry_unreachable
         self._source_backoff = backoff.copy() if backoff else Backoff()
         self._target_backoff = backoff.copy() if backoff else Backoff()
         #: Source sessions tried / that started playing.
@@ -160,6 +168,10 @@ class Relay:
         #: Target sessions that started publishing.
         self.published = 0
         self.packets_sent = 0
+        #: Why the last source session failed ("" while none has).
+        self.error = ""
+        #: Set once the source plays, or once the relay ended without it ever playing.
+        self._first_outcome = gevent.event.Event()
         self._stopped = False
         self._finish_on_unpublish = False
         self._greenlet: gevent.Greenlet | None = None
@@ -171,11 +183,21 @@ class Relay:
         self.target_connect_args: dict[str, Any] = {}
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.source} -> {self.target}>"
+        return f"<{type(self).__name__} {redact_query(self.source)} -> {redact_query(self.target)}>"
 
     @property
     def running(self) -> bool:
         return self._greenlet is not None and not self._greenlet.dead
+
+    def wait_playing(self, timeout: float) -> str:
+        """Wait until the source plays (at once when it has played before): "" then, else
+        why not (the first try's error for a relay that does not retry an unreachable
+        source; "no answer within N s"; "stopped")."""
+        if not self.connected and not self._first_outcome.wait(timeout):
+            return f"no answer within {timeout:g} s"
+        if self.connected:
+            return ""
+        return self.error or "stopped"
 
     def start(self) -> Relay:
         if self._greenlet is None:
@@ -207,18 +229,33 @@ class Relay:
                     reason = exc
                 if self._stopped:
                     return
+                self.error = str(reason) or type(reason).__name__
+                if not self.connected and not self.retry_unreachable:
+                    log.warning("%r: source: %s; not retrying", self, self.error)
+                    return
                 delay = self._source_backoff.next()
-                log.warning("%r: source: %s; retrying in %g s", self, reason, delay)
+                log.warning("%r: source: %s; retrying in %g s", self, self.error, delay)
                 gevent.sleep(delay)
         finally:
             self._close_target()
+            self._first_outcome.set()
 
-    def _session(self) -> bool:
-        """One source session; True when the relay is finished."""
+    def _play_source(self) -> neurtmp.Client:
+        """Connect to the source and play it."""
         client = neurtmp.connect(self.source, timeout=self.timeout, verify=self.verify)
         try:
             client.play()
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _session(self) -> bool:
+        """One source session; True when the relay is finished."""
+        client = self._play_source()
+        try:
             self.connected += 1
+            self._first_outcome.set()
             started = time.monotonic()
             log.info("%r: playing the source", self)
             if self.source_live:
@@ -327,10 +364,12 @@ class PullRelay(Relay):
     """
 
     def __init__(self, server: neurtmp.Server, url: str, local_app: str, local_name: str,
-                 timeout: float = DEFAULT_TIMEOUT, backoff: Backoff | None = None, verify: bool = True) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, backoff: Backoff | None = None, verify: bool = True,
+                 retry_unreachable: bool = True) -> None:
         self.server = server
         self.local_app, self.local_name = local_app, local_name
-        super().__init__(url, f"rtmp://127.0.0.1/{local_app}/{local_name}", timeout, backoff, verify=verify)
+        super().__init__(url, f"rtmp://127.0.0.1/{local_app}/{local_name}", timeout, backoff, verify=verify,
+                         retry_unreachable=retry_unreachable)
         self.target_connect_args = {RELAY_MARK: "pull"}
 
     def start(self) -> Relay:
@@ -360,6 +399,10 @@ class PushRelay(Relay):
     def start(self) -> Relay:
         self.source = local_url(self.server, self.local_app, self.local_name)
         return super().start()
+
+    def _play_source(self) -> neurtmp.Client:
+        """Play in-process: the server's own play, which access checks let through."""
+        return self.server.play_local(self.local_app, self.local_name, timeout=self.timeout)
 
 
 def _stream_key(stream: neurtmp.Stream) -> tuple[str, str]:
