@@ -19,17 +19,15 @@ ends it on UnpublishNotify.
 After a target reconnect it sends the cached metadata and sequence headers, then video
 from the next key frame, so the far side always starts clean.
 
-A `Forwarder` (the local proxy) is a server-wide publish observer that starts a push
-relay for every stream published locally.
+Which streams to relay where, server-wide: `neurtmp.relay.edge` (edges, the local proxy)
+and `neurtmp.relay.redirects` (the access hooks' rtmp:// redirects), on
+`neurtmp.relay.ondemand`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import types
-import urllib.parse
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 import gevent
@@ -38,7 +36,7 @@ import gevent.event
 import neurtmp
 from neurtmp.names import DEFAULT_TIMEOUT, redact_query
 
-__all__ = ["Backoff", "Edge", "Forwarder", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
+__all__ = ["RELAY_MARK", "Backoff", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
 
 log = logging.getLogger(__name__)
 
@@ -403,167 +401,3 @@ class PushRelay(Relay):
     def _play_source(self) -> neurtmp.Client:
         """Play in-process: the server's own play, which access checks let through."""
         return self.server.play_local(self.local_app, self.local_name, timeout=self.timeout)
-
-
-def _stream_key(stream: neurtmp.Stream) -> tuple[str, str]:
-    """(app, name) of a stream, without query strings: what relays and edges key on."""
-    return stream.get_connection().app_name, stream.get_stream_name(query=False)
-
-
-class Forwarder:
-    """Forward every stream published on `server` to a remote server (the local proxy).
-
-    A publish of local APP/NAME (any app) is republished to `remote` + "/NAME" (or to
-    `remote` itself when it names a stream), by one `PushRelay` per publish, which
-    reconnects to the remote with backoff while the encoder keeps streaming and ends
-    after the publisher does. Installed as a server-wide publish observer.
-
-    Args:
-        server: the local server (started before `start()`).
-        remote: rtmp[s]://HOST[:PORT]/APP, or .../APP/NAME for one fixed name.
-        verify: check an rtmps:// remote's certificate (False: accept self-signed).
-    """
-
-    def __init__(self, server: neurtmp.Server, remote: str, timeout: float = DEFAULT_TIMEOUT,
-                 backoff: Backoff | None = None, verify: bool = True) -> None:
-        self.server = server
-        self.remote = remote.rstrip("/")
-        self.fixed_name = bool(neurtmp.parse_rtmp_url(self.remote).stream)
-        self.timeout = timeout
-        self.backoff = backoff
-        self.verify = verify
-        self.relays: dict[tuple[str, str], PushRelay] = {}
-
-    def start(self) -> Forwarder:
-        self.server.register_publish_event_handler(self._on_publish)
-        return self
-
-    def stop(self) -> None:
-        self.server.remove_publish_event_handler(self._on_publish)
-        for relay in self.relays.values():
-            relay.stop()
-        self.relays.clear()
-
-    def _on_publish(self, is_start: bool, stream: neurtmp.Stream, name: str, publish_type: str) -> bool:
-        key = _stream_key(stream)
-        app = key[0]
-        if not is_start:
-            relay = self.relays.pop(key, None)
-            if relay is not None:
-                relay.finish_on_unpublish()
-            return True
-        old = self.relays.get(key)
-        if old is not None and old.running:
-            return True
-        url = self.remote if self.fixed_name else f"{self.remote}/{key[1]}"
-        log.info("forwarding %s/%s to %s", app, key[1], url)
-        backoff = self.backoff.copy() if self.backoff else None
-        self.relays[key] = PushRelay(self.server, app, key[1], url, self.timeout, backoff, source_live=True,
-                                     verify=self.verify)
-        self.relays[key].start()
-        return True
-
-
-class Edge:
-    """Make `server` an edge of `origin` (rtmp[s]://HOST[:PORT]), as SRS and nginx-rtmp
-    clusters do.
-
-    The first player of a name that is not published here makes the edge pull it from the
-    origin (one `PullRelay` per name, however many players); when its last player leaves,
-    the pull stops after `grace` seconds. A publish to the edge is forwarded to the origin
-    (a `PushRelay` per publish). Edges chain: an edge's pull is a play on its upstream,
-    which may be an edge itself. Installed as server-wide play and publish observers.
-    """
-
-    def __init__(self, server: neurtmp.Server, origin: str, grace: float = 5.0, timeout: float = DEFAULT_TIMEOUT,
-                 backoff: Backoff | None = None, verify: bool = True) -> None:
-        parsed = urllib.parse.urlsplit(origin)
-        if parsed.scheme not in ("rtmp", "rtmps") or not parsed.hostname or parsed.path.strip("/"):
-            raise neurtmp.ConfigError(f"origin {origin!r} must be rtmp[s]://HOST[:PORT], without an app")
-        self.server = server
-        self.origin = origin.rstrip("/")
-        self.grace = grace
-        self.timeout = timeout
-        self.backoff = backoff
-        self.verify = verify
-        self.pulls: dict[tuple[str, str], PullRelay] = {}
-        self.pushes: dict[tuple[str, str], PushRelay] = {}
-        self._players: dict[tuple[str, str], int] = {}
-        self._published: set[tuple[str, str]] = set()
-        self._stoppers: dict[tuple[str, str], gevent.Greenlet] = {}
-
-    def start(self) -> Edge:
-        self.server.register_play_event_observer(self._on_play)
-        self.server.register_publish_event_handler(self._on_publish)
-        return self
-
-    def stop(self) -> None:
-        self.server.remove_play_event_observer(self._on_play)
-        self.server.remove_publish_event_handler(self._on_publish)
-        for stopper in self._stoppers.values():
-            stopper.kill(block=False)
-        self._stoppers.clear()
-        for relay in [*self.pulls.values(), *self.pushes.values()]:
-            relay.stop()
-        self.pulls.clear()
-        self.pushes.clear()
-        self._players.clear()
-
-    def _backoff(self) -> Backoff | None:
-        return self.backoff.copy() if self.backoff else None
-
-    @property
-    def players(self) -> Mapping[tuple[str, str], int]:
-        """Players here of each (app, name) that has any (read-only)."""
-        return types.MappingProxyType(self._players)
-
-    def _on_play(self, is_start: bool, stream: neurtmp.Stream) -> None:
-        key = _stream_key(stream)
-        count = self._players.get(key, 0) + (1 if is_start else -1)
-        if count > 0:
-            self._players[key] = count
-        else:  # its last player left: forget the name (its pull stops after the grace period)
-            self._players.pop(key, None)
-        if is_start:
-            stopper = self._stoppers.pop(key, None)
-            if stopper is not None:
-                stopper.kill(block=False)
-            if key not in self._published and key not in self.pulls:
-                url = f"{self.origin}/{key[0]}/{key[1]}"
-                log.info("edge: pulling %s/%s from %s", key[0], key[1], url)
-                relay = PullRelay(self.server, url, *key, timeout=self.timeout, backoff=self._backoff(),
-                                  verify=self.verify)
-                self.pulls[key] = relay
-                relay.start()
-        elif count <= 0 and key in self.pulls and key not in self._stoppers:
-            self._stoppers[key] = gevent.spawn_later(self.grace, self._stop_pull, key)
-
-    def _stop_pull(self, key: tuple[str, str]) -> None:
-        self._stoppers.pop(key, None)
-        if key not in self._players:
-            relay = self.pulls.pop(key, None)
-            if relay is not None:
-                log.info("edge: no player of %s/%s left; stopping its pull", *key)
-                relay.stop()
-
-    def _on_publish(self, is_start: bool, stream: neurtmp.Stream, name: str, publish_type: str) -> bool:
-        if stream.get_connection().get_connect_arguments().get(RELAY_MARK) == "pull":
-            return True  # a pull relay's publish: nothing to forward
-        key = _stream_key(stream)
-        if is_start:
-            pull = self.pulls.pop(key, None)
-            if pull is not None:  # an encoder publishes here: it is the source now
-                pull.stop()
-            self._published.add(key)
-            url = f"{self.origin}/{key[0]}/{key[1]}"
-            log.info("edge: forwarding the publish of %s/%s to %s", key[0], key[1], url)
-            relay = PushRelay(self.server, *key, url, timeout=self.timeout, backoff=self._backoff(),
-                              source_live=True, verify=self.verify)
-            self.pushes[key] = relay
-            relay.start()
-        else:
-            self._published.discard(key)
-            push = self.pushes.pop(key, None)
-            if push is not None:
-                push.finish_on_unpublish()
-        return True
