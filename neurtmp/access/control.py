@@ -6,12 +6,18 @@ decides each publish and play before the application's handlers see it (so a pub
 that fails a check can't take over a live name); a server-wide publish handler and a play
 observer send on_publish_done and on_play_done. In-process connections
 (`Connection.local`: relays, edges) are not checked.
+
+A hook's 3xx renames the stream to the name in its Location; a Location that is an
+rtmp[s]:// URL has the stream relayed instead, as nginx-rtmp does (a play is served from
+a pull of that URL, a publish is pushed there too), by the `RedirectRelaying` the
+control was given (`neurtmp.relay.RedirectRelays` in `neurtmp serve`); without one, such
+a redirect refuses.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
 
@@ -24,13 +30,31 @@ from neurtmp.access.tokens import check_token, split_name
 from neurtmp.handlers import Refusal
 from neurtmp.names import redact_query, split_query
 
-__all__ = ["AccessControl"]
+__all__ = ["AccessControl", "RedirectRelaying"]
 
 log = logging.getLogger(__name__)
 
 #: The status a refused publish / play / connect gets.
 _REFUSED = {"publish": "NetStream.Publish.Rejected", "play": "NetStream.Play.Failed",
             "connect": "NetConnection.Connect.Rejected"}
+
+
+#: The schemes of a hook redirect's Location that mean "relay" rather than "rename".
+_RELAY_SCHEMES = ("rtmp://", "rtmps://")
+
+
+class RedirectRelaying(Protocol):
+    """What relays the streams that hooks redirect to rtmp[s]:// URLs
+    (`neurtmp.relay.RedirectRelays`)."""
+
+    def pull(self, app: str, name: str, location: str) -> str:
+        """Serve the plays of local `app/name` from `location`; "" once that can start,
+        else why not (the player is refused with it)."""
+        ...
+
+    def push(self, stream: Stream, location: str) -> str:
+        """Push `stream`'s publish to `location` while it lasts; "" or why not."""
+        ...
 
 
 class AccessControl:
@@ -42,10 +66,16 @@ class AccessControl:
                                                              parse_rule(False, "all"))))
         access.install(server)          # first: its checks come before the app's
         LiveApp().install(server)
+
+    Args:
+        options: the rules, secrets and hooks.
+        relays: what relays streams that hooks redirect to rtmp[s]:// URLs (None: such a
+            redirect refuses).
     """
 
-    def __init__(self, options: AccessOptions) -> None:
+    def __init__(self, options: AccessOptions, relays: RedirectRelaying | None = None) -> None:
         self.options = options
+        self.relays = relays
         self._rules = {"publish": IpRules(options.publish_rules), "play": IpRules(options.play_rules)}
         self._server: Server | None = None
 
@@ -106,6 +136,8 @@ class AccessControl:
             if problem:
                 return Refusal(code, f"403 {problem}")
             if answer is not None and answer.redirect:
+                if "://" in answer.location:
+                    return self._relay(action, stream, answer.location)
                 return self._rename(action, stream, answer.location)
         return True
 
@@ -155,12 +187,26 @@ class AccessControl:
             return "" if answer.location else f"on_{call} hook redirected ({answer.status}) without a Location"
         return f"on_{call} hook refused ({answer.status})"
 
+    def _relay(self, action: str, stream: Stream, location: str) -> bool | Refusal:
+        """A 3xx hook answer with a URL: the stream goes on under its own name, relayed
+        (pulled from the URL for a play, pushed to it for a publish). What a client is
+        told never shows the URL (the hook's upstream); the log does, secrets hidden."""
+        code = _REFUSED[action]
+        if not location.lower().startswith(_RELAY_SCHEMES):
+            return Refusal(code, f"403 on_{action} hook redirected to a URL; only a name or an rtmp[s]:// URL is "
+                           "supported")
+        if self.relays is None:
+            return Refusal(code, f"403 on_{action} hook redirected to an rtmp URL; relaying is not enabled here")
+        connection = stream.get_connection()
+        if action == "play":
+            problem = self.relays.pull(connection.app_name, stream.get_stream_name(), location)
+            return Refusal(code, f"502 on_play hook relay failed: {problem}") if problem else True
+        problem = self.relays.push(stream, location)
+        return Refusal(code, f"403 on_publish hook relay: {problem}") if problem else True
+
     @staticmethod
     def _rename(action: str, stream: Stream, location: str) -> bool | Refusal:
         """A 3xx hook answer: the stream goes on under the name in Location."""
-        if "://" in location:
-            # TODO: nginx-rtmp relays to an rtmp:// Location (push on publish, pull on play).
-            return Refusal(_REFUSED[action], f"403 on_{action} hook redirected to a URL; only a name is supported")
         old = stream.get_stream_name()
         query = split_query(old)[1]
         new = location.lstrip("/") + (f"?{query}" if query else "")
