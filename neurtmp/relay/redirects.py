@@ -36,12 +36,12 @@ def relay_url(location: str, name: str) -> str:
 
     Raises:
         ValueError: `location` is not an rtmp[s]:// URL with a host and an app (the
-            message shows it with its secret query values hidden).
+            message does not show it: it may go to a client).
     """
     try:
         parsed = neurtmp.parse_rtmp_url(location)
     except neurtmp.ConfigError:
-        raise ValueError(f"{redact_query(location)!r} is not {_URL_FORM}") from None
+        raise ValueError(f"the Location is not {_URL_FORM}") from None
     if parsed.stream:
         return location
     base, query = split_query(location)
@@ -67,8 +67,10 @@ class RedirectRelays:
         self._pulls = Pulls(server, grace=grace, timeout=timeout, backoff=backoff, verify=verify,
                             retry_unreachable=False, label="on_play redirect")
         self._pushes = Pushes(server, timeout=timeout, backoff=backoff, verify=verify)
-        #: Publishes accepted with a redirect whose publish handlers have not run yet.
-        self._pending: weakref.WeakKeyDictionary[neurtmp.Stream, str] = weakref.WeakKeyDictionary()
+        #: Publishes a hook redirected, not started yet: (the name redirected, the URL).
+        #: One a later handler refused stays until its stream goes (held weakly) or
+        #: publishes again (used only under the same name).
+        self._pending: weakref.WeakKeyDictionary[neurtmp.Stream, tuple[str, str]] = weakref.WeakKeyDictionary()
 
     def start(self) -> RedirectRelays:
         self._pulls.start()
@@ -102,11 +104,12 @@ class RedirectRelays:
         start its pull unless one runs (or an encoder publishes the name here) and wait
         until the pull plays its source. Returns "" then, else why the player cannot have
         the stream (the remote unreachable, or no answer within the timeout)."""
+        key = (app, split_query(name)[0])
         try:
             url = relay_url(location, name)
         except ValueError as exc:
+            log.warning("on_play redirect of %s/%s to %s: %s", key[0], key[1], redact_query(location), exc)
             return str(exc)
-        key = (app, split_query(name)[0])
         self._pulls.join(key)  # held while its source is tried; the player joins once its play is accepted
         try:
             relay = self._pulls.pull(key, url)
@@ -126,15 +129,16 @@ class RedirectRelays:
         try:
             url = relay_url(location, stream.get_stream_name())
         except ValueError as exc:
+            log.warning("on_publish redirect of %s/%s to %s: %s", *stream_key(stream), redact_query(location), exc)
             return str(exc)
-        self._pending[stream] = url
+        self._pending[stream] = (stream.get_stream_name(), url)
         return ""
 
     def _on_publish(self, is_start: bool, stream: neurtmp.Stream, name: str, publish_type: str) -> bool:
         key = stream_key(stream)
         if is_start:
-            url = self._pending.pop(stream, None)
-            if url is not None and self._pushes.push(key, url) is not None:
+            redirected, url = self._pending.pop(stream, ("", ""))
+            if url and redirected == stream.get_stream_name() and self._pushes.push(key, url) is not None:
                 log.info("on_publish redirect: pushing %s/%s to %s", key[0], key[1], redact_query(url))
         else:
             relay = self._pushes.finish(key)

@@ -34,7 +34,7 @@ import gevent
 import gevent.event
 
 import neurtmp
-from neurtmp.names import DEFAULT_TIMEOUT, redact_query
+from neurtmp.names import DEFAULT_TIMEOUT, redact_query, redact_text
 
 __all__ = ["RELAY_MARK", "Backoff", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
 
@@ -227,7 +227,7 @@ class Relay:
                     reason = exc
                 if self._stopped:
                     return
-                self.error = str(reason) or type(reason).__name__
+                self.error = redact_text(str(reason) or type(reason).__name__)
                 if not self.connected and not self.retry_unreachable:
                     log.warning("%r: source: %s; not retrying", self, self.error)
                     return
@@ -347,7 +347,7 @@ class Relay:
         self._close_target()
         delay = self._target_backoff.next()
         self._out_retry_at = time.monotonic() + delay
-        log.warning("%r: target: %s; retrying in %g s", self, error, delay)
+        log.warning("%r: target: %s; retrying in %g s", self, redact_text(str(error) or type(error).__name__), delay)
 
     def _close_target(self) -> None:
         out, self._out = self._out, None
