@@ -47,9 +47,14 @@ class RedirectRelaying(Protocol):
     """What relays the streams that hooks redirect to rtmp[s]:// URLs
     (`neurtmp.relay.RedirectRelays`)."""
 
-    def pull(self, app: str, name: str, location: str) -> str:
+    def pull(self, app: str, name: str, location: str, hold: bool = False) -> str:
         """Serve the plays of local `app/name` from `location`; "" once that can start,
-        else why not (the player is refused with it)."""
+        else why not (the player is refused with it). With `hold`, the player is counted
+        until `release` (one that is not an RTMP stream: HTTP-FLV)."""
+        ...
+
+    def release(self, app: str, name: str) -> None:
+        """A player that `pull` held for has left."""
         ...
 
     def push(self, stream: Stream, location: str) -> str:
@@ -76,6 +81,8 @@ class AccessControl:
     def __init__(self, options: AccessOptions, relays: RedirectRelaying | None = None) -> None:
         self.options = options
         self.relays = relays
+        #: HTTP-FLV players served by a relay, by client id: their (app, name).
+        self._relayed_http: dict[str, tuple[str, str]] = {}
         self._rules = {"publish": IpRules(options.publish_rules), "play": IpRules(options.play_rules)}
         self._server: Server | None = None
 
@@ -144,7 +151,8 @@ class AccessControl:
     def check_http_play(self, peer: str, client_id: str, app: str, name: str, url: str) -> tuple[str, str]:
         """The play checks for a player that is not an RTMP stream (HTTP-FLV): IP rules,
         the play token, the on_play hook. Returns (why it is refused, "" when allowed;
-        the name to play: the hook's 3xx may rename it)."""
+        the name to play: the hook's 3xx may rename it, or have it relayed). Call
+        `http_play_ended` when a player let in leaves."""
         address = parse_peer_host(peer)
         rule = self._rules["play"].decide(address)
         if rule is not None and not rule.allow:
@@ -162,10 +170,29 @@ class AccessControl:
                 return f"403 {problem}", name
             if answer is not None and answer.redirect:
                 if "://" in answer.location:
-                    return "403 on_play hook redirected to a URL; only a name is supported", name
+                    return self._relay_http(client_id, app, name, answer.location), name
                 arguments = split_query(name)[1]
                 name = answer.location.lstrip("/") + (f"?{arguments}" if arguments else "")
         return "", name
+
+    def http_play_ended(self, peer: str, client_id: str, app: str, name: str) -> None:
+        """An HTTP-FLV player that `check_http_play` let in has left (a relay serving it
+        may stop)."""
+        relayed = self._relayed_http.pop(client_id, None)
+        if relayed is not None and self.relays is not None:
+            self.relays.release(*relayed)
+
+    def _relay_http(self, client_id: str, app: str, name: str, location: str) -> str:
+        """An HTTP-FLV play that the on_play hook redirected to a URL: "" once a relay
+        serves it (held until `http_play_ended`), else why it is refused."""
+        problem = self._cannot_relay("play", location)
+        if problem or self.relays is None:
+            return problem
+        problem = self.relays.pull(app, name, location, hold=True)
+        if problem:
+            return f"502 on_play hook relay failed: {problem}"
+        self._relayed_http[client_id] = (app, name)
+        return ""
 
     def _ask(self, call: str, fields: list[tuple[str, str]]) -> HookAnswer | None:
         url = self.options.hooks.get(call)
@@ -192,17 +219,23 @@ class AccessControl:
         (pulled from the URL for a play, pushed to it for a publish). What a client is
         told never shows the URL (the hook's upstream); the log does, secrets hidden."""
         code = _REFUSED[action]
-        if not location.lower().startswith(_RELAY_SCHEMES):
-            return Refusal(code, f"403 on_{action} hook redirected to a URL; only a name or an rtmp[s]:// URL is "
-                           "supported")
-        if self.relays is None:
-            return Refusal(code, f"403 on_{action} hook redirected to an rtmp URL; relaying is not enabled here")
+        problem = self._cannot_relay(action, location)
+        if problem or self.relays is None:
+            return Refusal(code, problem)
         connection = stream.get_connection()
         if action == "play":
             problem = self.relays.pull(connection.app_name, stream.get_stream_name(), location)
             return Refusal(code, f"502 on_play hook relay failed: {problem}") if problem else True
         problem = self.relays.push(stream, location)
         return Refusal(code, f"403 on_publish hook relay: {problem}") if problem else True
+
+    def _cannot_relay(self, action: str, location: str) -> str:
+        """Why a redirect to `location` cannot be relayed ("" when it can be tried)."""
+        if not location.lower().startswith(_RELAY_SCHEMES):
+            return f"403 on_{action} hook redirected to a URL; only a name or an rtmp[s]:// URL is supported"
+        if self.relays is None:
+            return f"403 on_{action} hook redirected to an rtmp URL; relaying is not enabled here"
+        return ""
 
     @staticmethod
     def _rename(action: str, stream: Stream, location: str) -> bool | Refusal:

@@ -99,28 +99,39 @@ class RedirectRelays:
         """Players here of each (app, name) that has any (read-only)."""
         return self._pulls.players
 
-    def pull(self, app: str, name: str, location: str) -> str:
+    def pull(self, app: str, name: str, location: str, hold: bool = False) -> str:
         """Serve the plays of local `app/name` from `location` (an on_play hook's redirect):
         start its pull unless one runs (or an encoder publishes the name here) and wait
         until the pull plays its source. Returns "" then, else why the player cannot have
-        the stream (the remote unreachable, or no answer within the timeout)."""
+        the stream (the remote unreachable, or no answer within the timeout).
+
+        An RTMP player keeps the pull by playing (a play observer counts it); one that no
+        play observer sees (HTTP-FLV) is counted with `hold`: on success it keeps the pull
+        until `release(app, name)`.
+        """
         key = (app, split_query(name)[0])
         try:
             url = relay_url(location, name)
         except ValueError as exc:
             log.warning("on_play redirect of %s/%s to %s: %s", key[0], key[1], redact_query(location), exc)
             return str(exc)
-        self._pulls.join(key)  # held while its source is tried; the player joins once its play is accepted
+        self._pulls.join(key)  # held while its source is tried; an RTMP player joins once its play is accepted
+        problem = "not tried"
         try:
             relay = self._pulls.pull(key, url)
             problem = relay.wait_playing(self.timeout) if relay is not None else ""
         finally:
-            self._pulls.leave(key)
+            if problem or not hold:
+                self._pulls.leave(key)
         if problem:
             if relay is not None and self._pulls.pulls.get(key) is relay:
                 self._pulls.drop(key)
             log.warning("on_play redirect: cannot pull %s/%s from %s: %s", key[0], key[1], redact_query(url), problem)
         return problem
+
+    def release(self, app: str, name: str) -> None:
+        """A player that `pull` held the pull of `app/name` for has left."""
+        self._pulls.leave((app, split_query(name)[0]))
 
     def push(self, stream: neurtmp.Stream, location: str) -> str:
         """Push `stream`'s publish to `location` (an on_publish hook's redirect) from when

@@ -14,6 +14,7 @@ from typing import Any
 import gevent
 import gevent.event
 import gevent.server
+import gevent.socket
 import numpy as np
 import pytest
 
@@ -282,3 +283,60 @@ def test_a_remote_that_refuses_the_pull_refuses_the_player_and_no_secret_is_told
     assert "cannot pull live/tv from" in caplog.text and "on_play redirect of live/bad to rtmp://?token=***" \
         in caplog.text
     assert "s3cret" not in caplog.text
+
+
+def http_get(port: int, path: str) -> bytes:
+    """GET `path` from 127.0.0.1:`port`: the whole answer (the server closes it)."""
+    sock = gevent.socket.create_connection(("127.0.0.1", port), timeout=20)
+    try:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+    finally:
+        sock.close()
+
+
+@pytest.mark.timeout(90)
+def test_http_flv_players_of_an_on_play_redirect_share_the_pull_too(
+        make_server: Any, hooks: HookServer, relaying: Relaying) -> None:
+    from neurtmp.access import AccessControl
+    from neurtmp.live import LiveApp
+    from neurtmp.live.http import LiveHttp, serve_live_http
+
+    origin, _ = live_server(make_server)
+    upstream: list[bool] = []
+    origin.register_play_event_observer(lambda is_start, stream: upstream.append(is_start))
+    hooks.answer = redirect({"tv": url(origin, "live/x"), "gone": f"rtmp://127.0.0.1:{closed_port()}/live/x"})
+    server = make_server()
+    access = AccessControl(AccessOptions(hooks={"play": hooks.url()}), relaying(server))
+    access.install(server)
+    app = LiveApp()
+    app.install(server)
+    http_app = LiveHttp(app, server, play_check=access.check_http_play, play_ended=access.http_play_ended)
+    http = serve_live_http(http_app, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{http.address[1]}"
+    publisher = ffmpeg_publish(url(origin, "live/x"), 60, SOURCE)
+    try:
+        answer = http_get(http.address[1], "/live/gone.flv")
+        assert answer.startswith(b"HTTP/1.1 502 Bad Gateway\r\n"), answer
+        assert answer.endswith(b"502 on_play hook relay failed: [Errno 111] Connection refused"), answer
+        players = [FrameCounter(f"{base}/live/tv.flv"), FrameCounter(url(server, "live/tv"))]  # HTTP-FLV and RTMP
+        try:
+            wait_for(lambda: all(player.frames >= 25 for player in players), 40)
+            assert all(shows_the_color(player.last) for player in players)
+            assert upstream == [True] and list(relaying.relays.pulls) == [("live", "tv")]
+            players.pop().stop()  # the RTMP player leaves: the HTTP-FLV one keeps the pull
+            before = players[0].frames
+            wait_for(lambda: players[0].frames >= before + 25, 20)
+            assert upstream == [True]
+        finally:
+            for player in players:
+                player.stop()
+        wait_for(lambda: not relaying.relays.pulls and upstream == [True, False], 10)
+    finally:
+        publisher.kill()
+        publisher.wait(10)
+        http_app.stop()
+        http.stop(timeout=1)
