@@ -216,8 +216,8 @@ class AccessControl:
 
     def _relay(self, action: str, stream: Stream, location: str) -> bool | Refusal:
         """A 3xx hook answer with a URL: the stream goes on under its own name, relayed
-        (pulled from the URL for a play, pushed to it for a publish). What a client is
-        told never shows the URL (the hook's upstream); the log does, secrets hidden."""
+        (pulled from the URL for a play, pushed to it for a publish). A refused client is
+        told why the relay failed, not the Location (the log has it, secrets hidden)."""
         code = _REFUSED[action]
         problem = self._cannot_relay(action, location)
         if problem or self.relays is None:
