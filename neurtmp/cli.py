@@ -271,7 +271,7 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
 def _serve(args: argparse.Namespace) -> int:
     import neurtmp
     from neurtmp.live import LiveApp, LiveOptions
-    from neurtmp.relay import Edge, PullRelay, PushRelay
+    from neurtmp.relay import Edge, PullRelay, PushRelay, RedirectRelays
 
     try:
         workers = _worker_count(args.workers)
@@ -291,14 +291,16 @@ def _serve(args: argparse.Namespace) -> int:
             server = neurtmp.Factory().create_server(**server_options(args), reuse_port=worker is not None)
         except ConfigError as exc:
             raise ConfigError(_with_option_names(exc, _SERVE_OPTION_OF_FIELD)) from None
-        access = _access_control(args)
+        verify = not args.tls_no_verify
+        # what the on_play / on_publish hooks' rtmp:// redirects relay (pull for the player, push)
+        redirects = RedirectRelays(server, verify=verify)
+        access = _access_control(args, redirects)
         access.install(server)  # before the live app: its checks come first
         live = LiveApp(LiveOptions(apps=tuple(args.app), takeover=args.takeover, gop_packets=args.gop_packets,
                                    gop_bytes=args.gop_bytes))
         live.install(server)
         recording = _recording(args, server, worker, on_done=access.notify_recorded)
-        relays: list[Any] = []
-        verify = not args.tls_no_verify
+        relays: list[Any] = [redirects]
         for remote, app, name in pulls:
             relays.append(PullRelay(server, remote, app, name, verify=verify))
         for app, name, remote in pushes:
@@ -318,7 +320,7 @@ def _serve(args: argparse.Namespace) -> int:
         if worker == 0:  # where the other workers pull and push (the supervisor holds the port)
             server.start(args.worker_origin, shared=True, trusted=True)  # the workers checked their clients
         if args.http and not worker:  # (with --workers, worker 0 holds the streams and serves HTTP)
-            relays.append(_http_side(args, live, server, access.check_http_play))
+            relays.append(_http_side(args, live, server, access.check_http_play, access.http_play_ended))
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
@@ -339,7 +341,8 @@ def _add_http_flags(serve: argparse.ArgumentParser) -> None:
                        help="bearer token the API wants ($NEURTMP_API_TOKEN; default: none, loopback clients only)")
 
 
-def _http_side(args: argparse.Namespace, live: Any, server: Any, play_check: Any = None) -> _Service:
+def _http_side(args: argparse.Namespace, live: Any, server: Any, play_check: Any = None,
+               play_ended: Any = None) -> _Service:
     """The HTTP side of `serve` as a service started with the relays."""
     import neurtmp
     from neurtmp.server import parse_address
@@ -349,7 +352,7 @@ def _http_side(args: argparse.Namespace, live: Any, server: Any, play_check: Any
     except ModuleNotFoundError as exc:
         raise ConfigError(str(neurtmp.MissingExtra("--http", "http", exc.name))) from None
     host, port = parse_address(args.http)
-    http_app = LiveHttp(live, server, args.api_token, play_check)
+    http_app = LiveHttp(live, server, args.api_token, play_check, play_ended)
     started: list[Any] = []
 
     def start() -> None:
@@ -704,8 +707,9 @@ def _add_access_flags(serve: argparse.ArgumentParser) -> None:
                   "record_done": " when a recorded file is finished (with path), not waiting for the answer"}
         group.add_argument(f"--on-{call.replace('_', '-')}", dest=f"on_{call}", metavar="URL",
                            help=f"POST the {call} form (nginx-rtmp's fields) to URL" + answer.get(
-                               call, "; a 2xx answer allows, a 3xx renames the stream to its Location, anything "
-                               "else or no answer refuses"))
+                               call, "; a 2xx answer allows, a 3xx renames the stream to its Location (or, when "
+                               "that is an rtmp:// URL, pulls it from there for a play, pushes it there for a "
+                               "publish), anything else or no answer refuses"))
     group.add_argument("--app-rule", action="append", default=[], nargs=3, metavar=("APP", "RULE", "CIDR|all"),
                        help="an IP rule for application APP alone, RULE one of " + ", ".join(_APP_RULES) +
                        "; an app with its own publish (play) rules ignores the server-wide ones (repeatable)")
@@ -734,8 +738,9 @@ _RELOADED = frozenset({"publish_secret", "play_secret", "app_publish_secret", "a
 _SECRET_ENVIRONMENT = {"publish": "RTMP_PUBLISH_SECRET", "play": "RTMP_PLAY_SECRET"}
 
 
-def _access_control(args: argparse.Namespace) -> Any:
-    """The `AccessControl` that `serve`'s access flags ask for.
+def _access_control(args: argparse.Namespace, relays: Any = None) -> Any:
+    """The `AccessControl` that `serve`'s access flags ask for (`relays`: what relays the
+    hooks' rtmp:// redirects).
 
     Raises:
         ConfigError: a bad rule, secret, hook URL or timeout (named by its flag).
@@ -783,7 +788,7 @@ def _access_control(args: argparse.Namespace) -> Any:
         message = str(exc).replace("hook_timeout", "--hook-timeout")
         raise ConfigError(re.sub(r"^on_(\w+) hook", lambda m: "--on-" + m.group(1).replace("_", "-"), message)) \
             from None
-    return AccessControl(options)
+    return AccessControl(options, relays)
 
 
 #: RecordOptions' error messages begin with these; the `serve` option that sets each.

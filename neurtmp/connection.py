@@ -41,7 +41,7 @@ __all__ = ["Connection"]
 
 log = logging.getLogger(__name__)
 
-#: The peer address of `Server.publish_local`'s in-process connections (no network peer).
+#: The peer address of in-process connections (`Server.publish_local`, `Server.play_local`).
 LOCAL_ADDRESS = ("local", 0)
 
 #: Bytes read from the socket at once.
@@ -120,8 +120,8 @@ class Connection:
 
     @property
     def local(self) -> bool:
-        """True for the in-process connections of `Server.publish_local` (relays, edges),
-        which have no network peer."""
+        """True for the in-process connections of `Server.publish_local` and
+        `Server.play_local` (relays, edges), which have no network peer."""
         return self._local
 
     @property

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DEFAULT_TIMEOUT", "host_port", "redact_query", "split_query"]
+__all__ = ["DEFAULT_TIMEOUT", "host_port", "redact_query", "redact_text", "split_query"]
 
 #: Default seconds to wait for the network or for an answer (connect, play, relays).
 DEFAULT_TIMEOUT = 10.0
 
 #: Query keys whose values are secrets (tokens, signatures): never written to a log.
 _SECRET_KEYS = re.compile(r"(?i)(^|[?&])((?:sig|signature|token|key|secret|pass(?:word)?|auth)[^=&]*)=([^&]*)")
+#: The same in free text, where a query string ends at a space or a quote.
+_SECRET_KEYS_IN_TEXT = re.compile(
+    r"(?i)([?&])((?:sig|signature|token|key|secret|pass(?:word)?|auth)[^=&\s'\"]*)=([^&\s'\"]*)")
 
 
 def host_port(host: str, port: int | str) -> str:
@@ -34,3 +37,10 @@ def redact_query(name: str) -> str:
     if not query:
         return name
     return f"{base}?{_SECRET_KEYS.sub(lambda m: f'{m.group(1)}{m.group(2)}=***', query)}"
+
+
+def redact_text(text: str) -> str:
+    """Free text fit for a log line or a client (an error message quoting a URL or a
+    stream name): secret query values replaced ("play 'cam?sig=ab12' failed" ->
+    "play 'cam?sig=***' failed")."""
+    return _SECRET_KEYS_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}=***", text)

@@ -7,12 +7,18 @@ that fails a check can't take over a live name); a server-wide publish handler a
 observer send on_publish_done and on_play_done. Trusted connections
 (`Connection.trusted`: in-process relays and edges, the other workers of one server) are
 not checked: they were checked where they came in.
+
+A hook's 3xx renames the stream to the name in its Location; a Location that is an
+rtmp[s]:// URL has the stream relayed instead, as nginx-rtmp does (a play is served from
+a pull of that URL, a publish is pushed there too), by the `RedirectRelaying` the
+control was given (`neurtmp.relay.RedirectRelays` in `neurtmp serve`); without one, such
+a redirect refuses.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
 
@@ -25,13 +31,36 @@ from neurtmp.access.tokens import check_token, split_name
 from neurtmp.handlers import Refusal
 from neurtmp.names import redact_query, split_query
 
-__all__ = ["AccessControl"]
+__all__ = ["AccessControl", "RedirectRelaying"]
 
 log = logging.getLogger(__name__)
 
 #: The status a refused publish / play / connect gets.
 _REFUSED = {"publish": "NetStream.Publish.Rejected", "play": "NetStream.Play.Failed",
             "connect": "NetConnection.Connect.Rejected"}
+
+
+#: The schemes of a hook redirect's Location that mean "relay" rather than "rename".
+_RELAY_SCHEMES = ("rtmp://", "rtmps://")
+
+
+class RedirectRelaying(Protocol):
+    """What relays the streams that hooks redirect to rtmp[s]:// URLs
+    (`neurtmp.relay.RedirectRelays`)."""
+
+    def pull(self, app: str, name: str, location: str, hold: bool = False) -> str:
+        """Serve the plays of local `app/name` from `location`; "" once that can start,
+        else why not (the player is refused with it). With `hold`, the player is counted
+        until `release` (one that is not an RTMP stream: HTTP-FLV)."""
+        ...
+
+    def release(self, app: str, name: str) -> None:
+        """A player that `pull` held for has left."""
+        ...
+
+    def push(self, stream: Stream, location: str) -> str:
+        """Push `stream`'s publish to `location` while it lasts; "" or why not."""
+        ...
 
 
 class AccessControl:
@@ -43,10 +72,18 @@ class AccessControl:
                                                              parse_rule(False, "all"))))
         access.install(server)          # first: its checks come before the app's
         LiveApp().install(server)
+
+    Args:
+        options: the rules, secrets and hooks.
+        relays: what relays streams that hooks redirect to rtmp[s]:// URLs (None: such a
+            redirect refuses).
     """
 
-    def __init__(self, options: AccessOptions) -> None:
+    def __init__(self, options: AccessOptions, relays: RedirectRelaying | None = None) -> None:
         self.options = options
+        self.relays = relays
+        #: HTTP-FLV players served by a relay, by client id: their (app, name).
+        self._relayed_http: dict[str, tuple[str, str]] = {}
         self._server: Server | None = None
 
     def reload(self, options: AccessOptions) -> None:
@@ -104,14 +141,17 @@ class AccessControl:
             problem = self._hook_problem(action, answer)
             if problem:
                 return Refusal(code, f"403 {problem}")
-            if answer is not None and answer.redirect:
+            if answer.redirect:
+                if "://" in answer.location:
+                    return self._relay(action, stream, answer.location)
                 return self._rename(action, stream, answer.location)
         return True
 
     def check_http_play(self, peer: str, client_id: str, app: str, name: str, url: str) -> tuple[str, str]:
         """The play checks for a player that is not an RTMP stream (HTTP-FLV): IP rules,
         the play token, the on_play hook. Returns (why it is refused, "" when allowed;
-        the name to play: the hook's 3xx may rename it)."""
+        the name to play: the hook's 3xx may rename it, or have it relayed). Call
+        `http_play_ended` when a player let in leaves."""
         address = parse_peer_host(peer)
         rule = IpRules(self.options.rules("play", app)).decide(address)
         if rule is not None and not rule.allow:
@@ -127,12 +167,31 @@ class AccessControl:
             problem = self._hook_problem("play", answer)
             if problem:
                 return f"403 {problem}", name
-            if answer is not None and answer.redirect:
+            if answer.redirect:
                 if "://" in answer.location:
-                    return "403 on_play hook redirected to a URL; only a name is supported", name
+                    return self._relay_http(client_id, app, name, answer.location), name
                 arguments = split_query(name)[1]
                 name = answer.location.lstrip("/") + (f"?{arguments}" if arguments else "")
         return "", name
+
+    def http_play_ended(self, peer: str, client_id: str, app: str, name: str) -> None:
+        """An HTTP-FLV player that `check_http_play` let in has left (a relay serving it
+        may stop)."""
+        relayed = self._relayed_http.pop(client_id, None)
+        if relayed is not None and self.relays is not None:
+            self.relays.release(*relayed)
+
+    def _relay_http(self, client_id: str, app: str, name: str, location: str) -> str:
+        """An HTTP-FLV play that the on_play hook redirected to a URL: "" once a relay
+        serves it (held until `http_play_ended`), else why it is refused."""
+        problem = self._cannot_relay("play", location)
+        if problem or self.relays is None:
+            return problem
+        problem = self.relays.pull(app, name, location, hold=True)
+        if problem:
+            return f"502 on_play hook relay failed: {problem}"
+        self._relayed_http[client_id] = (app, name)
+        return ""
 
     def _ask(self, call: str, app: str, fields: list[tuple[str, str]]) -> HookAnswer | None:
         """`call`'s hook's answer for a client of `app`; None when no such hook is set."""
@@ -155,12 +214,32 @@ class AccessControl:
             return "" if answer.location else f"on_{call} hook redirected ({answer.status}) without a Location"
         return f"on_{call} hook refused ({answer.status})"
 
+    def _relay(self, action: str, stream: Stream, location: str) -> bool | Refusal:
+        """A 3xx hook answer with a URL: the stream goes on under its own name, relayed
+        (pulled from the URL for a play, pushed to it for a publish). A refused client is
+        told why the relay failed, not the Location (the log has it, secrets hidden)."""
+        code = _REFUSED[action]
+        problem = self._cannot_relay(action, location)
+        if problem or self.relays is None:
+            return Refusal(code, problem)
+        connection = stream.get_connection()
+        if action == "play":
+            problem = self.relays.pull(connection.app_name, stream.get_stream_name(), location)
+            return Refusal(code, f"502 on_play hook relay failed: {problem}") if problem else True
+        problem = self.relays.push(stream, location)
+        return Refusal(code, f"403 on_publish hook relay: {problem}") if problem else True
+
+    def _cannot_relay(self, action: str, location: str) -> str:
+        """Why a redirect to `location` cannot be relayed ("" when it can be tried)."""
+        if not location.lower().startswith(_RELAY_SCHEMES):
+            return f"403 on_{action} hook redirected to a URL; only a name or an rtmp[s]:// URL is supported"
+        if self.relays is None:
+            return f"403 on_{action} hook redirected to an rtmp URL; relaying is not enabled here"
+        return ""
+
     @staticmethod
     def _rename(action: str, stream: Stream, location: str) -> bool | Refusal:
         """A 3xx hook answer: the stream goes on under the name in Location."""
-        if "://" in location:
-            # TODO: nginx-rtmp relays to an rtmp:// Location (push on publish, pull on play).
-            return Refusal(_REFUSED[action], f"403 on_{action} hook redirected to a URL; only a name is supported")
         old = stream.get_stream_name()
         query = split_query(old)[1]
         new = location.lstrip("/") + (f"?{query}" if query else "")

@@ -40,7 +40,7 @@ from neurtmp.live.app import LiveApp
 from neurtmp.live.stream import LiveStream
 from neurtmp.names import host_port, redact_query, split_query
 
-__all__ = ["FlvServing", "LiveHttp", "PlayCheck", "serve_live_http", "serve_wsgi"]
+__all__ = ["FlvServing", "LiveHttp", "PlayCheck", "PlayEnded", "serve_live_http", "serve_wsgi"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ _CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "Au
 _AUDIO_FORMATS = {2: "mp3", 10: "aac", 11: "speex", 9: "enhanced"}
 #: The stats page and what it loads (neurtmp/live/static).
 _STATIC = os.path.join(os.path.dirname(__file__), "static")
+#: The HTTP status of a refused HTTP-FLV play, by the code its reason begins with.
+_REFUSAL_STATUS = {"502": "502 Bad Gateway"}
 _STATIC_FILES = {"index.html": "text/html; charset=utf-8", "stats.js": "text/javascript; charset=utf-8",
                  "mpegts.js": "text/javascript; charset=utf-8"}
 
@@ -61,6 +63,12 @@ class PlayCheck(Protocol):
     """Decides an HTTP-FLV play: (why it is refused, "" to allow; the name to play)."""
 
     def __call__(self, peer: str, client_id: str, app: str, name: str, url: str) -> tuple[str, str]: ...
+
+
+class PlayEnded(Protocol):
+    """Told when an HTTP-FLV player that `PlayCheck` let in has left."""
+
+    def __call__(self, peer: str, client_id: str, app: str, name: str) -> None: ...
 
 
 class _Rates:
@@ -101,14 +109,17 @@ class LiveHttp:
         api_token: the bearer token the API wants; None: loopback clients only.
         play_check: asked before an HTTP-FLV play, as RTMP plays are (IP rules, play
             tokens, the on_play hook: `neurtmp.access.AccessControl.check_http_play`).
+        play_ended: told when a player `play_check` let in leaves
+            (`neurtmp.access.AccessControl.http_play_ended`).
     """
 
     def __init__(self, app: LiveApp, server: neurtmp.Server, api_token: str | None = None,
-                 play_check: PlayCheck | None = None) -> None:
+                 play_check: PlayCheck | None = None, play_ended: PlayEnded | None = None) -> None:
         self.app = app
         self.server = server
         self.api_token = api_token or None
         self.play_check = play_check
+        self.play_ended = play_ended
         self.players: dict[int, neurtmp.FlvPlayer] = {}
         #: Bytes sent to HTTP-FLV players that have left.
         self._closed_flv_bytes_out = 0
@@ -170,14 +181,23 @@ class LiveHttp:
         if not self.app.serves(app) or not split_query(name)[0]:
             sock.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return "404 Not Found"
+        client_id = f"flv-{peer}"
         if self.play_check is not None:
-            refusal, name = self.play_check(peer, f"flv-{peer}", app, name, f"/{app}/{name}.flv")
+            refusal, name = self.play_check(peer, client_id, app, name, f"/{app}/{name}.flv")
             if refusal:
                 log.info("%s: HTTP-FLV play of %s/%s refused: %s", peer, app, redact_query(name), refusal)
+                status = _REFUSAL_STATUS.get(refusal[:3], "403 Forbidden")
                 body = refusal.encode()
-                sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                sock.sendall(f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nConnection: close\r\n".encode()
                              + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-                return "403 Forbidden"
+                return status
+        try:
+            return self._play_flv(sock, peer, app, name)
+        finally:
+            if self.play_check is not None and self.play_ended is not None:
+                self.play_ended(peer, client_id, app, name)
+
+    def _play_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str) -> str:
         head = ["HTTP/1.1 200 OK", "Content-Type: video/x-flv", "Cache-Control: no-cache, no-store",
                 "Connection: close", *(f"{k}: {v}" for k, v in _CORS.items())]
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())

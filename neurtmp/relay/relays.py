@@ -6,34 +6,37 @@ round. Being a plain client of both servers, a relay needs nothing from the live
 what any player and publisher get: a late joiner's fast start (metadata, sequence
 headers, GOP), PublishNotify / UnpublishNotify while the source comes and goes. A pull
 relay publishes on its own server in-process (`Server.publish_local`): the same handlers
-run, without a loopback connection to chunk and parse every message again.
+run, without a loopback connection to chunk and parse every message again; a push relay
+plays its server's stream in-process too (`Server.play_local`), as the server's own
+client, which access checks (IP rules, tokens, hooks) let through.
 
-Each side reconnects with exponential backoff, logged. The target is published only while
-the source is live: the relay opens it when the source's publisher starts (PublishNotify,
-or at once when told the source is live) or on the first message, and ends it on
-UnpublishNotify.
+Each side reconnects with exponential backoff, logged (URLs with their secret query values
+hidden). A relay told not to retry an unreachable source (`retry_unreachable=False`) ends
+when its first try fails instead, and says why (`wait_playing`). The target is published
+only while the source is live: the relay opens it when the source's publisher starts
+(PublishNotify, or at once when told the source is live) or on the first message, and
+ends it on UnpublishNotify.
 After a target reconnect it sends the cached metadata and sequence headers, then video
 from the next key frame, so the far side always starts clean.
 
-A `Forwarder` (the local proxy) is a server-wide publish observer that starts a push
-relay for every stream published locally.
+Which streams to relay where, server-wide: `neurtmp.relay.edge` (edges, the local proxy)
+and `neurtmp.relay.redirects` (the access hooks' rtmp:// redirects), on
+`neurtmp.relay.ondemand`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import types
-import urllib.parse
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 import gevent
+import gevent.event
 
 import neurtmp
-from neurtmp.names import DEFAULT_TIMEOUT
+from neurtmp.names import DEFAULT_TIMEOUT, redact_query, redact_text
 
-__all__ = ["Backoff", "Edge", "Forwarder", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
+__all__ = ["RELAY_MARK", "Backoff", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +143,12 @@ class Relay:
         source_live: the source is known to be live: publish to the target as soon as the
             source plays, before its first message (the far side sees the publish at once).
         verify: check the certificates of rtmps:// servers (False: accept self-signed).
+        retry_unreachable: retry a source that could not be played even once (False: end
+            after a failed first try; `error` says why).
     """
 
     def __init__(self, source: str, target: str, timeout: float = DEFAULT_TIMEOUT, backoff: Backoff | None = None,
-                 source_live: bool = False, verify: bool = True) -> None:
+                 source_live: bool = False, verify: bool = True, retry_unreachable: bool = True) -> None:
         for url in (source, target):
             if not neurtmp.parse_rtmp_url(url).stream:
                 raise neurtmp.ConfigError(f"relay URL {url!r} names no stream (rtmp://HOST/APP/NAME)")
@@ -152,6 +157,7 @@ class Relay:
         self.timeout = timeout
         self.source_live = source_live
         self.verify = verify
+        self.retry_unreachable = retry_unreachable
         self._source_backoff = backoff.copy() if backoff else Backoff()
         self._target_backoff = backoff.copy() if backoff else Backoff()
         #: Source sessions tried / that started playing.
@@ -160,6 +166,10 @@ class Relay:
         #: Target sessions that started publishing.
         self.published = 0
         self.packets_sent = 0
+        #: Why the last source session failed ("" while none has).
+        self.error = ""
+        #: Set once the source plays, or once the relay ended without it ever playing.
+        self._first_outcome = gevent.event.Event()
         self._stopped = False
         self._finish_on_unpublish = False
         self._greenlet: gevent.Greenlet | None = None
@@ -171,11 +181,21 @@ class Relay:
         self.target_connect_args: dict[str, Any] = {}
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.source} -> {self.target}>"
+        return f"<{type(self).__name__} {redact_query(self.source)} -> {redact_query(self.target)}>"
 
     @property
     def running(self) -> bool:
         return self._greenlet is not None and not self._greenlet.dead
+
+    def wait_playing(self, timeout: float) -> str:
+        """Wait until the source plays (at once when it has played before): "" then, else
+        why not (the first try's error for a relay that does not retry an unreachable
+        source; "no answer within N s"; "stopped")."""
+        if not self.connected and not self._first_outcome.wait(timeout):
+            return f"no answer within {timeout:g} s"
+        if self.connected:
+            return ""
+        return self.error or "stopped"
 
     def start(self) -> Relay:
         if self._greenlet is None:
@@ -207,17 +227,33 @@ class Relay:
                     reason = exc
                 if self._stopped:
                     return
+                self.error = redact_text(str(reason) or type(reason).__name__)
+                if not self.connected and not self.retry_unreachable:
+                    log.warning("%r: source: %s; not retrying", self, self.error)
+                    return
                 delay = self._source_backoff.next()
-                log.warning("%r: source: %s; retrying in %g s", self, reason, delay)
+                log.warning("%r: source: %s; retrying in %g s", self, self.error, delay)
                 gevent.sleep(delay)
         finally:
             self._close_target()
+            self._first_outcome.set()
+
+    def _play_source(self) -> neurtmp.Client:
+        """Connect to the source and play it."""
+        client = neurtmp.connect(self.source, timeout=self.timeout, verify=self.verify)
+        try:
+            client.play()
+        except BaseException:
+            client.close()
+            raise
+        return client
 
     def _session(self) -> bool:
         """One source session; True when the relay is finished."""
         client = self._play_source()
         try:
             self.connected += 1
+            self._first_outcome.set()
             started = time.monotonic()
             log.info("%r: playing the source", self)
             if self.source_live:
@@ -240,16 +276,6 @@ class Relay:
             client.close()
             self._close_target()  # no source, nothing to publish: the far side sees it end
             self._cache.clear()
-
-    def _play_source(self) -> neurtmp.Client:
-        """Connect to the source and play it (the client, once Play.Start came)."""
-        client = neurtmp.connect(self.source, timeout=self.timeout, verify=self.verify)
-        try:
-            client.play()
-        except BaseException:
-            client.close()
-            raise
-        return client
 
     def _on_event(self, event: Any) -> bool:
         """Relay one event; True when the relay is finished."""
@@ -321,7 +347,7 @@ class Relay:
         self._close_target()
         delay = self._target_backoff.next()
         self._out_retry_at = time.monotonic() + delay
-        log.warning("%r: target: %s; retrying in %g s", self, error, delay)
+        log.warning("%r: target: %s; retrying in %g s", self, redact_text(str(error) or type(error).__name__), delay)
 
     def _close_target(self) -> None:
         out, self._out = self._out, None
@@ -336,10 +362,12 @@ class PullRelay(Relay):
     """
 
     def __init__(self, server: neurtmp.Server, url: str, local_app: str, local_name: str,
-                 timeout: float = DEFAULT_TIMEOUT, backoff: Backoff | None = None, verify: bool = True) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, backoff: Backoff | None = None, verify: bool = True,
+                 retry_unreachable: bool = True) -> None:
         self.server = server
         self.local_app, self.local_name = local_app, local_name
-        super().__init__(url, f"rtmp://127.0.0.1/{local_app}/{local_name}", timeout, backoff, verify=verify)
+        super().__init__(url, f"rtmp://127.0.0.1/{local_app}/{local_name}", timeout, backoff, verify=verify,
+                         retry_unreachable=retry_unreachable)
         self.target_connect_args = {RELAY_MARK: "pull"}
 
     def start(self) -> Relay:
@@ -371,170 +399,5 @@ class PushRelay(Relay):
         return super().start()
 
     def _play_source(self) -> neurtmp.Client:
-        """Play in-process: a trusted local player (no loopback connection to chunk and
-        parse again, and no access check: the publisher was checked)."""
+        """Play in-process: the server's own play, which access checks let through."""
         return self.server.play_local(self.local_app, self.local_name, timeout=self.timeout)
-
-
-def _stream_key(stream: neurtmp.Stream) -> tuple[str, str]:
-    """(app, name) of a stream, without query strings: what relays and edges key on."""
-    return stream.get_connection().app_name, stream.get_stream_name(query=False)
-
-
-class Forwarder:
-    """Forward every stream published on `server` to a remote server (the local proxy).
-
-    A publish of local APP/NAME (any app) is republished to `remote` + "/NAME" (or to
-    `remote` itself when it names a stream), by one `PushRelay` per publish, which
-    reconnects to the remote with backoff while the encoder keeps streaming and ends
-    after the publisher does. Installed as a server-wide publish observer.
-
-    Args:
-        server: the local server (started before `start()`).
-        remote: rtmp[s]://HOST[:PORT]/APP, or .../APP/NAME for one fixed name.
-        verify: check an rtmps:// remote's certificate (False: accept self-signed).
-    """
-
-    def __init__(self, server: neurtmp.Server, remote: str, timeout: float = DEFAULT_TIMEOUT,
-                 backoff: Backoff | None = None, verify: bool = True) -> None:
-        self.server = server
-        self.remote = remote.rstrip("/")
-        self.fixed_name = bool(neurtmp.parse_rtmp_url(self.remote).stream)
-        self.timeout = timeout
-        self.backoff = backoff
-        self.verify = verify
-        self.relays: dict[tuple[str, str], PushRelay] = {}
-
-    def start(self) -> Forwarder:
-        self.server.register_publish_event_handler(self._on_publish)
-        return self
-
-    def stop(self) -> None:
-        self.server.remove_publish_event_handler(self._on_publish)
-        for relay in self.relays.values():
-            relay.stop()
-        self.relays.clear()
-
-    def _on_publish(self, is_start: bool, stream: neurtmp.Stream, name: str, publish_type: str) -> bool:
-        key = _stream_key(stream)
-        app = key[0]
-        if not is_start:
-            relay = self.relays.pop(key, None)
-            if relay is not None:
-                relay.finish_on_unpublish()
-            return True
-        old = self.relays.get(key)
-        if old is not None and old.running:
-            return True
-        url = self.remote if self.fixed_name else f"{self.remote}/{key[1]}"
-        log.info("forwarding %s/%s to %s", app, key[1], url)
-        backoff = self.backoff.copy() if self.backoff else None
-        self.relays[key] = PushRelay(self.server, app, key[1], url, self.timeout, backoff, source_live=True,
-                                     verify=self.verify)
-        self.relays[key].start()
-        return True
-
-
-class Edge:
-    """Make `server` an edge of `origin` (rtmp[s]://HOST[:PORT]), as SRS and nginx-rtmp
-    clusters do.
-
-    The first player of a name that is not published here makes the edge pull it from the
-    origin (one `PullRelay` per name, however many players); when its last player leaves,
-    the pull stops after `grace` seconds. A publish to the edge is forwarded to the origin
-    (a `PushRelay` per publish). Edges chain: an edge's pull is a play on its upstream,
-    which may be an edge itself. Installed as server-wide play and publish observers.
-    """
-
-    def __init__(self, server: neurtmp.Server, origin: str, grace: float = 5.0, timeout: float = DEFAULT_TIMEOUT,
-                 backoff: Backoff | None = None, verify: bool = True) -> None:
-        parsed = urllib.parse.urlsplit(origin)
-        if parsed.scheme not in ("rtmp", "rtmps") or not parsed.hostname or parsed.path.strip("/"):
-            raise neurtmp.ConfigError(f"origin {origin!r} must be rtmp[s]://HOST[:PORT], without an app")
-        self.server = server
-        self.origin = origin.rstrip("/")
-        self.grace = grace
-        self.timeout = timeout
-        self.backoff = backoff
-        self.verify = verify
-        self.pulls: dict[tuple[str, str], PullRelay] = {}
-        self.pushes: dict[tuple[str, str], PushRelay] = {}
-        self._players: dict[tuple[str, str], int] = {}
-        self._published: set[tuple[str, str]] = set()
-        self._stoppers: dict[tuple[str, str], gevent.Greenlet] = {}
-
-    def start(self) -> Edge:
-        self.server.register_play_event_observer(self._on_play)
-        self.server.register_publish_event_handler(self._on_publish)
-        return self
-
-    def stop(self) -> None:
-        self.server.remove_play_event_observer(self._on_play)
-        self.server.remove_publish_event_handler(self._on_publish)
-        for stopper in self._stoppers.values():
-            stopper.kill(block=False)
-        self._stoppers.clear()
-        for relay in [*self.pulls.values(), *self.pushes.values()]:
-            relay.stop()
-        self.pulls.clear()
-        self.pushes.clear()
-        self._players.clear()
-
-    def _backoff(self) -> Backoff | None:
-        return self.backoff.copy() if self.backoff else None
-
-    @property
-    def players(self) -> Mapping[tuple[str, str], int]:
-        """Players here of each (app, name) that has any (read-only)."""
-        return types.MappingProxyType(self._players)
-
-    def _on_play(self, is_start: bool, stream: neurtmp.Stream) -> None:
-        key = _stream_key(stream)
-        count = self._players.get(key, 0) + (1 if is_start else -1)
-        if count > 0:
-            self._players[key] = count
-        else:  # its last player left: forget the name (its pull stops after the grace period)
-            self._players.pop(key, None)
-        if is_start:
-            stopper = self._stoppers.pop(key, None)
-            if stopper is not None:
-                stopper.kill(block=False)
-            if key not in self._published and key not in self.pulls:
-                url = f"{self.origin}/{key[0]}/{key[1]}"
-                log.info("edge: pulling %s/%s from %s", key[0], key[1], url)
-                relay = PullRelay(self.server, url, *key, timeout=self.timeout, backoff=self._backoff(),
-                                  verify=self.verify)
-                self.pulls[key] = relay
-                relay.start()
-        elif count <= 0 and key in self.pulls and key not in self._stoppers:
-            self._stoppers[key] = gevent.spawn_later(self.grace, self._stop_pull, key)
-
-    def _stop_pull(self, key: tuple[str, str]) -> None:
-        self._stoppers.pop(key, None)
-        if key not in self._players:
-            relay = self.pulls.pop(key, None)
-            if relay is not None:
-                log.info("edge: no player of %s/%s left; stopping its pull", *key)
-                relay.stop()
-
-    def _on_publish(self, is_start: bool, stream: neurtmp.Stream, name: str, publish_type: str) -> bool:
-        if stream.get_connection().get_connect_arguments().get(RELAY_MARK) == "pull":
-            return True  # a pull relay's publish: nothing to forward
-        key = _stream_key(stream)
-        if is_start:
-            pull = self.pulls.pop(key, None)
-            if pull is not None:  # an encoder publishes here: it is the source now
-                pull.stop()
-            self._published.add(key)
-            url = f"{self.origin}/{key[0]}/{key[1]}"
-            log.info("edge: forwarding the publish of %s/%s to %s", key[0], key[1], url)
-            relay = PushRelay(self.server, *key, url, timeout=self.timeout, backoff=self._backoff(),
-                              source_live=True, verify=self.verify)
-            self.pushes[key] = relay
-            relay.start()
-        else:
-            self._published.discard(key)
-            push = self.pushes.pop(key, None)
-            if push is not None:
-                push.finish_on_unpublish()
-        return True

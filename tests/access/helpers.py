@@ -24,11 +24,12 @@ WIDTH, HEIGHT = 160, 120
 FRAME_BYTES = WIDTH * HEIGHT * 3
 
 
-def access_server(make_server: Any, options: AccessOptions, live_options: LiveOptions | None = None
-                  ) -> tuple[neurtmp.Server, LiveApp]:
-    """A live server on loopback with `options`' checks installed before the live app."""
+def access_server(make_server: Any, options: AccessOptions, live_options: LiveOptions | None = None,
+                  relays: Callable[[neurtmp.Server], Any] | None = None) -> tuple[neurtmp.Server, LiveApp]:
+    """A live server on loopback with `options`' checks installed before the live app
+    (`relays(server)`: what relays the hooks' rtmp:// redirects)."""
     server = make_server()
-    AccessControl(options).install(server)
+    AccessControl(options, relays(server) if relays is not None else None).install(server)
     app = LiveApp(live_options)
     app.install(server)
     return server, app
@@ -51,17 +52,26 @@ def play_refused(target: str, timeout: float = 20) -> str:
 
 
 class FrameCounter:
-    """Counts the raw frames an `ffmpeg_play_raw` player writes, as they come."""
+    """Counts the raw frames an `ffmpeg_play_raw` player writes, as they come, and keeps
+    the last whole one."""
 
     def __init__(self, target: str) -> None:
         self.process = ffmpeg_play_raw(target, WIDTH, HEIGHT)
         self.bytes = 0
+        #: The last whole rgb24 frame decoded (b"" before the first).
+        self.last = b""
         self._reader = gevent.spawn(self._read)
 
     def _read(self) -> None:
         assert self.process.stdout is not None
+        pending = b""
         while chunk := self.process.stdout.read1(65536):  # type: ignore[attr-defined]
             self.bytes += len(chunk)
+            pending += chunk
+            whole = len(pending) // FRAME_BYTES * FRAME_BYTES
+            if whole:
+                self.last = pending[whole - FRAME_BYTES:whole]
+                pending = pending[whole:]
 
     @property
     def frames(self) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from neurtmp.access import PLAY, PUBLISH, AccessOptions, check_token, sign, token_query
+from neurtmp.access import PLAY, PUBLISH, AccessOptions, check_token, parse_rule, sign, token_query
 from neurtmp.access.tokens import split_name
 from neurtmp.ingest import access as ingest_access
 from neurtmp.live import LiveOptions
@@ -103,3 +103,28 @@ def test_with_takeover_only_a_publisher_with_a_token_takes_over(make_server: Any
         for process in (first, second):
             process.kill()
             process.wait(10)
+
+
+@pytest.mark.timeout(60)
+def test_a_push_relay_is_the_servers_own_player_and_needs_no_play_token(make_server: Any) -> None:
+    import neurtmp
+    from neurtmp.relay import Backoff, PushRelay
+
+    from ..live.helpers import live_server
+    from ..live.test_relay import send_and_receive
+
+    server, _ = access_server(make_server, AccessOptions(play_secrets={"": "s3cret"},
+                                                         play_rules=(parse_rule(False, "all"),)))
+    remote, _ = live_server(make_server)
+    push = PushRelay(server, "live", "cam", url(remote, "live/copy"), timeout=5, backoff=Backoff(0.2, 1)).start()
+    watcher = neurtmp.connect(url(remote, "live"), timeout=5)
+    watcher.play("copy")
+    encoder = neurtmp.connect(url(server, "live"), timeout=5)
+    encoder.publish("cam")
+    try:
+        assert send_and_receive(encoder, watcher)  # through the push relay, which no check stopped
+        assert push.connected == 1
+    finally:
+        push.stop()
+        for client in (encoder, watcher):
+            client.close()

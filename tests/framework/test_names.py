@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import neurtmp
-from neurtmp.names import host_port, redact_query, split_query
+from neurtmp.names import host_port, redact_query, redact_text, split_query
 
 from ..conftest import serve_streams, url
 
@@ -42,3 +42,9 @@ def test_a_refused_publish_logs_no_signature(make_server: Any, caplog: pytest.Lo
     refused = [line for line in lines if "refused" in line]
     assert len(refused) == 1 and "sig=***" in refused[0], lines
     assert not any("deadbeef" in line for line in lines)
+
+
+def test_redact_text_hides_secret_values_in_messages() -> None:
+    assert redact_text("play 'cam?key=k1&x=2' failed: rtmp://h/live/cam?token=t0k&sig=s gone") == \
+        "play 'cam?key=***&x=2' failed: rtmp://h/live/cam?token=***&sig=*** gone"
+    assert redact_text("no secrets: key=value alone, [Errno 111]") == "no secrets: key=value alone, [Errno 111]"

@@ -1,5 +1,6 @@
-"""`Server.publish_local`: a publish from inside the process, as pull relays and worker
-edges use it; the live app's handlers see it as any publish, players get it over RTMP."""
+"""`Server.publish_local` and `Server.play_local`: a publish or a play from inside the
+process, as relays and worker edges use them; the live app's handlers see each as any
+publish or play, and access checks let them through."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 import neurtmp
 from neurtmp.handlers import Refusal
+from neurtmp.live import LiveApp
 from neurtmp.protocol import events as ev
 
 from ..conftest import url
@@ -59,3 +61,32 @@ def test_a_refused_local_publish_raises_with_the_handlers_reason(make_server: An
     with pytest.raises(neurtmp.CallError, match="no local publishing here"):
         server.publish_local("live", "cam", timeout=5)
     wait_for(lambda: not server.get_connections(), 5, "the refused local connection closed")
+
+
+def test_a_local_play_gets_the_stream_and_passes_the_access_checks(make_server: Any) -> None:
+    from neurtmp.access import AccessControl, AccessOptions, parse_rule
+
+    server = make_server()
+    AccessControl(AccessOptions(play_rules=(parse_rule(False, "all"),))).install(server)
+    LiveApp().install(server)
+    outsider = neurtmp.connect(url(server), timeout=5)
+    with pytest.raises(neurtmp.CallError, match="play not allowed"):
+        outsider.play("cam")  # a network player is refused
+    outsider.close()
+    player = server.play_local("live", "cam", timeout=5)  # the server's own (a push relay) is not
+    publisher = neurtmp.connect(url(server), timeout=5)
+    publisher.publish("cam")
+    header, frames = encode_h264(5, gop=5)
+    sent = [header.data] + [frame.data for frame in frames]
+    for i, payload in enumerate(sent):
+        publisher.send_video(payload, i * 40)
+    received = []
+    while len(received) < len(sent):
+        event = player.read(timeout=10)
+        if isinstance(event, ev.VideoReceived):
+            received.append(event.payload)
+    assert received == sent
+    [local] = [connection for connection in server.get_connections() if connection.local]
+    assert local.get_peer_address() == "local:0"
+    publisher.close()
+    player.close()

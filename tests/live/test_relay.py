@@ -205,3 +205,29 @@ def test_neurtmp_proxy_command_forwards_to_the_remote(make_server: Any) -> None:
         watcher.close()
     [err] = log
     assert "forwarding live/studio to rtmp://" in err
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections to it are refused at once)."""
+    probe = gevent.socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port: int = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+@pytest.mark.timeout(30)
+def test_a_relay_that_does_not_retry_an_unreachable_source_says_why(make_server: Any) -> None:
+    server, _ = live_server(make_server)
+    relay = PullRelay(server, f"rtmp://127.0.0.1:{closed_port()}/live/src?key=hush", "live", "copy", timeout=2,
+                      retry_unreachable=False).start()
+    problem = relay.wait_playing(5)
+    assert "refused" in problem.lower(), problem
+    wait_for(lambda: not relay.running, 5)
+    assert relay.attempts == 1 and relay.connected == 0 and "hush" not in repr(relay)
+    relay.stop()
+    # a source that plays: "" as soon as it does, and from then on
+    origin, _ = live_server(make_server)
+    relay = PullRelay(server, url(origin, "live/src"), "live", "copy", timeout=5, retry_unreachable=False).start()
+    assert relay.wait_playing(10) == "" and relay.wait_playing(0) == ""
+    relay.stop()
