@@ -19,8 +19,8 @@ from neurtmp.errors import MissingExtra
 
 if TYPE_CHECKING:
     from neurtmp.codec.encoders import VideoEncoder
-    from neurtmp.codec.slate import SlateClip
     from neurtmp.codec.pyav import VideoDecoder
+    from neurtmp.codec.slate import SlateClip
 
 __all__ = [
     "SlateClip",
