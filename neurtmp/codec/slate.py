@@ -51,6 +51,11 @@ class SlateClip:
     sample_rate: int = 0
 
     @property
+    def audio_frame_ms(self) -> float:
+        """Milliseconds of audio in one AAC frame (0 without audio)."""
+        return 1000 * AAC_FRAME_SAMPLES / self.sample_rate if self.sample_rate else 0.0
+
+    @property
     def nbytes(self) -> int:
         return sum(map(len, (self.video_header, *self.video_frames, self.audio_header or b"", *self.audio_frames)))
 
