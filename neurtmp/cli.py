@@ -560,7 +560,7 @@ def _keep_workers(workers: Sequence[_Worker], stopping: list[bool]) -> None:
 
 def _proxy(args: argparse.Namespace) -> int:
     import neurtmp
-    from neurtmp.live import LiveApp
+    from neurtmp.live import LiveApp, LiveOptions
     from neurtmp.relay import Forwarder
 
     _configure_logging(args.log_level)
@@ -570,7 +570,7 @@ def _proxy(args: argparse.Namespace) -> int:
             server = neurtmp.Factory().create_server(log_io_dir=args.log_io)
         except ConfigError as exc:
             raise ConfigError(_with_option_names(exc, {"log_io_dir": "--log-io"})) from None
-        live = LiveApp()
+        live = LiveApp(LiveOptions(reconnect_grace=0))  # the forwarder follows its publisher: no grace
         live.install(server)
         forwarder = Forwarder(server, remote, verify=not args.tls_no_verify)
         server.start(args.listen)

@@ -67,7 +67,7 @@ class Registry:
                 return None
             old = stream.publisher
             log.info("%s: %s takes over from %s", stream.path, peer, stream.publisher_peer)
-            stream.stop_publishing(old)
+            stream.stop_publishing(old, grace=False)
             displace = getattr(old, "displace", None)
             if displace is not None:
                 displace()

@@ -174,14 +174,15 @@ class LiveStream:
                 self._waiting[stream] = None
             self._status(stream, StatusCode.PLAY_PUBLISH_NOTIFY, f"{self.name} is now published.")
 
-    def stop_publishing(self, source: Any) -> bool:
+    def stop_publishing(self, source: Any, grace: bool = True) -> bool:
         """`source` stopped; returns False when it was not (or no longer) the publisher.
-        With a reconnect grace the stream stays live (see the module docstring)."""
+        With a reconnect grace (and `grace`: not for a takeover, whose new publisher is
+        already there) the stream stays live (see the module docstring)."""
         if self.publisher is not source:
             return False
         self.publisher = None
         self.publisher_peer = ""
-        if self.reconnect_grace > 0 and self._last_timestamp is not None:
+        if grace and self.reconnect_grace > 0 and self._last_timestamp is not None:
             self._enter_grace()
         else:
             self._end()

@@ -29,7 +29,7 @@ def access_server(make_server: Any, options: AccessOptions, live_options: LiveOp
     """A live server on loopback with `options`' checks installed before the live app."""
     server = make_server()
     AccessControl(options).install(server)
-    app = LiveApp(live_options)
+    app = LiveApp(live_options or LiveOptions(reconnect_grace=0))  # streams end when their publisher leaves
     app.install(server)
     return server, app
 
