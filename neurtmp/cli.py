@@ -292,7 +292,8 @@ def _serve(args: argparse.Namespace) -> int:
         access = _access_control(args)
         access.install(server)  # before the live app: its checks come first
         live = LiveApp(LiveOptions(apps=tuple(args.app), takeover=args.takeover, gop_packets=args.gop_packets,
-                                   gop_bytes=args.gop_bytes))
+                                   gop_bytes=args.gop_bytes, reconnect_grace=args.reconnect_grace,
+                                   slate=args.slate))
         live.install(server)
         recording = _recording(args, server, worker, on_done=access.notify_recorded)
         relays: list[Any] = []
@@ -643,6 +644,14 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
                        help="GOP cache bound in packets per stream; 0 disables it (default %(default)s)")
     serve.add_argument("--gop-bytes", type=int, default=live("gop_bytes"),
                        help="GOP cache bound in bytes per stream (default %(default)s)")
+    serve.add_argument("--reconnect-grace", type=float, metavar="SECONDS",
+                       default=os.environ.get("RTMP_RECONNECT_GRACE", live("reconnect_grace")),
+                       help="a stream stays live this long after its publisher left: players get the slate, a "
+                       "publisher of the name within it is spliced in; 0: it ends at once "
+                       "($RTMP_RECONNECT_GRACE; default %(default)s)")
+    serve.add_argument("--slate", metavar="IMAGE", default=live("slate"),
+                       help="picture players get during the reconnect grace, scaled to each stream (needs the codec "
+                       "extra), or none for the last frame, frozen (default: a generated dark card)")
     serve.add_argument("--workers", default="1", metavar="N",
                        help="worker processes sharing the port, for all cores: a number or auto (default %(default)s)")
     serve.add_argument("--worker-start-timeout", type=float, default=_WORKER_START_TIMEOUT, metavar="SECONDS",

@@ -64,6 +64,8 @@ def test_serve_defaults_are_the_option_dataclass_defaults() -> None:
     assert args.gop_packets == live.gop_packets
     assert args.gop_bytes == live.gop_bytes
     assert args.takeover == live.takeover
+    assert args.reconnect_grace == live.reconnect_grace
+    assert args.slate == live.slate
     assert ServerOptions(**server_options(args)) == server  # and they go back unchanged
 
 

@@ -55,22 +55,28 @@ def cache_info() -> SlateCacheInfo:
     return SlateCacheInfo(_encodes, len(_cache))
 
 
+def _encode_or_fail(width: int, height: int, sample_rate: int, channels: int, image: str | None
+                    ) -> SlateClip | Exception:
+    """(In a worker thread.) The clip, or the expected error that prevented it."""
+    try:
+        return neurtmp.codec.encode_slate(width, height, sample_rate=sample_rate, channels=channels, image=image,
+                                          frame_rate=FRAME_RATE, seconds=CLIP_SECONDS)
+    except (neurtmp.MissingExtra, neurtmp.CodecError, ValueError) as exc:
+        return exc
+
+
 def _encode(width: int, height: int, sample_rate: int, channels: int, image: str | None) -> SlateClip | None:
     global _encodes, _missing_extra_logged
     _encodes += 1
     started = time.monotonic()
-    try:
-        clip: SlateClip = gevent.get_hub().threadpool.apply(
-            neurtmp.codec.encode_slate, (width, height),
-            {"sample_rate": sample_rate, "channels": channels, "image": image, "frame_rate": FRAME_RATE,
-             "seconds": CLIP_SECONDS})
-    except neurtmp.MissingExtra as exc:
+    clip: SlateClip | Exception = gevent.get_hub().threadpool.apply(_encode_or_fail, (width, height, sample_rate, channels, image))
+    if isinstance(clip, neurtmp.MissingExtra):
         if not _missing_extra_logged:
-            log.warning("no slate: %s; players see the last frame while a publisher is away", exc)
+            log.warning("no slate: %s; players see the last frame while a publisher is away", clip)
             _missing_extra_logged = True
         return None
-    except (neurtmp.CodecError, ValueError) as exc:
-        log.warning("no slate for %dx%d: %s; players see the last frame", width, height, exc)
+    if isinstance(clip, Exception):
+        log.warning("no slate for %dx%d: %s; players see the last frame", width, height, clip)
         return None
     log.info("slate %dx%d%s encoded in %.0f ms (%d bytes)", width, height,
              f" with {sample_rate} Hz silence" if sample_rate else "", (time.monotonic() - started) * 1000,
