@@ -69,7 +69,8 @@ def _encode(width: int, height: int, sample_rate: int, channels: int, image: str
     global _encodes, _missing_extra_logged
     _encodes += 1
     started = time.monotonic()
-    clip: SlateClip | Exception = gevent.get_hub().threadpool.apply(_encode_or_fail, (width, height, sample_rate, channels, image))
+    shape = (width, height, sample_rate, channels, image)
+    clip: SlateClip | Exception = gevent.get_hub().threadpool.apply(_encode_or_fail, shape)
     if isinstance(clip, neurtmp.MissingExtra):
         if not _missing_extra_logged:
             log.warning("no slate: %s; players see the last frame while a publisher is away", clip)
