@@ -292,3 +292,13 @@ def test_without_the_codec_extra_the_grace_freezes_with_one_log_line(
     videos = log.timestamps(ev.VideoReceived)
     assert len(videos) == 2 * 6  # both publishers' headers and frames (the second spliced in), no slate
     client.close()
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(neurtmp.ConfigError, match="reconnect_grace"):
+        LiveOptions(reconnect_grace=-1)
+    with pytest.raises(neurtmp.ConfigError, match="not a file"):
+        LiveOptions(slate="/no/such/slate.png")
+    assert LiveOptions(slate="none").make_slate() is None
+    slate = LiveOptions().make_slate()
+    assert slate is not None and slate.image is None  # the generated card
