@@ -232,11 +232,6 @@ class LiveStream:
         self._last_timestamp = packet.timestamp
         self._accept(packet)
 
-    def close(self) -> None:
-        """Stop the grace timer and the slate (server shutdown)."""
-        self._cancel_grace_timer()
-        self._stop_slate()
-
     def on_packet(self, packet: Packet) -> None:
         """One message from the publisher: cache what joiners need, then fan out."""
         self.messages += 1

@@ -17,6 +17,7 @@ import neurtmp
 import neurtmp.codec.pyav
 from neurtmp.live import LiveOptions
 from neurtmp.live import slate as slate_module
+from neurtmp.live.http import LiveHttp, serve_live_http
 from neurtmp.protocol import events as ev
 
 from ..conftest import url
@@ -117,8 +118,12 @@ def test_players_get_the_slate_then_the_publisher_that_came_back(make_server: An
     live = app.registry.get("live", "grace")
     assert live is not None
 
+    http_app = LiveHttp(app, server, None)
+    http = serve_live_http(http_app, "127.0.0.1", 0)
     red = ffmpeg_publish_colour(stream_url, "red")
     wait_for(lambda: raw.count("red") >= 25, 30, "the player decodes the red source")
+    http_raw = RawFrames(ffmpeg_play_raw(f"http://127.0.0.1:{http.address[1]}/live/grace.flv", WIDTH, HEIGHT))
+    wait_for(lambda: http_raw.count("red") >= 10, 30, "the HTTP-FLV player decodes the red source")
     clips_before = slate_module.cache_info().encodes
     red.send_signal(signal.SIGKILL)  # a dropped connection, no unpublish
     red.wait(10)
@@ -131,7 +136,8 @@ def test_players_get_the_slate_then_the_publisher_that_came_back(make_server: An
     slate_after_last_frame = first_slate - last_red
     gevent.sleep(2.5)  # more than two turns of the 1 s clip
     assert raw.count("slate") >= 45, raw.count("slate")  # 25 fps, no gap
-    assert raw.player.poll() is None
+    assert http_raw.count("slate") >= 45, http_raw.count("slate")
+    assert raw.player.poll() is None and http_raw.player.poll() is None
     assert "NetStream.Play.UnpublishNotify" not in log.codes()
 
     blue = ffmpeg_publish_colour(stream_url, "blue")
@@ -141,8 +147,8 @@ def test_players_get_the_slate_then_the_publisher_that_came_back(make_server: An
         wait_for(lambda: raw.first("blue", published) is not None, 20, "the same player gets the new publisher")
         new_source_after_publish = raw.first("blue", published) - published  # type: ignore[operator]
         assert not live.reconnecting and live.statistics()["reconnecting"] is False
-        wait_for(lambda: raw.count("blue") >= 25, 20)
-        assert raw.player.poll() is None  # one stream to it, from start to end
+        wait_for(lambda: raw.count("blue") >= 25 and http_raw.count("blue") >= 25, 20)
+        assert raw.player.poll() is None and http_raw.player.poll() is None  # one stream to them, start to end
         assert "NetStream.Play.UnpublishNotify" not in log.codes()
         for kind in (ev.VideoReceived, ev.AudioReceived):
             stamps = log.timestamps(kind)
@@ -155,6 +161,9 @@ def test_players_get_the_slate_then_the_publisher_that_came_back(make_server: An
         blue.wait(10)
         client.close()
         raw.player.kill()
+        http_raw.player.kill()
+        http_app.stop()
+        http.stop(timeout=1)
     logging.getLogger(__name__).warning(
         "grace figures: kill -> first slate frame %.0f ms; last source frame -> first slate frame %.0f ms; "
         "new publish -> first new-source frame %.0f ms", (first_slate - killed) * 1000,
