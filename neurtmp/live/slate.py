@@ -57,11 +57,12 @@ def cache_info() -> SlateCacheInfo:
 
 def _encode_or_fail(width: int, height: int, sample_rate: int, channels: int, image: str | None
                     ) -> SlateClip | Exception:
-    """(In a worker thread.) The clip, or the expected error that prevented it."""
+    """(In a worker thread.) The clip, or the error that prevented it: a slate that cannot
+    be made leaves players the last frame, it never stops the stream."""
     try:
         return neurtmp.codec.encode_slate(width, height, sample_rate=sample_rate, channels=channels, image=image,
                                           frame_rate=FRAME_RATE, seconds=CLIP_SECONDS)
-    except (neurtmp.MissingExtra, neurtmp.CodecError, ValueError) as exc:
+    except Exception as exc:  # (PyAV's own errors included)
         return exc
 
 
@@ -77,7 +78,8 @@ def _encode(width: int, height: int, sample_rate: int, channels: int, image: str
             _missing_extra_logged = True
         return None
     if isinstance(clip, Exception):
-        log.warning("no slate for %dx%d: %s; players see the last frame", width, height, clip)
+        log.warning("no slate for %dx%d: %s: %s; players see the last frame", width, height,
+                    type(clip).__name__, clip)
         return None
     log.info("slate %dx%d%s encoded in %.0f ms (%d bytes)", width, height,
              f" with {sample_rate} Hz silence" if sample_rate else "", (time.monotonic() - started) * 1000,
