@@ -297,7 +297,8 @@ def _serve(args: argparse.Namespace) -> int:
         access = _access_control(args, redirects)
         access.install(server)  # before the live app: its checks come first
         live = LiveApp(LiveOptions(apps=tuple(args.app), takeover=args.takeover, gop_packets=args.gop_packets,
-                                   gop_bytes=args.gop_bytes))
+                                   gop_bytes=args.gop_bytes, reconnect_grace=args.reconnect_grace,
+                                   slate=args.slate))
         live.install(server)
         recording = _recording(args, server, worker, on_done=access.notify_recorded)
         relays: list[Any] = [redirects]
@@ -565,7 +566,7 @@ def _keep_workers(workers: Sequence[_Worker], stopping: list[bool]) -> None:
 
 def _proxy(args: argparse.Namespace) -> int:
     import neurtmp
-    from neurtmp.live import LiveApp
+    from neurtmp.live import LiveApp, LiveOptions
     from neurtmp.relay import Forwarder
 
     _configure_logging(args.log_level)
@@ -575,7 +576,7 @@ def _proxy(args: argparse.Namespace) -> int:
             server = neurtmp.Factory().create_server(log_io_dir=args.log_io)
         except ConfigError as exc:
             raise ConfigError(_with_option_names(exc, {"log_io_dir": "--log-io"})) from None
-        live = LiveApp()
+        live = LiveApp(LiveOptions(reconnect_grace=0))  # the forwarder follows its publisher: no grace
         live.install(server)
         forwarder = Forwarder(server, remote, verify=not args.tls_no_verify)
         server.start(args.listen)
@@ -651,6 +652,14 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
                        help="GOP cache bound in packets per stream; 0 disables it (default %(default)s)")
     serve.add_argument("--gop-bytes", type=int, default=live("gop_bytes"),
                        help="GOP cache bound in bytes per stream (default %(default)s)")
+    serve.add_argument("--reconnect-grace", type=float, metavar="SECONDS",
+                       default=os.environ.get("RTMP_RECONNECT_GRACE", live("reconnect_grace")),
+                       help="a stream stays live this long after its publisher left: players get the slate, a "
+                       "publisher of the name within it is spliced in; 0: it ends at once "
+                       "($RTMP_RECONNECT_GRACE; default %(default)s)")
+    serve.add_argument("--slate", metavar="IMAGE", default=live("slate"),
+                       help="picture players get during the reconnect grace, scaled to each stream (needs the codec "
+                       "extra), or none for the last frame, frozen (default: a generated dark card)")
     serve.add_argument("--workers", default="1", metavar="N",
                        help="worker processes sharing the port, for all cores: a number or auto (default %(default)s)")
     serve.add_argument("--worker-start-timeout", type=float, default=_WORKER_START_TIMEOUT, metavar="SECONDS",

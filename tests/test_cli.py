@@ -65,6 +65,8 @@ def test_serve_defaults_are_the_option_dataclass_defaults() -> None:
     assert args.gop_packets == live.gop_packets
     assert args.gop_bytes == live.gop_bytes
     assert args.takeover == live.takeover
+    assert args.reconnect_grace == live.reconnect_grace
+    assert args.slate == live.slate
     assert ServerOptions(**server_options(args)) == server  # and they go back unchanged
 
 
@@ -289,3 +291,10 @@ def test_serve_pull_serves_a_remote_stream_locally(make_server: Any) -> None:
     encoder.close()
     [err] = log
     assert "Traceback" not in err, err
+
+
+def test_reconnect_grace_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RTMP_RECONNECT_GRACE", "2.5")
+    args = build_parser().parse_args(["serve", "--slate", "none"])
+    assert args.reconnect_grace == 2.5 and args.slate == "none"
+    assert build_parser().parse_args(["serve", "--reconnect-grace", "0"]).reconnect_grace == 0

@@ -4,7 +4,8 @@
 None for an unknown name: "h264" (libx264, or NVENC when a GPU is present), "hevc"
 (enhanced RTMP "hvc1"; libx265 or NVENC), "sorenson" (FLV codec 2), "screen video" (FLV
 codec 3). A stream whose codec is "none" sends what
-frame handlers return as it is.
+frame handlers return as it is. `encode_slate` encodes a still picture and silence as a
+clip to loop (`neurtmp.codec.slate`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from neurtmp.errors import MissingExtra
 if TYPE_CHECKING:
     from neurtmp.codec.encoders import VideoEncoder
     from neurtmp.codec.pyav import VideoDecoder
+    from neurtmp.codec.slate import SlateClip
 
 __all__ = [
+    "SlateClip",
     "VideoData",
     "VideoDecoder",
     "VideoEncoder",
@@ -29,6 +32,7 @@ __all__ = [
     "create_video_decoder",
     "create_video_encoder",
     "decoder_names",
+    "encode_slate",
     "encoder_names",
     "flv",
     "hevc",
@@ -47,7 +51,8 @@ _DECODERS = {
     "sorenson": ("neurtmp.codec.pyav", "SorensonDecoder"),
     "screen video": ("neurtmp.codec.pyav", "ScreenVideoDecoder"),
 }
-_LAZY = {"VideoEncoder": "neurtmp.codec.encoders", "VideoDecoder": "neurtmp.codec.pyav"}
+_LAZY = {"VideoEncoder": "neurtmp.codec.encoders", "VideoDecoder": "neurtmp.codec.pyav",
+         "SlateClip": "neurtmp.codec.slate"}
 
 
 def __getattr__(name: str) -> Any:
@@ -88,3 +93,18 @@ def create_video_decoder(name: str) -> VideoDecoder | None:
     """A new decoder for `name`, or None when unknown."""
     factory = _load(_DECODERS, name)
     return factory() if factory is not None else None
+
+
+def encode_slate(width: int, height: int, **options: Any) -> SlateClip:
+    """A slate clip (`neurtmp.codec.slate.encode_slate`: H.264 picture, AAC silence).
+
+    Raises:
+        MissingExtra: PyAV / NumPy (the "codec" extra) are not installed.
+        EncodeError: the picture cannot be made or encoded.
+    """
+    try:
+        module = importlib.import_module("neurtmp.codec.slate")
+    except ModuleNotFoundError as exc:
+        raise MissingExtra("the slate", "codec", exc.name) from exc
+    clip: SlateClip = module.encode_slate(width, height, **options)
+    return clip

@@ -120,7 +120,8 @@ class IngestApp:
         self.config = config
         self.encoder = encoder or choose_encoder(config)
         self.output_dir = os.path.realpath(config.output_dir)
-        self.live = LiveApp(LiveOptions(apps=(config.app,)))
+        # (the transcoder ends with its publisher: no reconnect grace for ingest streams yet)
+        self.live = LiveApp(LiveOptions(apps=(config.app,), reconnect_grace=0))
         self.streams: dict[str, IngestStream] = {}
         #: Finished streams still listed (for `ENDED_LISTED_SECONDS`), by key.
         self.ended: dict[str, IngestStream] = {}

@@ -9,6 +9,7 @@ that talk to the `Registry`. An app that owns connections itself (the ingest app
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from neurtmp import Connection, Packet, Server, Stream
 from neurtmp.handlers import ConnectEventHandler, StreamEventHandler
 from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS
 from neurtmp.live.registry import Registry
+from neurtmp.live.slate import Slate
 from neurtmp.live.stream import LivePlayer, LiveStream
 
 __all__ = ["LiveApp", "LiveOptions"]
@@ -36,10 +38,25 @@ class LiveOptions:
     gop_packets: int = DEFAULT_MAX_PACKETS
     #: GOP cache bound in bytes per stream.
     gop_bytes: int = DEFAULT_MAX_BYTES
+    #: Seconds a stream stays live after its publisher left (clean unpublish or dropped
+    #: connection): players get the slate and a publisher of the name within it is
+    #: spliced in. 0: the stream ends at once (players get UnpublishNotify).
+    reconnect_grace: float = 10.0
+    #: What players get during the grace: None the generated card, an image file
+    #: (scaled to each stream), or "none" for the last frame, frozen.
+    slate: str | None = None
 
     def __post_init__(self) -> None:
         if self.gop_packets < 0 or self.gop_bytes < 0:
             raise neurtmp.ConfigError("gop_packets and gop_bytes must be >= 0")
+        if not self.reconnect_grace >= 0:
+            raise neurtmp.ConfigError(f"reconnect_grace must be >= 0 s, not {self.reconnect_grace}")
+        if self.slate not in (None, "none") and not os.path.isfile(self.slate):
+            raise neurtmp.ConfigError(f"slate image {self.slate!r} is not a file")
+
+    def make_slate(self) -> Slate | None:
+        """The slate these options ask for (None: the last frame, frozen)."""
+        return None if self.slate == "none" else Slate(self.slate)
         if any(not app or "/" in app for app in self.apps):
             raise neurtmp.ConfigError(f"application names must be non-empty, without '/': {list(self.apps)}")
 
@@ -159,7 +176,8 @@ class LiveApp:
 
     def __init__(self, options: LiveOptions | None = None) -> None:
         self.options = options or LiveOptions()
-        self.registry = Registry(self.options.takeover, self.options.gop_packets, self.options.gop_bytes)
+        self.registry = Registry(self.options.takeover, self.options.gop_packets, self.options.gop_bytes,
+                                 self.options.reconnect_grace, self.options.make_slate())
         self._connect = _Connect(self)
 
     def install(self, server: Server) -> None:

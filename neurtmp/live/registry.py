@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS, GopCache
+from neurtmp.live.slate import Slate
 from neurtmp.live.stream import LiveStream
 from neurtmp.names import split_query
 
@@ -20,13 +21,17 @@ class Registry:
     Args:
         takeover: a second publisher replaces the first (else it is refused).
         gop_packets / gop_bytes: GOP cache bounds per stream (0 disables the cache).
+        reconnect_grace: seconds a stream stays live after its publisher left.
+        slate: what its players get meanwhile (None: the last frame).
     """
 
     def __init__(self, takeover: bool = False, gop_packets: int = DEFAULT_MAX_PACKETS,
-                 gop_bytes: int = DEFAULT_MAX_BYTES) -> None:
+                 gop_bytes: int = DEFAULT_MAX_BYTES, reconnect_grace: float = 0.0, slate: Slate | None = None) -> None:
         self.takeover = takeover
         self.gop_packets = gop_packets
         self.gop_bytes = gop_bytes
+        self.reconnect_grace = reconnect_grace
+        self.slate = slate
         self._streams: dict[tuple[str, str], LiveStream] = {}
 
     def get(self, app: str, name: str) -> LiveStream | None:
@@ -37,7 +42,7 @@ class Registry:
         stream = self._streams.get(key)
         if stream is None:
             gop = GopCache(self.gop_packets, self.gop_bytes) if self.gop_packets > 0 else None
-            stream = LiveStream(key[0], key[1], gop)
+            stream = LiveStream(key[0], key[1], gop, self.reconnect_grace, self.slate, on_ended=self.forget_if_idle)
             self._streams[key] = stream
         return stream
 
@@ -62,7 +67,7 @@ class Registry:
                 return None
             old = stream.publisher
             log.info("%s: %s takes over from %s", stream.path, peer, stream.publisher_peer)
-            stream.stop_publishing(old)
+            stream.stop_publishing(old, grace=False)
             displace = getattr(old, "displace", None)
             if displace is not None:
                 displace()

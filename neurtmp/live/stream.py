@@ -6,19 +6,29 @@ timeline instead of jumping back to 0), and the packet handed to the players' `F
 one append to a shared wire log, whatever the number of players. Players that joined
 before there was a key frame to start from get what is not video on their own until
 the next key frame, then join the fan-out.
+
+With a reconnect grace, a publisher that leaves does not end the stream at once: the
+stream stays live, its players get a slate (`neurtmp.live.slate`) looped on the stream's
+clock, or the last frame when there is none, and a publisher of the name within the
+grace is spliced in at its first key frame (its sequence headers first, its timestamps
+going on from the stream's). Players see one stream. After the grace, it ends as without.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import gevent
+from gevent.event import AsyncResult
 
 from neurtmp import DataPacket, FanOut, MessageType, Packet, StatusCode, absent_track_metadata, broadcast
 from neurtmp.fanout import Member
 from neurtmp.live.gop import GopCache
+from neurtmp.live.slate import Slate, SlateLoop
 
 __all__ = ["LivePlayer", "LiveStream"]
 
@@ -54,9 +64,14 @@ class LiveStream:
         app: application name (no query string).
         name: stream name (no query string).
         gop_cache: keep packets since the last key frame for late joiners.
+        reconnect_grace: seconds the stream stays live after its publisher left (0: it
+            ends at once).
+        slate: what players get meanwhile (None: the last frame, frozen).
+        on_ended: called when the stream ends after a grace (the registry forgets it).
     """
 
-    def __init__(self, app: str, name: str, gop_cache: GopCache | None = None) -> None:
+    def __init__(self, app: str, name: str, gop_cache: GopCache | None = None, reconnect_grace: float = 0.0,
+                 slate: Slate | None = None, on_ended: Callable[[LiveStream], None] | None = None) -> None:
         self.app = app
         self.name = name
         self.publisher: Any = None
@@ -81,6 +96,20 @@ class LiveStream:
         #: Video messages published (sequence headers left out).
         self.video_frames = 0
         self.published_at = 0.0
+        self.reconnect_grace = reconnect_grace
+        self._slate = slate
+        self._on_ended = on_ended
+        #: The publisher left and the grace runs (until one is spliced in, or it ends).
+        self._in_grace = False
+        self._grace_timer: gevent.Greenlet | None = None
+        #: A publisher came back within the grace; its first key frame splices it in.
+        self._splicing = False
+        #: Its sequence headers and metadata until then, by kind.
+        self._pending: dict[str, Packet] = {}
+        #: After a splice: the publisher's timestamp of the key frame it started at.
+        self._splice_floor: int | None = None
+        self._slate_clip: AsyncResult | None = None
+        self._slate_loop: SlateLoop | None = None
 
     def __repr__(self) -> str:
         return f"<LiveStream {self.app}/{self.name} players={len(self._players)} live={self.is_live}>"
@@ -91,12 +120,18 @@ class LiveStream:
 
     @property
     def is_live(self) -> bool:
-        return self.publisher is not None
+        """Published, or within the reconnect grace after its publisher left."""
+        return self.publisher is not None or self._in_grace
+
+    @property
+    def reconnecting(self) -> bool:
+        """Within the reconnect grace: no publisher (or a new one not spliced in yet)."""
+        return self._in_grace
 
     @property
     def idle(self) -> bool:
-        """No publisher and no players: the registry may forget it."""
-        return self.publisher is None and not self._players
+        """No publisher, no grace and no players: the registry may forget it."""
+        return self.publisher is None and not self._in_grace and not self._players
 
     @property
     def dropped(self) -> int:
@@ -114,9 +149,20 @@ class LiveStream:
     # -- publishing -----------------------------------------------------------------
 
     def start_publishing(self, source: Any, peer: str = "") -> None:
-        """`source` (whatever stands for the publishing client) is now the publisher."""
+        """`source` (whatever stands for the publishing client) is now the publisher.
+        Within a reconnect grace its players carry on: the slate (or frozen frame) goes
+        on until its first key frame (`on_packet`)."""
         self.publisher = source
         self.publisher_peer = peer
+        self._slate_clip = None  # its resolution may differ: the slate is found again
+        self._splice_floor = None
+        if self._in_grace:
+            if not self._splicing:
+                self.published_at = time.monotonic()
+            self._cancel_grace_timer()
+            self._splicing, self._pending = True, {}
+            log.info("%s: %s is back within the grace; splicing at its first key frame", self.path, peer)
+            return
         self.published_at = time.monotonic()
         self.metadata = self.video_header = self.audio_header = None
         self._seen_audio = self._seen_video = False
@@ -128,24 +174,112 @@ class LiveStream:
                 self._waiting[stream] = None
             self._status(stream, StatusCode.PLAY_PUBLISH_NOTIFY, f"{self.name} is now published.")
 
-    def stop_publishing(self, source: Any) -> bool:
-        """`source` stopped; returns False when it was not (or no longer) the publisher."""
+    def stop_publishing(self, source: Any, grace: bool = True) -> bool:
+        """`source` stopped; returns False when it was not (or no longer) the publisher.
+        With a reconnect grace (and `grace`: not for a takeover, whose new publisher is
+        already there) the stream stays live (see the module docstring)."""
         if self.publisher is not source:
             return False
         self.publisher = None
         self.publisher_peer = ""
+        if grace and self.reconnect_grace > 0 and self._last_timestamp is not None:
+            self._enter_grace()
+        else:
+            self._end()
+        return True
+
+    def _end(self) -> None:
+        self._stop_slate()
+        self._in_grace = self._splicing = False
+        self._pending = {}
         self.gop.clear()
         for player in self._players.values():
             self._status(player.stream, StatusCode.PLAY_UNPUBLISH_NOTIFY, f"{self.name} is now unpublished.")
-        return True
+
+    def _enter_grace(self) -> None:
+        self._in_grace, self._splicing, self._pending = True, False, {}
+        self._grace_timer = gevent.spawn_later(self.reconnect_grace, self._grace_over)
+        log.info("%s: publisher gone; live for %g s more (%s)", self.path, self.reconnect_grace,
+                 "slate" if self._slate is not None else "last frame")
+        if self._slate is None or (self._slate_loop is not None and self._slate_loop.playing):
+            return
+        if self._slate_clip is None:
+            self._slate_clip = self._slate.prepare(self.video_header, self.audio_header, self.path)
+        assert self._last_timestamp is not None
+        start = (self._last_timestamp + _REPUBLISH_GAP_MS) & 0xFFFFFFFF
+        self._slate_loop = SlateLoop(self._slate_clip, self._feed_slate, start)
+
+    def _grace_over(self) -> None:
+        self._grace_timer = None
+        if self.publisher is not None:
+            return
+        log.info("%s: no publisher within %g s: unpublished", self.path, self.reconnect_grace)
+        self._end()
+        if self._on_ended is not None:
+            self._on_ended(self)
+
+    def _cancel_grace_timer(self) -> None:
+        if self._grace_timer is not None:
+            self._grace_timer.kill(block=False)
+            self._grace_timer = None
+
+    def _stop_slate(self) -> None:
+        if self._slate_loop is not None:
+            self._slate_loop.stop()
+            self._slate_loop = None
+
+    def _feed_slate(self, packet: Packet) -> None:
+        self._last_timestamp = packet.timestamp
+        self._accept(packet)
 
     def on_packet(self, packet: Packet) -> None:
         """One message from the publisher: cache what joiners need, then fan out."""
-        packet = self._fix_timestamp(packet)
         self.messages += 1
         self.bytes += len(packet.payload)
         if packet.type_id == MessageType.VIDEO and not packet.is_sequence_header:
             self.video_frames += 1
+        if self._splicing:
+            self._splice(packet)
+            return
+        if (self._splice_floor is not None and not packet.is_sequence_header
+                and packet.timestamp < self._splice_floor and not isinstance(packet, DataPacket)):
+            return  # interleaved before the key frame the publisher was spliced in at
+        packet = self._fix_timestamp(packet)
+        if packet.is_key_frame and self._slate is not None and self._slate_clip is None:
+            self._slate_clip = self._slate.prepare(self.video_header, self.audio_header, self.path)
+        self._accept(packet)
+
+    def _splice(self, packet: Packet) -> None:
+        """A publisher back within the grace: hold its headers and metadata, skip what
+        comes before its first key frame, and there take over from the slate."""
+        if packet.is_sequence_header:
+            self._pending["video" if packet.type_id == MessageType.VIDEO else "audio"] = packet
+            return
+        if isinstance(packet, DataPacket) and packet.name == "onMetaData":
+            self._pending["metadata"] = packet
+            return
+        if not packet.is_key_frame:
+            return
+        self._stop_slate()
+        assert self._last_timestamp is not None
+        self._offset = (self._last_timestamp + _REPUBLISH_GAP_MS - packet.timestamp) & 0xFFFFFFFF
+        self._offset_pending = False
+        self._splicing = self._in_grace = False
+        self._splice_floor = packet.timestamp
+        key = self._fix_timestamp(packet)
+        for kind in ("metadata", "video", "audio"):
+            held = self._pending.get(kind)
+            if held is not None:
+                zero = isinstance(held, DataPacket) and held.timestamp == 0  # (see _fix_timestamp)
+                self._accept(held if zero else held.retimed(key.timestamp))
+        self._pending = {}
+        log.info("%s: publisher spliced in at %d ms", self.path, key.timestamp)
+        if self._slate is not None:
+            self._slate_clip = self._slate.prepare(self.video_header, self.audio_header, self.path)
+        self._accept(key)
+
+    def _accept(self, packet: Packet) -> None:
+        """Cache what joiners need of a packet on the stream's clock, then fan it out."""
         cached = False
         if packet.type_id == MessageType.AUDIO:
             self._seen_audio = True
@@ -204,7 +338,7 @@ class LiveStream:
         """Start a player: cached metadata and headers, then the GOP cache (fast start)."""
         player = _Player(stream, play_started=time.monotonic())
         self._players[stream] = player
-        if self.publisher is None:
+        if not self.is_live:
             self._waiting[stream] = None
             return
         gop = self.gop.packets()
@@ -267,4 +401,5 @@ class LiveStream:
             "bytes": self.bytes,
             "dropped": self.dropped,
             "uptime": time.monotonic() - self.published_at if self.is_live else 0.0,
+            "reconnecting": self.reconnecting,
         }

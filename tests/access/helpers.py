@@ -30,7 +30,7 @@ def access_server(make_server: Any, options: AccessOptions, live_options: LiveOp
     (`relays(server)`: what relays the hooks' rtmp:// redirects)."""
     server = make_server()
     AccessControl(options, relays(server) if relays is not None else None).install(server)
-    app = LiveApp(live_options)
+    app = LiveApp(live_options or LiveOptions(reconnect_grace=0))  # streams end when their publisher leaves
     app.install(server)
     return server, app
 

@@ -15,7 +15,8 @@ FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 def live_server(make_server: Any, live_options: LiveOptions | None = None, **options: Any
                 ) -> tuple[neurtmp.Server, LiveApp]:
-    app = LiveApp(live_options)
+    # (no reconnect grace unless asked for: these tests see a stream end when its publisher leaves)
+    app = LiveApp(live_options or LiveOptions(reconnect_grace=0))
     server = make_server(**options)
     app.install(server)
     return server, app
