@@ -53,12 +53,12 @@ class LiveOptions:
             raise neurtmp.ConfigError(f"reconnect_grace must be >= 0 s, not {self.reconnect_grace}")
         if self.slate not in (None, "none") and not os.path.isfile(self.slate):
             raise neurtmp.ConfigError(f"slate image {self.slate!r} is not a file")
+        if any(not app or "/" in app for app in self.apps):
+            raise neurtmp.ConfigError(f"application names must be non-empty, without '/': {list(self.apps)}")
 
     def make_slate(self) -> Slate | None:
         """The slate these options ask for (None: the last frame, frozen)."""
         return None if self.slate == "none" else Slate(self.slate)
-        if any(not app or "/" in app for app in self.apps):
-            raise neurtmp.ConfigError(f"application names must be non-empty, without '/': {list(self.apps)}")
 
 
 class _Publisher:

@@ -126,3 +126,52 @@ def test_an_edge_forgets_each_name_once_its_last_player_leaves(make_server: Any)
     wait_for(lambda: not edge.players and not edge.pulls, 10)
     feeder.stop()
     edge.stop()
+
+
+@pytest.mark.timeout(120)
+def test_an_edges_players_see_the_slate_through_an_origin_fault_then_the_stream_again(make_server: Any) -> None:
+    """The origin ends the stream (its publisher killed), then restarts: the edge's
+    players keep playing (the edge's own grace and slate), and go on with the stream
+    once the origin has it again, timestamps continuing."""
+    import signal
+
+    from neurtmp.live import LiveOptions
+
+    from .helpers import ffmpeg_play_raw
+    from .test_grace import HEIGHT, WIDTH, EventLog, RawFrames, _non_decreasing, ffmpeg_publish_colour
+
+    origin, _ = live_server(make_server)  # no grace at the origin: its stream ends at once
+    address = origin.get_listen_address()
+    edge, edge_app = live_server(make_server, LiveOptions(reconnect_grace=15))
+    relay = Edge(edge, f"rtmp://{address}", backoff=Backoff(0.2, 0.5)).start()
+    red = ffmpeg_publish_colour(url(origin, "live/cam"), "red")
+    raw = RawFrames(ffmpeg_play_raw(url(edge, "live/cam"), WIDTH, HEIGHT))
+    client = neurtmp.connect(url(edge), timeout=5)
+    client.play("cam")
+    log = EventLog(client)
+    blue = None
+    try:
+        wait_for(lambda: raw.count("red") >= 25, 30, "the edge's player decodes the red source")
+        red.send_signal(signal.SIGKILL)
+        red.wait(10)
+        wait_for(lambda: raw.count("slate") >= 25, 20, "the edge's player gets the slate")
+        origin.shutdown(grace=0)  # and the origin restarts on the same port
+        origin, _ = live_server(make_server, address=address)
+        blue = ffmpeg_publish_colour(url(origin, "live/cam"), "blue")
+        wait_for(lambda: raw.count("blue") >= 25, 40, "the same player gets the stream back")
+        assert raw.player.poll() is None
+        assert "NetStream.Play.UnpublishNotify" not in log.codes()
+        for kind in (neurtmp.events.VideoReceived, neurtmp.events.AudioReceived):
+            stamps = log.timestamps(kind)
+            assert stamps and _non_decreasing(stamps), kind
+        video = log.timestamps(neurtmp.events.VideoReceived)
+        assert max(b - a for a, b in zip(video, video[1:], strict=False)) < 500  # no jump: the slate filled the gap
+        live = edge_app.registry.get("live", "cam")
+        assert live is not None and live.is_live and not live.reconnecting
+    finally:
+        for process in (red, blue, raw.player):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(10)
+        client.close()
+        relay.stop()

@@ -309,5 +309,8 @@ def test_options_are_checked() -> None:
     with pytest.raises(neurtmp.ConfigError, match="not a file"):
         LiveOptions(slate="/no/such/slate.png")
     assert LiveOptions(slate="none").make_slate() is None
+    for apps in (("",), ("a/b",)):
+        with pytest.raises(neurtmp.ConfigError, match="application names"):
+            LiveOptions(apps=apps)
     slate = LiveOptions().make_slate()
     assert slate is not None and slate.image is None  # the generated card
