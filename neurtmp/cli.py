@@ -298,7 +298,7 @@ def _serve(args: argparse.Namespace) -> int:
         access.install(server)  # before the live app: its checks come first
         live = LiveApp(LiveOptions(apps=tuple(args.app), takeover=args.takeover, gop_packets=args.gop_packets,
                                    gop_bytes=args.gop_bytes, reconnect_grace=args.reconnect_grace,
-                                   slate=args.slate))
+                                   slate=args.slate, failover_timeout=args.failover_timeout))
         live.install(server)
         recording = _recording(args, server, worker, on_done=access.notify_recorded)
         relays: list[Any] = [redirects]
@@ -660,6 +660,9 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     serve.add_argument("--slate", metavar="IMAGE", default=live("slate"),
                        help="picture players get during the reconnect grace, scaled to each stream (needs the codec "
                        "extra), or none for the last frame, frozen (default: a generated dark card)")
+    serve.add_argument("--failover-timeout", type=float, default=live("failover_timeout"), metavar="SECONDS",
+                       help="a name's backup publisher (rtmp://HOST/APP/NAME?role=backup) takes over when the "
+                       "primary sends no audio or video this long, or leaves (default %(default)s)")
     serve.add_argument("--workers", default="1", metavar="N",
                        help="worker processes sharing the port, for all cores: a number or auto (default %(default)s)")
     serve.add_argument("--worker-start-timeout", type=float, default=_WORKER_START_TIMEOUT, metavar="SECONDS",

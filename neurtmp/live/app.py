@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,8 @@ from neurtmp.handlers import ConnectEventHandler, StreamEventHandler
 from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS
 from neurtmp.live.registry import Registry
 from neurtmp.live.slate import Slate
-from neurtmp.live.stream import LivePlayer, LiveStream
+from neurtmp.live.stream import BACKUP, DEFAULT_FAILOVER_TIMEOUT, PRIMARY, LivePlayer, LiveStream
+from neurtmp.names import split_query
 
 __all__ = ["LiveApp", "LiveOptions"]
 
@@ -45,10 +47,15 @@ class LiveOptions:
     #: What players get during the grace: None the generated card, an image file
     #: (scaled to each stream), or "none" for the last frame, frozen.
     slate: str | None = None
+    #: Seconds a primary publisher may send no audio or video before players are switched
+    #: to the name's backup publisher (``rtmp://HOST/APP/NAME?role=backup``).
+    failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT
 
     def __post_init__(self) -> None:
         if self.gop_packets < 0 or self.gop_bytes < 0:
             raise neurtmp.ConfigError("gop_packets and gop_bytes must be >= 0")
+        if not self.failover_timeout > 0:
+            raise neurtmp.ConfigError(f"failover_timeout must be > 0 s, not {self.failover_timeout}")
         if not self.reconnect_grace >= 0:
             raise neurtmp.ConfigError(f"reconnect_grace must be >= 0 s, not {self.reconnect_grace}")
         if self.slate not in (None, "none") and not os.path.isfile(self.slate):
@@ -59,6 +66,11 @@ class LiveOptions:
     def make_slate(self) -> Slate | None:
         """The slate these options ask for (None: the last frame, frozen)."""
         return None if self.slate == "none" else Slate(self.slate)
+
+
+def is_backup(name: str) -> bool:
+    """Whether a publish name asks to be the backup of its name (``cam?role=backup``)."""
+    return "backup" in urllib.parse.parse_qs(split_query(name)[1]).get("role", [])
 
 
 class _Publisher:
@@ -96,7 +108,11 @@ class _StreamHandlers:
         registry = self.app.registry
         if is_start:
             self.publisher = _Publisher(stream)
-            live = registry.publish(self.app_name, name, self.publisher, self.connection.get_peer_address())
+            peer = self.connection.get_peer_address()
+            if is_backup(name):
+                live = registry.publish_backup(self.app_name, name, self.publisher, peer)
+            else:
+                live = registry.publish(self.app_name, name, self.publisher, peer)
             if live is None:
                 return False
             self.live = live
@@ -109,8 +125,11 @@ class _StreamHandlers:
     # MediaEventHandler
     def handle_media(self, stream: Stream, packet: Packet) -> None:
         live = self.live
-        if live is not None and live.publisher is self.publisher:
-            live.on_packet(packet)
+        if live is not None and self.publisher is not None:
+            if live.publisher is self.publisher:
+                live.on_packet(packet, PRIMARY)
+            elif live.backup is self.publisher:
+                live.on_packet(packet, BACKUP)
 
     # PlayEventHandler
     def handle_play(self, is_start: bool, stream: Stream) -> bool:
@@ -177,7 +196,8 @@ class LiveApp:
     def __init__(self, options: LiveOptions | None = None) -> None:
         self.options = options or LiveOptions()
         self.registry = Registry(self.options.takeover, self.options.gop_packets, self.options.gop_bytes,
-                                 self.options.reconnect_grace, self.options.make_slate())
+                                 self.options.reconnect_grace, self.options.make_slate(),
+                                 self.options.failover_timeout)
         self._connect = _Connect(self)
 
     def install(self, server: Server) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS, GopCache
 from neurtmp.live.slate import Slate
-from neurtmp.live.stream import LiveStream
+from neurtmp.live.stream import DEFAULT_FAILOVER_TIMEOUT, LiveStream
 from neurtmp.names import split_query
 
 __all__ = ["Registry"]
@@ -23,15 +23,18 @@ class Registry:
         gop_packets / gop_bytes: GOP cache bounds per stream (0 disables the cache).
         reconnect_grace: seconds a stream stays live after its publisher left.
         slate: what its players get meanwhile (None: the last frame).
+        failover_timeout: seconds a primary may send nothing before its backup is used.
     """
 
     def __init__(self, takeover: bool = False, gop_packets: int = DEFAULT_MAX_PACKETS,
-                 gop_bytes: int = DEFAULT_MAX_BYTES, reconnect_grace: float = 0.0, slate: Slate | None = None) -> None:
+                 gop_bytes: int = DEFAULT_MAX_BYTES, reconnect_grace: float = 0.0, slate: Slate | None = None,
+                 failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT) -> None:
         self.takeover = takeover
         self.gop_packets = gop_packets
         self.gop_bytes = gop_bytes
         self.reconnect_grace = reconnect_grace
         self.slate = slate
+        self.failover_timeout = failover_timeout
         self._streams: dict[tuple[str, str], LiveStream] = {}
 
     def get(self, app: str, name: str) -> LiveStream | None:
@@ -42,7 +45,8 @@ class Registry:
         stream = self._streams.get(key)
         if stream is None:
             gop = GopCache(self.gop_packets, self.gop_bytes) if self.gop_packets > 0 else None
-            stream = LiveStream(key[0], key[1], gop, self.reconnect_grace, self.slate, on_ended=self.forget_if_idle)
+            stream = LiveStream(key[0], key[1], gop, self.reconnect_grace, self.slate, on_ended=self.forget_if_idle,
+                                failover_timeout=self.failover_timeout)
             self._streams[key] = stream
         return stream
 
@@ -73,6 +77,24 @@ class Registry:
                 displace()
         stream.start_publishing(source, peer)
         log.info("%s: published by %s", stream.path, peer)
+        return stream
+
+    def publish_backup(self, app: str, name: str, source: Any, peer: str = "") -> LiveStream | None:
+        """Make `source` the backup publisher of app/name (see `LiveStream.start_backup`);
+        None when refused (it has a backup, and no takeover)."""
+        stream = self.get_or_create(app, name)
+        if stream.backup is not None:
+            if not self.takeover:
+                log.info("%s: backup publish from %s refused: %s is its backup", stream.path, peer, stream.backup_peer)
+                return None
+            old = stream.backup
+            log.info("%s: %s takes over the backup from %s", stream.path, peer, stream.backup_peer)
+            stream.stop_publishing(old, grace=False)
+            displace = getattr(old, "displace", None)
+            if displace is not None:
+                displace()
+        stream.start_backup(source, peer)
+        log.info("%s: backup published by %s", stream.path, peer)
         return stream
 
     def unpublish(self, stream: LiveStream, source: Any) -> None:

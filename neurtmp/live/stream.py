@@ -12,6 +12,12 @@ stream stays live, its players get a slate (`neurtmp.live.slate`) looped on the 
 clock, or the last frame when there is none, and a publisher of the name within the
 grace is spliced in at its first key frame (its sequence headers first, its timestamps
 going on from the stream's). Players see one stream. After the grace, it ends as without.
+
+A name may also have a backup publisher (``?role=backup``): received and kept warm (its
+latest sequence headers and metadata) but not delivered while the primary is healthy.
+When the primary stalls (no audio or video for `failover_timeout`) or leaves, the stream
+switches to the backup at its next key frame, by the same splice (its headers first,
+timestamps going on); when the primary is back and sends a key frame, it switches back.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import gevent
@@ -36,6 +42,35 @@ log = logging.getLogger(__name__)
 
 #: Milliseconds between the last message of one publisher and the first of the next.
 _REPUBLISH_GAP_MS = 40
+
+#: The two feeds a name may have.
+PRIMARY, BACKUP = "primary", "backup"
+
+#: Seconds without audio or video after which a primary with a backup is failed over.
+DEFAULT_FAILOVER_TIMEOUT = 2.0
+
+#: Seconds between two looks at the primary's health while a backup waits.
+_WATCH_INTERVAL = 0.25
+
+
+@dataclass
+class _Feed:
+    """What a stream keeps of one of its publishers: its latest sequence headers and
+    metadata (to splice it in at any key frame) and when its last audio or video came."""
+
+    held: dict[str, Packet] = field(default_factory=dict)
+    media_at: float = 0.0
+
+    def note(self, packet: Packet) -> None:
+        if packet.type_id in (MessageType.AUDIO, MessageType.VIDEO):
+            self.media_at = time.monotonic()
+        if packet.is_sequence_header:
+            self.held["video" if packet.type_id == MessageType.VIDEO else "audio"] = packet
+        elif isinstance(packet, DataPacket) and packet.name == "onMetaData":
+            self.held["metadata"] = packet
+
+    def healthy(self, timeout: float) -> bool:
+        return time.monotonic() - self.media_at < timeout
 
 
 class LivePlayer(Member, Protocol):
@@ -68,14 +103,27 @@ class LiveStream:
             ends at once).
         slate: what players get meanwhile (None: the last frame, frozen).
         on_ended: called when the stream ends after a grace (the registry forgets it).
+        failover_timeout: seconds without audio or video after which a primary with a
+            backup publisher is failed over to it.
     """
 
     def __init__(self, app: str, name: str, gop_cache: GopCache | None = None, reconnect_grace: float = 0.0,
-                 slate: Slate | None = None, on_ended: Callable[[LiveStream], None] | None = None) -> None:
+                 slate: Slate | None = None, on_ended: Callable[[LiveStream], None] | None = None,
+                 failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT) -> None:
         self.app = app
         self.name = name
         self.publisher: Any = None
         self.publisher_peer = ""
+        #: The backup publisher (``?role=backup``), kept warm while the primary is healthy.
+        self.backup: Any = None
+        self.backup_peer = ""
+        self.failover_timeout = failover_timeout
+        #: Which feed players get: PRIMARY or BACKUP.
+        self.active = PRIMARY
+        #: Switches between the primary and the backup.
+        self.switches = 0
+        self._feeds = {PRIMARY: _Feed(), BACKUP: _Feed()}
+        self._watchdog: gevent.Greenlet | None = None
         self._players: dict[LivePlayer, _Player] = {}
         #: Players with a key frame to start from; what is published goes to them all.
         self._group = FanOut()
@@ -120,8 +168,9 @@ class LiveStream:
 
     @property
     def is_live(self) -> bool:
-        """Published, or within the reconnect grace after its publisher left."""
-        return self.publisher is not None or self._in_grace
+        """Published (by the primary or the backup), or within the reconnect grace after
+        its publisher left."""
+        return self.publisher is not None or self.backup is not None or self._in_grace
 
     @property
     def reconnecting(self) -> bool:
@@ -131,7 +180,7 @@ class LiveStream:
     @property
     def idle(self) -> bool:
         """No publisher, no grace and no players: the registry may forget it."""
-        return self.publisher is None and not self._in_grace and not self._players
+        return not self.is_live and not self._players
 
     @property
     def dropped(self) -> int:
@@ -151,9 +200,14 @@ class LiveStream:
     def start_publishing(self, source: Any, peer: str = "") -> None:
         """`source` (whatever stands for the publishing client) is now the publisher.
         Within a reconnect grace its players carry on: the slate (or frozen frame) goes
-        on until its first key frame (`on_packet`)."""
+        on until its first key frame (`on_packet`); while a backup carries the stream, the
+        primary takes over again at its first key frame."""
         self.publisher = source
         self.publisher_peer = peer
+        self._feeds[PRIMARY] = _Feed(media_at=time.monotonic())
+        if self.active == BACKUP:
+            log.info("%s: the primary %s is back; switching to it at its first key frame", self.path, peer)
+            return
         self._slate_clip = None  # its resolution may differ: the slate is found again
         self._splice_floor = None
         if self._in_grace:
@@ -174,19 +228,68 @@ class LiveStream:
                 self._waiting[stream] = None
             self._status(stream, StatusCode.PLAY_PUBLISH_NOTIFY, f"{self.name} is now published.")
 
+    def start_backup(self, source: Any, peer: str = "") -> None:
+        """`source` is now the backup publisher: kept warm, delivered when the primary
+        stalls or is gone (at once, at its first key frame, when there is no primary)."""
+        self.backup, self.backup_peer = source, peer
+        self._feeds[BACKUP] = _Feed(media_at=time.monotonic())
+        if not self.is_live or self._last_timestamp is None:
+            self.published_at = time.monotonic()
+        if self._watchdog is None:
+            self._watchdog = gevent.spawn(self._watch_primary)
+        if self.publisher is None:
+            self._switch(BACKUP, "there is no primary")
+
     def stop_publishing(self, source: Any, grace: bool = True) -> bool:
-        """`source` stopped; returns False when it was not (or no longer) the publisher.
-        With a reconnect grace (and `grace`: not for a takeover, whose new publisher is
-        already there) the stream stays live (see the module docstring)."""
-        if self.publisher is not source:
+        """`source` (the primary or the backup) stopped; returns False when it was not
+        (or no longer) a publisher of the stream. With a reconnect grace (and `grace`:
+        not for a takeover, whose new publisher is already there) the stream stays live
+        (see the module docstring); with a backup, the other feed carries it on."""
+        if source is self.backup and source is not None:
+            self.backup, self.backup_peer = None, ""
+            if self._watchdog is not None:
+                self._watchdog.kill(block=False)
+                self._watchdog = None
+            if self.active != BACKUP:
+                return True
+            if self.publisher is not None:
+                self._switch(PRIMARY, "the backup left")
+                return True
+            self.active = PRIMARY
+        elif self.publisher is source:
+            self.publisher = None
+            self.publisher_peer = ""
+            if self.backup is not None:
+                self._switch(BACKUP, "the primary left")
+                return True
+        else:
             return False
-        self.publisher = None
-        self.publisher_peer = ""
         if grace and self.reconnect_grace > 0 and self._last_timestamp is not None:
             self._enter_grace()
         else:
             self._end()
         return True
+
+    def _switch(self, feed: str, why: str) -> None:
+        """Deliver `feed` from its next key frame on (its held headers first)."""
+        if self.active == feed:
+            return
+        self.active = feed
+        self.switches += 1
+        log.info("%s: switching to the %s (%s)", self.path, feed, why)
+        if self._last_timestamp is None:
+            return  # nothing delivered yet: it simply starts the stream
+        self._cancel_grace_timer()
+        self._splicing, self._pending = True, dict(self._feeds[feed].held)
+
+    def _watch_primary(self) -> None:
+        """While there is a backup: fail over when the primary stalls."""
+        while True:
+            gevent.sleep(_WATCH_INTERVAL)
+            primary, backup = self._feeds[PRIMARY], self._feeds[BACKUP]
+            if (self.active == PRIMARY and self.publisher is not None and not primary.healthy(self.failover_timeout)
+                    and backup.healthy(self.failover_timeout)):
+                self._switch(BACKUP, f"no audio or video from the primary for {self.failover_timeout:g} s")
 
     def _end(self) -> None:
         self._stop_slate()
@@ -232,8 +335,14 @@ class LiveStream:
         self._last_timestamp = packet.timestamp
         self._accept(packet)
 
-    def on_packet(self, packet: Packet) -> None:
-        """One message from the publisher: cache what joiners need, then fan out."""
+    def on_packet(self, packet: Packet, feed: str = PRIMARY) -> None:
+        """One message from the publisher (or, with `feed` BACKUP, the backup): cache
+        what joiners need, then fan out; a feed not delivered is only kept warm."""
+        self._feeds[feed].note(packet)
+        if feed != self.active:
+            if not (feed == PRIMARY and packet.is_key_frame and self.publisher is not None):
+                return
+            self._switch(PRIMARY, "the primary is back")
         self.messages += 1
         self.bytes += len(packet.payload)
         if packet.type_id == MessageType.VIDEO and not packet.is_sequence_header:
@@ -402,4 +511,7 @@ class LiveStream:
             "dropped": self.dropped,
             "uptime": time.monotonic() - self.published_at if self.is_live else 0.0,
             "reconnecting": self.reconnecting,
+            "backup": self.backup_peer,
+            "active": self.active,
+            "switches": self.switches,
         }
