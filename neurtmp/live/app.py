@@ -109,10 +109,7 @@ class _StreamHandlers:
         if is_start:
             self.publisher = _Publisher(stream)
             peer = self.connection.get_peer_address()
-            if is_backup(name):
-                live = registry.publish_backup(self.app_name, name, self.publisher, peer)
-            else:
-                live = registry.publish(self.app_name, name, self.publisher, peer)
+            live = registry.publish(self.app_name, name, self.publisher, peer, backup=is_backup(name))
             if live is None:
                 return False
             self.live = live

@@ -57,44 +57,31 @@ class Registry:
         if stream.idle and self._streams.get((stream.app, stream.name)) is stream:
             del self._streams[(stream.app, stream.name)]
 
-    def publish(self, app: str, name: str, source: Any, peer: str = "") -> LiveStream | None:
-        """Make `source` the publisher of app/name; None when refused (name in use).
+    def publish(self, app: str, name: str, source: Any, peer: str = "", backup: bool = False
+                ) -> LiveStream | None:
+        """Make `source` the publisher of app/name (with `backup`, its backup publisher:
+        see `LiveStream.start_backup`); None when refused (that place is taken).
 
-        With takeover, the current publisher is displaced (`source.displace()` is not
+        With takeover, the current one is displaced (`source.displace()` is not
         required: the old publisher's connection is closed by the caller's policy).
         """
         stream = self.get_or_create(app, name)
-        if stream.publisher is not None:
+        role = "backup" if backup else "publisher"
+        old, old_peer = (stream.backup, stream.backup_peer) if backup else (stream.publisher, stream.publisher_peer)
+        if old is not None:
             if not self.takeover:
-                log.info("%s: publish from %s refused: already published by %s", stream.path, peer,
-                         stream.publisher_peer)
+                log.info("%s: %s from %s refused: %s is its %s", stream.path, role, peer, old_peer, role)
                 return None
-            old = stream.publisher
-            log.info("%s: %s takes over from %s", stream.path, peer, stream.publisher_peer)
+            log.info("%s: %s takes over as %s from %s", stream.path, peer, role, old_peer)
             stream.stop_publishing(old, grace=False)
             displace = getattr(old, "displace", None)
             if displace is not None:
                 displace()
-        stream.start_publishing(source, peer)
-        log.info("%s: published by %s", stream.path, peer)
-        return stream
-
-    def publish_backup(self, app: str, name: str, source: Any, peer: str = "") -> LiveStream | None:
-        """Make `source` the backup publisher of app/name (see `LiveStream.start_backup`);
-        None when refused (it has a backup, and no takeover)."""
-        stream = self.get_or_create(app, name)
-        if stream.backup is not None:
-            if not self.takeover:
-                log.info("%s: backup publish from %s refused: %s is its backup", stream.path, peer, stream.backup_peer)
-                return None
-            old = stream.backup
-            log.info("%s: %s takes over the backup from %s", stream.path, peer, stream.backup_peer)
-            stream.stop_publishing(old, grace=False)
-            displace = getattr(old, "displace", None)
-            if displace is not None:
-                displace()
-        stream.start_backup(source, peer)
-        log.info("%s: backup published by %s", stream.path, peer)
+        if backup:
+            stream.start_backup(source, peer)
+        else:
+            stream.start_publishing(source, peer)
+        log.info("%s: %spublished by %s", stream.path, "backup " if backup else "", peer)
         return stream
 
     def unpublish(self, stream: LiveStream, source: Any) -> None:

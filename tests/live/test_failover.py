@@ -30,17 +30,20 @@ def test_players_fail_over_to_the_backup_and_back(make_server: Any) -> None:
     server, app = live_server(make_server, LiveOptions(reconnect_grace=0, failover_timeout=1.0))
     stream_url = url(server, "live/cam")
     primary = ffmpeg_publish_colour(stream_url, "red")
-    backup = ffmpeg_publish_colour(stream_url + "?role=backup", "blue")
     raw = RawFrames(ffmpeg_play_raw(stream_url, WIDTH, HEIGHT))
     client = neurtmp.connect(url(server), timeout=5)
     client.play("cam")
     log = EventLog(client)
-    processes = [primary, backup, raw.player]
+    processes = [primary, raw.player]
     try:
-        wait_for(lambda: raw.count("red") >= 25, 30, "players get the primary")
+        wait_for(lambda: raw.count("red") >= 10, 30, "players get the primary")
+        backup = ffmpeg_publish_colour(stream_url + "?role=backup", "blue")
+        processes.append(backup)
         live = app.registry.get("live", "cam")
         assert live is not None
         wait_for(lambda: live.backup is not None, 10, "the backup is connected")
+        backup_joined = raw.frames[-1][0]
+        wait_for(lambda: raw.count("red", backup_joined) >= 25, 20, "players keep getting the primary")
         assert raw.count("blue") == 0 and live.active == "primary"  # kept warm, not delivered
 
         # 1. the primary stalls (SIGSTOP): after the failover timeout, the backup
