@@ -37,7 +37,7 @@ from werkzeug.wrappers import Request, Response
 from neurtmp.live.http import LiveHttp, serve_wsgi
 from neurtmp.names import host_port
 
-__all__ = ["CONTENT_TYPES", "IngestHttp", "Served", "bound_address", "serve_http"]
+__all__ = ["CONTENT_TYPES", "IngestHttp", "Playlists", "bound_address", "serve_http"]
 
 STATIC_DIR = pathlib.Path(__file__).resolve().parent / "static"
 
@@ -56,7 +56,7 @@ CONTENT_TYPES = {
 _LIVE_SUFFIXES = (".m3u8", ".mpd")
 
 
-class Served(Protocol):
+class Playlists(Protocol):
     """What the HTTP side serves of each key (`neurtmp.ingest.outputs.Outputs`)."""
 
     def listing(self, key: str, name: str) -> bytes | None:
@@ -74,7 +74,7 @@ class IngestHttp:
         describe: the live streams, as `/streams` lists them.
     """
 
-    def __init__(self, outputs: Served, describe: Callable[[], list[dict[str, Any]]],
+    def __init__(self, outputs: Playlists, describe: Callable[[], list[dict[str, Any]]],
                  live: LiveHttp | None = None) -> None:
         self.outputs = outputs
         self.describe = describe
