@@ -241,7 +241,7 @@ class Session:
                 segments.append(splice_hls.Segment(served, run.cc, entry.duration,
                                                    f"{self.name}/chunk-{found.group(1)}-{served:05d}.m4s", init,
                                                    entry.tags, number == 1))
-        segments = splice_hls.contiguous_tail(segments, self._whole)[-WINDOW_SEGMENTS:]
+        segments = splice_hls.contiguous_tail(segments[-WINDOW_SEGMENTS:], self._whole)
         if not segments:
             return None
         origin_cc = self.continuation_from.cc - (1 if self.continuation_from.follows else 0)
