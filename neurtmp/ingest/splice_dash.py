@@ -1,9 +1,11 @@
 """DASH manifests spliced from the manifests of several encodes (ffmpeg runs): a Period each.
 
 ffmpeg's dash muxer writes one Period and cannot continue a manifest: a restarted ffmpeg
-begins a new timeline at 0 with new initialization segments, and on its way out writes a
-static manifest. An encode restart is what DASH Periods are for, so the manifest players
-get has a Period per run (new initialization segments, numbers and timeline of its own).
+begins a new timeline at 0 and $Number$ at 1 with new initialization segments, and on its
+way out writes a static manifest. (Its -availability_start_time_ms and -output_ts_offset
+could keep one timeline going, but not one set of segment names nor one initialization
+segment, which a single Period needs.) An encode restart is what DASH Periods are for, so
+the manifest players get has a Period per run (new initialization segments, numbers and timeline of its own).
 Each Period starts where its run's media really lies on the wall clock: its run's
 availabilityStartTime less the stream's (the first run's), never before the end of the
 Period before it, so players at the live edge find its segments when the clock says they

@@ -1,8 +1,12 @@
 """HLS media playlists spliced from the playlists of several encodes (ffmpeg runs).
 
-ffmpeg's dash muxer, which writes our HLS playlists, cannot continue a playlist: each run
-starts again at segment 1 and ends its playlist with #EXT-X-ENDLIST when it exits, even
-on a signal. So each run writes a folder of its own and the playlist players get is made
+ffmpeg's dash muxer, which writes our HLS playlists beside the manifest (-hls_playlist),
+cannot continue a playlist: in ffmpeg 9 it has no -start_number and none of the hls
+muxer's append_list, discont_start or omit_endlist flags (the hls muxer has them, but it
+would write a second copy of every segment beside the DASH ones). Each run starts again
+at segment 1 and, when it exits at the end of its input or on SIGTERM or SIGINT, ends
+its playlists with #EXT-X-ENDLIST (and its manifest turns static); only SIGKILL leaves
+them open. So each run writes a folder of its own and the playlist players get is made
 here: the runs' segments in order, numbered on from one run to the next (#EXT-X-MEDIA-
 SEQUENCE never goes back), an #EXT-X-DISCONTINUITY (and a new #EXT-X-MAP) where an encode
 restarted, #EXT-X-DISCONTINUITY-SEQUENCE moved on as those slide out of the window, and
