@@ -944,7 +944,7 @@ def _ingest(args: argparse.Namespace) -> int:
     # the live app's HTTP side rides along: HTTP-FLV of the published key (/live/KEY.flv)
     # and the JSON API (/api/v1/..., loopback clients or $NEURTMP_API_TOKEN)
     live_http = LiveHttp(app.live, server, os.environ.get("NEURTMP_API_TOKEN"))
-    http_app = IngestHttp(app.stream_dir, app.describe, live_http)
+    http_app = IngestHttp(app.outputs, app.describe, live_http)
     try:
         http = serve_http(http_app, config.host, config.http_port)
     except OSError as exc:

@@ -7,7 +7,7 @@
     app = IngestApp(config)
     app.install(server)
     server.start(f"{config.host}:{config.port}")
-    http = serve_http(IngestHttp(app.stream_dir, app.describe), config.host, config.http_port)
+    http = serve_http(IngestHttp(app.outputs, app.describe), config.host, config.http_port)
 """
 
 from __future__ import annotations

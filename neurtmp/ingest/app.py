@@ -5,13 +5,19 @@ Built on the framework's public handler API. For each stream of a connection to 
 ingest app, the app's publish and media handlers come first in the stream's chains
 (keys, tokens, limits, the transcoder), then the live app's (`LiveApp.attach`), so RTMP
 players of the same URL are served too.
+
+Each publish is a session with a folder of its own (`neurtmp.ingest.outputs`): the
+transcoder's ffmpeg runs write fresh folders in it, the HTTP side serves playlists spliced
+from them (continuous across transcoder restarts), and the session ends (#EXT-X-ENDLIST,
+a static MPD) only when the publisher has left and its last ffmpeg is gone. A finished
+session's folder is removed `keep_finished` seconds later, whether or not the key is
+published again meanwhile (the new publish writes its own folder).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +30,8 @@ from neurtmp.handlers import ConnectEventHandler, Refusal, StreamEventHandler
 from neurtmp.ingest import _process
 from neurtmp.ingest.access import BitrateMeter, check_key, check_token, split_name
 from neurtmp.ingest.config import IngestConfig
+from neurtmp.ingest.outputs import Outputs
+from neurtmp.ingest.session import Session
 from neurtmp.ingest.transcoder import Transcoder
 from neurtmp.live import LiveApp, LiveOptions
 
@@ -67,12 +75,12 @@ def _number(text: str | None) -> float | None:
 
 @dataclass
 class IngestStream:
-    """One published stream: its transcoder, input bitrate, and where its files are."""
+    """One published stream: its transcoder, input bitrate, and its session (its files)."""
 
     key: str
     stream: Any
     transcoder: Transcoder
-    out_dir: str
+    session: Session
     peer: str
     meter: BitrateMeter = field(default_factory=BitrateMeter)
     published_at: float = field(default_factory=time.monotonic)
@@ -125,8 +133,10 @@ class IngestApp:
         self.streams: dict[str, IngestStream] = {}
         #: Finished streams still listed (for `ENDED_LISTED_SECONDS`), by key.
         self.ended: dict[str, IngestStream] = {}
+        #: The sessions of each key, and what the HTTP side serves of them.
+        self.outputs = Outputs(self.output_dir, config.segment_duration)
         self._by_stream: dict[Any, IngestStream] = {}
-        self._removals: dict[str, gevent.Greenlet] = {}
+        self._removals: list[gevent.Greenlet] = []
         self._finishing: list[gevent.Greenlet] = []
         os.makedirs(self.output_dir, exist_ok=True)
 
@@ -139,13 +149,6 @@ class IngestApp:
         stream.register_publish_event_handler(self._on_publish)
         stream.register_media_event_handler(self._on_media)
         self.live.attach(stream)
-
-    def stream_dir(self, key: str) -> str | None:
-        """The folder of a valid key's files, inside the output folder (None: not a key)."""
-        if check_key(key) is not None:
-            return None
-        path = os.path.realpath(os.path.join(self.output_dir, key))
-        return path if os.path.dirname(path) == self.output_dir else None
 
     def describe(self, include_ended: bool = True) -> list[dict[str, Any]]:
         """The streams as `/streams` lists them: the published ones, then (with
@@ -177,17 +180,12 @@ class IngestApp:
         refusal = self._refusal(key, query)
         if refusal is not None:
             return refusal  # the framework logs it, with the description
-        out_dir = self.stream_dir(key)
-        assert out_dir is not None
         self.ended.pop(key, None)
-        removal = self._removals.pop(key, None)
-        if removal is not None:
-            removal.kill(block=False)
-        shutil.rmtree(out_dir, ignore_errors=True)  # an earlier session's files
+        session = self.outputs.open(key)  # a folder of its own: an earlier session's ffmpeg may still be finishing
         config = self.config
-        transcoder = Transcoder(key, os.path.join(out_dir, "dash"), config.ffmpeg_path(), self.encoder, config.preset,
+        transcoder = Transcoder(key, session.begin_run, config.ffmpeg_path(), self.encoder, config.preset,
                                 config.segment_duration, config.stall_timeout)
-        entry = IngestStream(key, stream, transcoder, out_dir, peer)
+        entry = IngestStream(key, stream, transcoder, session, peer)
         transcoder.on_failure = lambda description: self._disconnect(entry, description, FAILED)
         self.streams[key] = entry
         self._by_stream[stream] = entry
@@ -209,15 +207,12 @@ class IngestApp:
         return None
 
     def _finish(self, entry: IngestStream) -> None:
+        """The publisher left: ffmpeg finishes, then the playlists end; the session's
+        files go `keep_finished` seconds later."""
         entry.transcoder.stop()
-        keep = self.config.keep_finished
-        self._removals[entry.key] = gevent.spawn_later(keep, self._remove_files, entry.key, entry.out_dir)
-
-    def _remove_files(self, key: str, out_dir: str) -> None:
-        if key not in self.streams:
-            shutil.rmtree(out_dir, ignore_errors=True)
-            log.info("%s: finished stream's files removed", key)
-        self._removals.pop(key, None)
+        entry.session.finish()
+        self._removals = [g for g in self._removals if not g.dead]
+        self._removals.append(gevent.spawn_later(self.config.keep_finished, self.outputs.remove, entry.session))
 
     # -- media -----------------------------------------------------------------------------
 
@@ -260,10 +255,15 @@ class IngestApp:
         entries = list(self.streams.values())
         self.streams.clear()
         self._by_stream.clear()
-        stoppers = [gevent.spawn(entry.transcoder.stop) for entry in entries]
+        stoppers = [gevent.spawn(self._stop_entry, entry) for entry in entries]
         gevent.joinall(stoppers + self._finishing, timeout=30)
-        for removal in self._removals.values():
+        for removal in self._removals:
             removal.kill(block=False)
+
+    @staticmethod
+    def _stop_entry(entry: IngestStream) -> None:
+        entry.transcoder.stop()
+        entry.session.finish()
 
 
 class _Connect(ConnectEventHandler):

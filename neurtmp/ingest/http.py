@@ -9,12 +9,14 @@ gevent's WSGI server in the RTMP server's process:
     /metrics                            Prometheus text exposition (when a monitor runs)
     /streams/<key>/master.m3u8          HLS master playlist (and media_N.m3u8 beside it)
     /streams/<key>/dash/manifest.mpd    DASH manifest
-    /streams/<key>/<segment>            CMAF segments (init-N.m4s, chunk-N-NNNNN.m4s)
+    /streams/<key>/<session>/<segment>  CMAF segments (chunk-N-NNNNN.m4s, rN/init-N.m4s)
 
-Playlists and manifests are not cached; segments are. They list only segments written
-whole (`neurtmp.ingest.whole`: a full disk leaves truncated ones behind); one that is
-truncated itself, or lists none, is answered 503. A segment not written whole is 404.
-Every answer allows any origin (CORS), so players on other pages work.
+Playlists and manifests are those of the key's newest session, spliced across its
+transcoder restarts (`neurtmp.ingest.session`); they are not cached, segments are (a
+segment's name is never reused). They list only segments written whole
+(`neurtmp.ingest.whole`: a full disk leaves truncated ones behind); one with none to list
+is answered 503. A segment not written whole is 404. Every answer allows any origin
+(CORS), so players on other pages work.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 import os
 import pathlib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from gevent.pywsgi import WSGIServer
 from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
@@ -32,11 +34,10 @@ from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
-from neurtmp.ingest.whole import segment_is_whole, whole_manifest, whole_playlist
 from neurtmp.live.http import LiveHttp, serve_wsgi
 from neurtmp.names import host_port
 
-__all__ = ["CONTENT_TYPES", "IngestHttp", "bound_address", "serve_http"]
+__all__ = ["CONTENT_TYPES", "IngestHttp", "Playlists", "bound_address", "serve_http"]
 
 STATIC_DIR = pathlib.Path(__file__).resolve().parent / "static"
 
@@ -55,17 +56,27 @@ CONTENT_TYPES = {
 _LIVE_SUFFIXES = (".m3u8", ".mpd")
 
 
+class Playlists(Protocol):
+    """What the HTTP side serves of each key (`neurtmp.ingest.outputs.Outputs`)."""
+
+    def listing(self, key: str, name: str) -> bytes | None:
+        """A playlist or manifest by name; None: nothing to list yet. Raises LookupError."""
+
+    def segment(self, key: str, path: str) -> str | None:
+        """The file of a segment by its served path, when it is written whole."""
+
+
 class IngestHttp:
     """The WSGI application.
 
     Args:
-        stream_dir: key -> the folder of that stream's files (None: not a valid key).
+        outputs: the playlists and segments of each key (`IngestApp.outputs`).
         describe: the live streams, as `/streams` lists them.
     """
 
-    def __init__(self, stream_dir: Callable[[str], str | None], describe: Callable[[], list[dict[str, Any]]],
+    def __init__(self, outputs: Playlists, describe: Callable[[], list[dict[str, Any]]],
                  live: LiveHttp | None = None) -> None:
-        self.stream_dir = stream_dir
+        self.outputs = outputs
         self.describe = describe
         #: The live app's HTTP side, mounted under the ingest routes: HTTP-FLV of the
         #: published streams (/APP/KEY.flv) and the JSON API (/api/v1/...).
@@ -127,36 +138,19 @@ class IngestHttp:
         return Response(self.metrics(), mimetype="text/plain; version=0.0.4")
 
     def _media(self, request: Request, key: str, path: str) -> Response:
-        folder = self.stream_dir(key)
-        if folder is None:
-            raise NotFound()
-        folder = os.path.join(folder, "dash")
         suffix = os.path.splitext(path)[1]
-        full = safe_join(folder, path)
-        if full is None or not os.path.isfile(full):
-            raise NotFound()
         if suffix in _LIVE_SUFFIXES:
-            return self._listing(full, suffix)
-        if suffix == ".m4s" and not segment_is_whole(full):
+            try:
+                body = self.outputs.listing(key, path)
+            except LookupError:
+                raise NotFound() from None
+            if body is None:
+                raise ServiceUnavailable("no whole segments to list yet", retry_after=1)
+            return Response(body, content_type=CONTENT_TYPES[suffix], headers={"Cache-Control": "no-cache, no-store"})
+        full = self.outputs.segment(key, path) if suffix == ".m4s" else None
+        if full is None:
             raise NotFound()
-        return self._file(request, folder, path)
-
-    def _listing(self, full: str, suffix: str) -> Response:
-        """A playlist or manifest, listing only whole segments (503 when it cannot)."""
-        try:
-            with open(full, "rb") as f:
-                data = f.read()
-        except OSError:
-            raise NotFound() from None
-        folder = os.path.dirname(full)
-        if suffix == ".m3u8":
-            text = whole_playlist(data.decode(errors="replace"), folder)
-            body = None if text is None else text.encode()
-        else:
-            body = whole_manifest(data, folder)
-        if body is None:
-            raise ServiceUnavailable("no whole segments to list yet", retry_after=1)
-        return Response(body, content_type=CONTENT_TYPES[suffix], headers={"Cache-Control": "no-cache, no-store"})
+        return self._file(request, os.path.dirname(full), os.path.basename(full))
 
 
     def serve_flv(self, sock: Any, peer: str, app: str, name: str) -> str:

@@ -4,19 +4,28 @@ One ffmpeg per stream reads FLV on stdin and encodes each rung once (a split and
 scale per rung), with key frames forced at every segment boundary on every rung so that
 players can switch between them; audio is encoded once. Its dash muxer writes CMAF
 segments, the MPD and, beside them, the HLS playlists (master.m3u8, media_N.m3u8), so
-HLS and DASH players share the same files.
+HLS and DASH players share the same files. Those files are one encode's (one ffmpeg run's);
+what players get is spliced from them by `neurtmp.ingest.session`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LADDER", "Rung", "ffmpeg_command", "rungs_for"]
+__all__ = ["EXTRA_SEGMENTS", "INIT_NAME", "LADDER", "MEDIA_NAME", "WINDOW_SEGMENTS", "Rung", "ffmpeg_command",
+           "rungs_for"]
 
 #: Frames per second of every rung.
 FRAME_RATE = 30
 #: AAC bitrate (kbit/s), encoded once for all rungs.
 AUDIO_KBPS = 128
+#: Segments listed in a live playlist or manifest (ffmpeg's -window_size).
+WINDOW_SEGMENTS = 10
+#: Segments kept on disk beyond those, for players a little behind (-extra_window_size).
+EXTRA_SEGMENTS = 10
+#: ffmpeg's names for a representation's initialization and media segments (DASH templates).
+INIT_NAME = "init-$RepresentationID$.m4s"
+MEDIA_NAME = "chunk-$RepresentationID$-$Number%05d$.m4s"
 
 
 @dataclass(frozen=True)
@@ -84,9 +93,8 @@ def ffmpeg_command(ffmpeg: str, rungs: list[Rung], out_dir: str, encoder: str, p
         command += ["-c:a", "aac", "-b:a", f"{AUDIO_KBPS}k", "-ac", "2"]
     adaptation = "id=0,streams=v id=1,streams=a" if has_audio else "id=0,streams=v"
     command += ["-f", "dash", "-seg_duration", f"{segment_duration:g}", "-use_template", "1", "-use_timeline", "1",
-                "-window_size", "10", "-extra_window_size", "10", "-remove_at_exit", "0",
+                "-window_size", str(WINDOW_SEGMENTS), "-extra_window_size", str(EXTRA_SEGMENTS), "-remove_at_exit", "0",
                 "-hls_playlist", "1", "-adaptation_sets", adaptation,
-                "-init_seg_name", "init-$RepresentationID$.m4s",
-                "-media_seg_name", "chunk-$RepresentationID$-$Number%05d$.m4s",
+                "-init_seg_name", INIT_NAME, "-media_seg_name", MEDIA_NAME,
                 f"{out_dir}/manifest.mpd"]
     return command

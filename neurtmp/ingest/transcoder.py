@@ -11,13 +11,18 @@ descriptors left, an output folder that cannot be made), it is restarted with ba
 fed the cached metadata and sequence headers, then video from the next key frame. After
 `MAX_FAILURES` such failures in a row without a frame encoded, it gives up and tells
 `on_failure` why, as a status description for the publisher. `stop()` ends the input,
-so ffmpeg finalises the playlists (ENDLIST, a static MPD), then TERM, then KILL.
+so ffmpeg finishes its last segments, then TERM, then KILL.
+
+Every ffmpeg run writes a fresh folder, asked of `new_folder` only once the run before
+is gone (killed and waited for): one ffmpeg per folder, ever. The playlists players get
+are spliced from those folders (`neurtmp.ingest.session`), so a restart continues them.
+The ladder's rungs are chosen at the first start and kept for the stream, so every run
+encodes the same renditions and each HLS media playlist carries on across restarts.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -54,11 +59,12 @@ _TAG_AUDIO, _TAG_VIDEO, _TAG_SCRIPT = 8, 9, 18
 
 
 class Transcoder:
-    """Encodes one stream's ladder into `out_dir` (see the module docstring).
+    """Encodes one stream's ladder, a fresh folder per ffmpeg run (see the module docstring).
 
     Args:
         key: the stream key (for logs).
-        out_dir: where the segments and playlists go (created).
+        new_folder: makes the folder for the next ffmpeg run and returns its path
+            (`Session.begin_run`); raises OSError when it cannot.
         ffmpeg: the ffmpeg binary.
         encoder: "x264" or "nvenc_h264".
         preset: x264 preset.
@@ -68,10 +74,13 @@ class Transcoder:
             "500 transcoder cannot start: ...") when the transcoder gives up.
     """
 
-    def __init__(self, key: str, out_dir: str, ffmpeg: str, encoder: str, preset: str, segment_duration: float,
-                 stall_timeout: float, on_failure: Callable[[str], None] | None = None) -> None:
+    def __init__(self, key: str, new_folder: Callable[[], str], ffmpeg: str, encoder: str, preset: str,
+                 segment_duration: float, stall_timeout: float,
+                 on_failure: Callable[[str], None] | None = None) -> None:
         self.key = key
-        self.out_dir = out_dir
+        self.new_folder = new_folder
+        #: The folder the current (or last) ffmpeg run writes.
+        self.out_dir: str | None = None
         self.ffmpeg = ffmpeg
         self.encoder = encoder
         self.preset = preset
@@ -186,9 +195,10 @@ class Transcoder:
 
     def _start(self, timestamp: int) -> None:
         assert self.input_size is not None
-        os.makedirs(self.out_dir, exist_ok=True)
-        self.rungs = rungs_for(*self.input_size)
-        command = ffmpeg_command(self.ffmpeg, self.rungs, self.out_dir, self.encoder, self.preset,
+        out_dir = self.out_dir = self.new_folder()
+        if not self.rungs:
+            self.rungs = rungs_for(*self.input_size)
+        command = ffmpeg_command(self.ffmpeg, self.rungs, out_dir, self.encoder, self.preset,
                                  self.segment_duration, self._has_audio)
         child = self._process = _process.spawn(command)
         self._encoded = False
@@ -207,7 +217,7 @@ class Transcoder:
         if self._watchdog is None:
             self._watchdog = gevent.spawn(self._watch)
         log.info("%s: ffmpeg started: %s, %dx%d in -> %s (%s)", self.key, self.encoder, *self.input_size,
-                 ", ".join(r.name for r in self.rungs), self.out_dir)
+                 ", ".join(r.name for r in self.rungs), out_dir)
 
     def _write(self, stdin: Any, queue: gevent.queue.Queue) -> None:
         try:

@@ -85,10 +85,16 @@ class Checker:
 
     def __init__(self, served: Served, key: str) -> None:
         self.served, self.key = served, key
-        self.folder = os.path.join(served.app.output_dir, key, "dash")
         self.verdicts: dict[str, bool] = {}
         self.broken_on_disk: set[str] = set()  # listed by ffmpeg's own playlist, not whole
         self.served_listings = 0
+
+    @property
+    def folder(self) -> str:
+        """The folder the key's current ffmpeg run writes."""
+        folder = self.served.app.streams[self.key].session.run_folder
+        assert folder is not None
+        return folder
 
     def served_whole(self, init: str, name: str) -> bool:
         if name not in self.verdicts:
@@ -121,14 +127,17 @@ class Checker:
         assert status in (200, 503), status
         if status == 200:
             root = ET.fromstring(body)
-            video = next(r for r in root.iter(f"{MPD}Representation") if r.get("id") == "0")
-            template = video.find(f"{MPD}SegmentTemplate")
-            assert template is not None
-            count = sum(int(s.get("r", "0")) + 1 for s in template.iter(f"{MPD}S"))
-            first = int(template.get("startNumber", "1"))
-            bad = [n for n in range(first, first + count)
-                   if not self.served_whole("init-0.m4s", f"chunk-0-{n:05d}.m4s")]
-            assert not bad, f"the served manifest lists segments not written whole: {bad}"
+            for period in root.iter(f"{MPD}Period"):
+                video = next(r for r in period.iter(f"{MPD}Representation") if r.get("id") == "0")
+                template = video.find(f"{MPD}SegmentTemplate")
+                assert template is not None
+                count = sum(int(s.get("r", "0")) + 1 for s in template.iter(f"{MPD}S"))
+                first = int(template.get("startNumber", "1"))
+                init = template.get("initialization", "").replace("$RepresentationID$", "0")
+                media = template.get("media", "").replace("$RepresentationID$", "0")
+                bad = [n for n in range(first, first + count)
+                       if not self.served_whole(init, media.replace("$Number%05d$", f"{n:05d}"))]
+                assert not bad, f"the served manifest lists segments not written whole: {bad}"
 
 
 def empty_segments(folder: str) -> int:

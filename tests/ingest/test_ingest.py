@@ -46,7 +46,7 @@ class Ingest:
         self.server = make_server()
         self.app.install(self.server)
         self.live_http = LiveHttp(self.app.live, self.server)  # as `neurtmp ingest` mounts it
-        self.http = serve_http(IngestHttp(self.app.stream_dir, self.app.describe, self.live_http), "127.0.0.1", 0)
+        self.http = serve_http(IngestHttp(self.app.outputs, self.app.describe, self.live_http), "127.0.0.1", 0)
         self.base = f"http://127.0.0.1:{self.http.address[1]}"
 
     def rtmp(self, name: str) -> str:
@@ -147,9 +147,10 @@ def test_a_480p_input_gets_480p_and_360p_as_hls_and_dash(ingest: Any) -> None:
         videos = [(int(r.get("width", 0)), int(r.get("height", 0))) for r in root.iter(f"{MPD}Representation")
                   if r.get("mimeType", "").startswith("video") or r.get("width")]
         assert sorted(videos) == [(640, 360), (854, 480)]
-        status, headers, _ = app.get("/streams/cam/init-0.m4s")
+        init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', app.text("/streams/cam/media_0.m3u8")).group(1)  # type: ignore[union-attr]
+        status, headers, _ = app.get(f"/streams/cam/{init}")
         assert status == 200 and headers["Content-Type"] == "video/iso.segment"
-        status, headers, body = app.get("/streams/cam/init-0.m4s", {"Range": "bytes=0-9"})
+        status, headers, body = app.get(f"/streams/cam/{init}", {"Range": "bytes=0-9"})
         assert status == 206 and len(body) == 10 and headers["Content-Range"].startswith("bytes 0-9/")
         listed = app.get("/streams")[2]
         assert b'"key": "cam"' in listed and b'"480p"' in listed
@@ -183,16 +184,16 @@ def test_ffmpeg_killed_mid_stream_is_restarted_and_the_playlist_resumes(ingest: 
         wait_master(app, "crash")
         transcoder = app.app.streams["crash"].transcoder
         wait_for(lambda: len(segments(app.text("/streams/crash/media_0.m3u8"))) >= 2, 20)
-        first_pid = transcoder.pid
+        first_pid, first_dir = transcoder.pid, transcoder.out_dir
         assert first_pid is not None
         with caplog.at_level(logging.WARNING):
             os.kill(first_pid, 9)
             wait_for(lambda: transcoder.restarts == 1 and transcoder.pid not in (None, first_pid), 15)
         assert any("ffmpeg exited" in r.message and "restarting" in r.message for r in caplog.records)
-        mtime = os.path.getmtime(os.path.join(app.app.streams["crash"].out_dir, "dash", "media_0.m3u8"))
-        wait_for(lambda: os.path.getmtime(os.path.join(app.app.streams["crash"].out_dir, "dash",
-                                                       "media_0.m3u8")) > mtime and
-                 len(segments(app.text("/streams/crash/media_0.m3u8"))) >= 2, 20)
+        assert transcoder.out_dir != first_dir  # a folder of its own
+        before = segments(app.text("/streams/crash/media_0.m3u8"))[-1]
+        wait_for(lambda: "#EXT-X-DISCONTINUITY\n" in app.text("/streams/crash/media_0.m3u8") and
+                 segments(app.text("/streams/crash/media_0.m3u8"))[-1] > before, 20)
         assert len(ffmpeg_children()) == 1 + 1  # the publisher and the one transcoder
     finally:
         encoder.kill()
@@ -276,7 +277,7 @@ def test_limits_disconnect_with_403(ingest: Any, caplog: Any, limit: str) -> Non
     assert f"403 {limit}" in line, line
     wait_for(lambda: "big" not in app.app.streams, 10)
     if limit == "resolution":
-        assert not os.path.exists(os.path.join(app.config.output_dir, "big", "dash", "manifest.mpd"))
+        assert not list(pathlib.Path(app.config.output_dir, "big").rglob("manifest.mpd"))
 
 
 def test_the_ingest_command_rejects_bad_settings() -> None:
