@@ -379,52 +379,35 @@ def _read_multitrack_byte(reader: _Reader, known: frozenset[int], multitrack: in
     return multitrack_type, packet_type
 
 
-def _read_tracks(reader: _Reader, multitrack_type: int | None, fourcc: str,
-                 body: type[_TrackBody]) -> tuple[Track, ...]:
+def _read_track(track_id: int, fourcc: str, data: bytes, has_cts: bool) -> Track:
+    """One track's body; video CodedFrames of avc1/hvc1/vvc1 start with an SI24
+    composition time."""
+    if not has_cts or fourcc not in _CTS_FOURCCS:
+        return Track(track_id, fourcc, data)
+    if len(data) < 3:
+        raise DecodeError("truncated composition time")
+    cts = int.from_bytes(data[:3], "big")
+    if cts & 0x800000:
+        cts -= 0x1000000
+    return Track(track_id, fourcc, data[3:], cts)
+
+
+def _read_tracks(reader: _Reader, multitrack_type: int | None, fourcc: str, has_cts: bool) -> tuple[Track, ...]:
     if multitrack_type is None:
-        return (body.read(0, fourcc, reader.rest()),)
+        return (_read_track(0, fourcc, reader.rest(), has_cts),)
     if multitrack_type == AvMultitrackType.ONE_TRACK:
         track_id = reader.byte("track id")
-        return (body.read(track_id, fourcc, reader.rest()),)
+        return (_read_track(track_id, fourcc, reader.rest(), has_cts),)
     tracks = []
     while reader.left:
         if multitrack_type == AvMultitrackType.MANY_TRACKS_MANY_CODECS:
             fourcc = reader.fourcc()
         track_id = reader.byte("track id")
         size = reader.uint(3, "track size")
-        tracks.append(body.read(track_id, fourcc, reader.take(size, "track body")))
+        tracks.append(_read_track(track_id, fourcc, reader.take(size, "track body"), has_cts))
     if not tracks:
         raise DecodeError("a ManyTracks message with no track")
     return tuple(tracks)
-
-
-class _TrackBody:
-    """How one kind of track body is read (the packet type is bound per message)."""
-
-    packet_type = 0
-
-    @classmethod
-    def read(cls, track_id: int, fourcc: str, data: bytes) -> Track:
-        return Track(track_id, fourcc, data)
-
-
-def _video_body(packet_type: int) -> type[_TrackBody]:
-    if packet_type != VideoPacketType.CODED_FRAMES:
-        return _TrackBody
-    return _CodedVideoBody
-
-
-class _CodedVideoBody(_TrackBody):
-    @classmethod
-    def read(cls, track_id: int, fourcc: str, data: bytes) -> Track:
-        if fourcc not in _CTS_FOURCCS:
-            return Track(track_id, fourcc, data)
-        if len(data) < 3:
-            raise DecodeError("truncated composition time")
-        cts = int.from_bytes(data[:3], "big")
-        if cts & 0x800000:
-            cts -= 0x1000000
-        return Track(track_id, fourcc, data[3:], cts)
 
 
 def parse_video(payload: bytes) -> ExVideoTag:
@@ -453,7 +436,7 @@ def parse_video(payload: bytes) -> ExVideoTag:
             fourcc = reader.fourcc()
     else:
         fourcc = reader.fourcc()
-    tracks = _read_tracks(reader, multitrack_type, fourcc, _video_body(packet_type))
+    tracks = _read_tracks(reader, multitrack_type, fourcc, packet_type == VideoPacketType.CODED_FRAMES)
     return ExVideoTag(frame_type, packet_type, tracks, multitrack_type, nanos)
 
 
@@ -479,7 +462,7 @@ def parse_audio(payload: bytes) -> ExAudioTag:
             fourcc = reader.fourcc()
     else:
         fourcc = reader.fourcc()
-    tracks = _read_tracks(reader, multitrack_type, fourcc, _TrackBody)
+    tracks = _read_tracks(reader, multitrack_type, fourcc, False)
     return ExAudioTag(packet_type, tracks, multitrack_type, nanos)
 
 

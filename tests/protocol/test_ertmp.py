@@ -342,3 +342,11 @@ def test_any_video_tag_round_trips(raw: list[tuple[int, str, bytes, int]], packe
                    for tid, fourcc, data, cts in raw)
     tag = ExVideoTag(KEY, packet_type, tracks, multitrack_type, nanos)
     assert ertmp.parse_video(ertmp.build_video(tag)) == tag
+
+
+def test_flv_video_codec_names_a_multitrack_message_s_first_track() -> None:
+    from neurtmp.codec import flv
+
+    assert flv.video_codec(ff.TWO_H264_TRACK1_SEQUENCE_START) == "avc1"
+    assert flv.video_codec(ff.H264_HEVC_TRACK1_KEY_FRAME) == "hvc1"
+    assert flv.video_codec(b"\x96\x20") == ""  # cut short
