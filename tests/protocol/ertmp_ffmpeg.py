@@ -6,7 +6,9 @@ Source: 160x120 testsrc at 10 fps (libx264, GOP 5, no B-frames) and a 440 Hz sin
 
 - TWO_H264: `-map 0:v -map 0:v -map 0:a`. The first video stream goes out as legacy
   AVC (FLV codec 7), the second as Multitrack OneTrack "avc1" track 1 (SequenceStart,
-  then CodedFramesX: no composition time). The AAC stream is legacy AAC.
+  then CodedFramesX: no composition time). The AAC stream is legacy AAC. At the end
+  both video streams get a legacy AVC end of sequence (`17 02 00 00 00`, twice, no
+  track id).
 - AAC_OPUS: `-map 0:v -map 0:a -map 0:a -c:a:1 libopus`. The AAC stream is legacy, the
   Opus one Multitrack OneTrack track 1 (SequenceStart with OpusHead,
   MultichannelConfig, CodedFrames).
