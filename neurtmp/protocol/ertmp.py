@@ -35,6 +35,7 @@ from neurtmp.errors import DecodeError
 
 __all__ = [
     "AUDIO_FOURCCS",
+    "MAX_TIMESTAMP_OFFSET_NANOS",
     "VIDEO_FOURCCS",
     "AudioChannelOrder",
     "AudioPacketType",
@@ -119,8 +120,8 @@ _EX_VIDEO = 0x80
 _AUDIO_EX_HEADER = 9
 _MOD_EX = 7
 _MOD_EX_TIMESTAMP_OFFSET_NANO = 0
-_FRAME_KEY = 1
-_FRAME_INTER = 2
+#: Frame types a player can start on (key frame, generated key frame).
+_KEY_FRAME_TYPES = (1, 4)
 _FRAME_COMMAND = 5
 #: The spec's bound: a nanosecond offset never reaches a whole millisecond.
 MAX_TIMESTAMP_OFFSET_NANOS = 999_999
@@ -178,7 +179,7 @@ class ExVideoTag:
     @property
     def is_key_frame(self) -> bool:
         """Coded frames of key frame type, for every track: where a player can start."""
-        return self.command is None and self.frame_type in (1, 4) and self.packet_type in (
+        return self.command is None and self.frame_type in _KEY_FRAME_TYPES and self.packet_type in (
             VideoPacketType.CODED_FRAMES, VideoPacketType.CODED_FRAMES_X)
 
 
