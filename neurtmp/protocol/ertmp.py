@@ -366,6 +366,8 @@ def _read_mod_ex(reader: _Reader, packet_type: int) -> tuple[int, int]:
             if size < 3:
                 raise DecodeError("TimestampOffsetNano needs 3 bytes")
             nanos = int.from_bytes(data[:3], "big")
+            if nanos > MAX_TIMESTAMP_OFFSET_NANOS:
+                raise DecodeError(f"TimestampOffsetNano {nanos} is a millisecond or more")
         # other ModEx types are not defined yet: skipped, as the spec asks
     return packet_type, nanos
 

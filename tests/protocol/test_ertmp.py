@@ -115,7 +115,7 @@ def test_a_16_bit_mod_ex_size_and_unknown_mod_ex_types_are_read_past() -> None:
 @pytest.mark.parametrize("payload", [
     b"", b"\x17\x00", b"\x80", b"\x90avc", b"\x96", b"\x96\x30avc1\x00", b"\x96\x06avc1\x00", b"\x96\x10avc1",
     b"\x96\x10avc1\x00\x00\x00\x05ab", b"\x98avc1", b"\x91avc1\x00", b"\x97\x02\x00", b"\x97\x01\x00\x00\x00avc1",
-    b"\x96\x20", b"\xd0",
+    b"\x96\x20", b"\xd0", b"\x97\x02\x0f\x42\x40\x01avc1",
 ])
 def test_malformed_video_raises_decode_error(payload: bytes) -> None:
     with pytest.raises(DecodeError):
