@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from neurtmp.fanout import FanOut, broadcast
     from neurtmp.flv_player import FlvPlayer
     from neurtmp.protocol import events
+    from neurtmp.protocol.capabilities import Capabilities, CapsEx, FourCcInfo
     from neurtmp.protocol.commands import StatusCode
     from neurtmp.protocol.message import MessageType
     from neurtmp.protocol.packet import DataPacket, Packet, absent_track_metadata
@@ -55,6 +56,9 @@ _LAZY = {
     "FanOut": "neurtmp.fanout",
     "FlvPlayer": "neurtmp.flv_player",
     "StatusCode": "neurtmp.protocol.commands",
+    "Capabilities": "neurtmp.protocol.capabilities",
+    "CapsEx": "neurtmp.protocol.capabilities",
+    "FourCcInfo": "neurtmp.protocol.capabilities",
     "MessageType": "neurtmp.protocol.message",
     "DataPacket": "neurtmp.protocol.packet",
     "Packet": "neurtmp.protocol.packet",
@@ -85,6 +89,8 @@ def __dir__() -> list[str]:
 __all__ = [
     "AMFError",
     "CallError",
+    "Capabilities",
+    "CapsEx",
     "ChunkError",
     "Client",
     "CodecError",
@@ -98,6 +104,7 @@ __all__ = [
     "Factory",
     "FanOut",
     "FlvPlayer",
+    "FourCcInfo",
     "HandshakeError",
     "LimitExceeded",
     "ListenError",

@@ -37,6 +37,7 @@ from neurtmp.errors import (
 )
 from neurtmp.names import DEFAULT_TIMEOUT
 from neurtmp.protocol import events as ev
+from neurtmp.protocol.capabilities import Capabilities
 from neurtmp.protocol.commands import StatusCode
 from neurtmp.protocol.connection import ClientProtocol
 from neurtmp.protocol.limits import DEFAULT_OUT_CHUNK_SIZE, DEFAULT_PORT
@@ -162,6 +163,10 @@ class Client:
             parse than the protocol's initial 128 bytes.
         sock: an already connected socket to speak RTMP over (e.g. one end of a socket
             pair, see `Server.publish_local`); the URL's host and port are then unused.
+        capabilities: the Enhanced RTMP capabilities announced in connect (`fourCcList`,
+            FourCC info maps, `capsEx`, e.g. `Capabilities.of(["hvc1"],
+            caps_ex=CapsEx.MULTITRACK)` for a multitrack player); None announces none,
+            as a legacy client. Explicit connect arguments override these fields.
     """
 
     def __init__(
@@ -174,8 +179,10 @@ class Client:
         ssl_context: ssl.SSLContext | None = None,
         chunk_size: int = DEFAULT_OUT_CHUNK_SIZE,
         sock: gevent.socket.socket | None = None,
+        capabilities: Capabilities | None = None,
     ) -> None:
         self.url = parse_rtmp_url(url)
+        self.capabilities = capabilities
         self.chunk_size = chunk_size
         self._given_sock = sock
         self.verify = verify
@@ -236,6 +243,8 @@ class Client:
             with self._send_lock:
                 if self.chunk_size != self.protocol.out_chunk_size:
                     self.protocol.set_chunk_size(self.chunk_size)
+                if self.capabilities is not None:
+                    connect_args = {**self.capabilities.to_object(), **connect_args}
                 tid = self.protocol.connect(self.url.app, self.url.tc_url, **connect_args)
             result = self._wait_result(tid, "connect")
         except TimeoutError:
@@ -244,6 +253,13 @@ class Client:
             raise self._failed("before answering connect", exc) from None
         self.connect_result = result
         return result
+
+    @property
+    def server_capabilities(self) -> Capabilities:
+        """What the server stated of Enhanced RTMP in its connect `_result` (empty,
+        `announced` False, for a legacy server or before connect)."""
+        result = self.connect_result
+        return Capabilities.from_object(result.command_object if result is not None else None)
 
     def _failed(self, when: str, error: OSError | None = None) -> Exception:
         """Close, and return the error to raise for a connection that ended `when`.
@@ -604,19 +620,21 @@ def connect(
     verify: bool = True,
     ssl_context: ssl.SSLContext | None = None,
     chunk_size: int = DEFAULT_OUT_CHUNK_SIZE,
+    capabilities: Capabilities | None = None,
     **connect_args: Any,
 ) -> Client:
     """Open an RTMP connection: TCP (TLS for rtmps://), handshake and `connect` (tcUrl and
     app from the URL).
 
     Extra keyword arguments go into the connect command object (e.g. flashVer, tcUrl).
-    `verify`, `ssl_context` and `chunk_size` are as for `Client`.
+    `verify`, `ssl_context`, `chunk_size` and `capabilities` are as for `Client`.
 
     Raises:
         CallError: the server refused the connection.
         TimeoutError / OSError: the network failed.
     """
-    client = Client(url, timeout, inbox_size, receive_buffer_size, verify, ssl_context, chunk_size)
+    client = Client(url, timeout, inbox_size, receive_buffer_size, verify, ssl_context, chunk_size,
+                    capabilities=capabilities)
     try:
         client.open(**connect_args)
     except BaseException:

@@ -29,6 +29,7 @@ from neurtmp.errors import ConnectionClosed, ProtocolError, RemoteProtocolError
 from neurtmp.handlers import CallHandler, ConnectHandler, Refusal, StreamHandler
 from neurtmp.names import host_port, redact_query, split_query
 from neurtmp.protocol import events as ev
+from neurtmp.protocol.capabilities import Capabilities, CapsEx, FourCcInfo
 from neurtmp.protocol.commands import StatusCode, status_info
 from neurtmp.protocol.connection import ServerProtocol
 from neurtmp.stream import Stream
@@ -48,6 +49,17 @@ LOCAL_ADDRESS = ("local", 0)
 _RECV_SIZE = 64 * 1024
 #: Seconds a refused or closing connection gets to flush its last messages.
 _CLOSE_FLUSH_SECONDS = 2.0
+#: The extended capabilities a server states: it parses and passes on Multitrack
+#: messages and ModEx signals (nanosecond timestamp offsets included). Reconnect is not
+#: stated: the server never sends NetConnection.Connect.ReconnectRequest.
+SERVER_CAPS_EX = CapsEx.MULTITRACK | CapsEx.MOD_EX | CapsEx.TIMESTAMP_NANO_OFFSET
+
+
+def server_capabilities(fourcc_list: tuple[str, ...] | list[str]) -> Capabilities:
+    """A forwarding server's E-RTMP statement: `fourcc_list` for v1 clients, and any
+    audio or video codec forwarded ("*": CanForward) for v2 clients."""
+    return Capabilities.of(fourcc_list, video={"*": FourCcInfo.CAN_FORWARD}, audio={"*": FourCcInfo.CAN_FORWARD},
+                           caps_ex=SERVER_CAPS_EX)
 
 
 class Connection:
@@ -140,6 +152,21 @@ class Connection:
     def app_name(self) -> str:
         """The application name without its query string and slashes ("live?k=1/" -> "live")."""
         return split_query(self.app)[0].strip("/")
+
+    @property
+    def client_capabilities(self) -> Capabilities:
+        """What the client announced of Enhanced RTMP in connect: the codecs it takes
+        (`fourCcList`, `videoFourCcInfoMap`, `audioFourCcInfoMap`) and its `capsEx`
+        (multitrack, ModEx, reconnect...). Empty, with `announced` False, for a legacy
+        client and before connect: such a client gets legacy media only."""
+        return self._connect_event.capabilities if self._connect_event else Capabilities()
+
+    @property
+    def server_capabilities(self) -> Capabilities:
+        """What this server states of Enhanced RTMP in the connect `_result` to a client
+        that announced E-RTMP: the configured `fourcc_list`, any codec forwarded, and the
+        multitrack, ModEx and nanosecond-offset signals understood."""
+        return server_capabilities(self._server.options.fourcc_list)
 
     def get_connect_arguments(self) -> dict[str, Any]:
         """The connect command object the client sent (app, tcUrl, flashVer, ...); {} before connect."""
@@ -503,7 +530,8 @@ class Connection:
             self.flush()
             self._closed = True
             return
-        self._protocol.accept_connect(event, fourcc_list=list(self._server.options.fourcc_list))
+        self._protocol.accept_connect(event, fourcc_list=list(self._server.options.fourcc_list),
+                                      capabilities=self.server_capabilities)
         log.info("%s connected to app %r", self._peer, event.app)
         self._ping()
 

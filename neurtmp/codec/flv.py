@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from neurtmp.errors import DecodeError
+from neurtmp.protocol import ertmp
 from neurtmp.protocol.media import (
     AUDIO_AAC,
     FRAME_KEY,
@@ -64,13 +65,18 @@ _EX_HEADER = 0x80
 
 
 def video_codec(payload: bytes) -> str:
-    """The codec: a FourCC for enhanced RTMP ("hvc1", "av01"...), else "avc", "flv1",
-    "screen", "vp6", "hevc" or "codec<N>"."""
+    """The codec: a FourCC for enhanced RTMP ("hvc1", "av01"...; a Multitrack message's
+    first track), else "avc", "flv1", "screen", "vp6", "hevc" or "codec<N>"; "" when
+    the payload cannot say."""
     if not payload:
         return ""
     b0 = payload[0]
     if b0 & _EX_HEADER:
-        return payload[1:5].decode("latin-1") if len(payload) >= 5 else ""
+        try:
+            tracks = ertmp.parse_video(payload).tracks
+        except DecodeError:
+            return ""
+        return tracks[0].fourcc if tracks else ""
     codec = b0 & 0x0F
     return _LEGACY_NAMES.get(codec, f"codec{codec}")
 

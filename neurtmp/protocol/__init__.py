@@ -7,8 +7,9 @@ whose wire bytes are shared by every player.
 
 from __future__ import annotations
 
-from neurtmp.protocol import amf0, amf3, events
+from neurtmp.protocol import amf0, amf3, ertmp, events
 from neurtmp.protocol.amf_types import XML, Dictionary, ECMAArray, TypedObject, Undefined, Vector, XMLDocument
+from neurtmp.protocol.capabilities import Capabilities, CapsEx, FourCcInfo
 from neurtmp.protocol.chunk import ChunkDecoder, ChunkEncoder, encode_message
 from neurtmp.protocol.commands import StatusCode
 from neurtmp.protocol.connection import ClientProtocol, ServerProtocol
@@ -18,11 +19,14 @@ from neurtmp.protocol.message import Message, MessageType
 from neurtmp.protocol.packet import Packet
 
 __all__ = [
+    "Capabilities",
+    "CapsEx",
     "ChunkDecoder",
     "ChunkEncoder",
     "ClientProtocol",
     "Dictionary",
     "ECMAArray",
+    "FourCcInfo",
     "Message",
     "MessageType",
     "Packet",
@@ -37,5 +41,6 @@ __all__ = [
     "amf0",
     "amf3",
     "encode_message",
+    "ertmp",
     *events.__all__,
 ]

@@ -22,6 +22,7 @@ from typing import Any
 from neurtmp.errors import LocalProtocolError, RemoteProtocolError
 from neurtmp.protocol import amf0, commands, control
 from neurtmp.protocol._buffer import ReceiveBuffer
+from neurtmp.protocol.capabilities import Capabilities
 from neurtmp.protocol.chunk import ChunkDecoder, ChunkEncoder
 from neurtmp.protocol.commands import StatusCode, command_payload, status_info
 from neurtmp.protocol.control import CONTROL_CHUNK_STREAM, UserControl
@@ -464,6 +465,7 @@ class ServerProtocol(_Session):
         properties: dict[str, Any] | None = None,
         information: dict[str, Any] | None = None,
         fourcc_list: list[str] | None = None,
+        capabilities: Capabilities | None = None,
     ) -> None:
         """Accept `connect`: window sizes, our chunk size, then `_result` with Success.
 
@@ -472,6 +474,9 @@ class ServerProtocol(_Session):
             information: extra fields for the result's information object.
             fourcc_list: enhanced-RTMP codecs we accept; sent only to a client that
                 announced its own `fourCcList`.
+            capabilities: our Enhanced RTMP capabilities (`fourCcList`, FourCC info
+                maps, `capsEx`), stated in the properties object only to a client that
+                announced E-RTMP itself: a legacy client gets the legacy answer.
         """
         self.send_window_ack_size(self.window_ack_size)
         self.send_peer_bandwidth(self.peer_bandwidth)
@@ -479,6 +484,8 @@ class ServerProtocol(_Session):
         props: dict[str, Any] = {"fmsVer": SERVER_FMS_VERSION, "capabilities": SERVER_CAPABILITIES, "mode": 1}
         if fourcc_list is not None and event.fourcc_list is not None:
             props["fourCcList"] = list(fourcc_list)
+        if capabilities is not None and event.capabilities.announced:
+            props.update(capabilities.to_object())
         props.update(properties or {})
         info = status_info(
             "status", StatusCode.CONNECT_SUCCESS, "Connection succeeded.", objectEncoding=event.object_encoding

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from neurtmp.protocol.capabilities import Capabilities
+
 __all__ = [
     "AcknowledgementReceived",
     "AudioReceived",
@@ -115,6 +117,12 @@ class ConnectRequested(Event):
             items = value.values() if isinstance(value, dict) else value
             return [str(v) for v in items]
         return None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the client announced of Enhanced RTMP (`fourCcList`, the FourCC info
+        maps, `capsEx`); `.announced` is False for a legacy client."""
+        return Capabilities.from_object(self.command_object)
 
 
 @dataclass(frozen=True, slots=True)
