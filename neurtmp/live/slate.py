@@ -25,7 +25,7 @@ from neurtmp.codec import aac, avc, flv
 if TYPE_CHECKING:
     from neurtmp.codec import SlateClip
 
-__all__ = ["Slate", "SlateCacheInfo", "SlateLoop", "cache_info"]
+__all__ = ["Slate", "SlateCacheInfo", "SlateLoop", "cache_info", "clear_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,11 @@ class SlateCacheInfo:
 
     encodes: int
     entries: int
+
+
+def clear_cache() -> None:
+    """Forget the encoded clips: the next stream of each shape encodes its own again."""
+    _cache.clear()
 
 
 def cache_info() -> SlateCacheInfo:

@@ -108,6 +108,7 @@ def test_players_get_the_slate_then_the_publisher_that_came_back(make_server: An
     real_encode = neurtmp.codec.pyav.H264Encoder._encode
     monkeypatch.setattr(neurtmp.codec.pyav.H264Encoder, "_encode",
                         lambda self, rgb: (encodes.append(1), real_encode(self, rgb))[1])
+    slate_module.clear_cache()  # (another test may have made this shape's clip)
     server, app = live_server(make_server, LiveOptions(reconnect_grace=8), flush_interval=0.02)
     stream_url = url(server, "live/grace")
     raw = RawFrames(ffmpeg_play_raw(stream_url, WIDTH, HEIGHT))
