@@ -90,9 +90,22 @@ def test_a_publisher_back_within_the_grace_continues_the_same_ladder(ingest: Any
             for init, chunks in by_init.items():
                 init_data = app.get(f"/streams/gr/{init}")[2]
                 assert decode([init_data, *chunks], kind) > 0, (name, init)
+        # the gap carried the slate (a dark card), the republish the publisher's picture again
+        video = viewer.numbers("media_0.m3u8")
+        levels = {number: last_frame_level(app, "gr", *viewer.fetched[video[number]])
+                  for number in (at_kill - 1, gap_numbers, max(video))}
+        assert levels[gap_numbers] < 40 < levels[at_kill - 1] and levels[max(video)] > 40, levels
+        assert entry.transcoder.restarts == 0  # one ffmpeg run throughout
         assert listed(app, "gr")["live"] and not listed(app, "gr")["reconnecting"]
     finally:
         stop(encoder, again)
+
+
+def last_frame_level(app: Any, key: str, data: bytes, init: str) -> float:
+    """The mean level (0..255) of the last frame of a fetched video segment."""
+    with av.open(io.BytesIO(app.get(f"/streams/{key}/{init}")[2] + data)) as container:
+        frame = list(container.decode(video=0))[-1]
+    return float(frame.to_ndarray(format="rgb24").mean())
 
 
 @pytest.mark.timeout(60)
