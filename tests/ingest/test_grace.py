@@ -168,5 +168,30 @@ def test_the_ladder_fails_over_to_the_backup_when_the_primary_leaves(ingest: Any
         described = listed(app, "fo")
         assert described["switches"] == 1 and described["active"] == "backup" and described["live"]
         assert entry.transcoder.restarts == 0
+        check_reported(app, "fo", switches=1, active="backup")
     finally:
         stop(primary, backup)
+
+
+def check_reported(app: Any, key: str, switches: int, active: str) -> None:
+    """gRPC GetRoutes and Prometheus say what /streams says."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from neurtmp.ingest.monitor import Monitor
+    from neurtmp.ingest.service import ModuleService, metrics_text, module_pb2
+
+    monitor = Monitor(app.app, app.server, app.http.application, "rtmp://127.0.0.1/live", interval=60)
+    monitor.start()
+    try:
+        [route] = ModuleService(monitor).GetRoutes(module_pb2.Empty(), None).routes
+        assert (route.stream_key, route.switches, route.active_feed, route.reconnecting) == (key, switches, active,
+                                                                                             False)
+        assert route.backup_source
+        samples = {(sample.name, sample.labels.get("stream_key")): sample.value
+                   for family in text_string_to_metric_families(metrics_text(monitor).decode())
+                   for sample in family.samples}
+        assert samples[("neurtmp_stream_feed_switches_total", key)] == switches
+        assert samples[("neurtmp_stream_backup_active", key)] == (active == "backup")
+        assert samples[("neurtmp_stream_reconnecting", key)] == 0
+    finally:
+        monitor.stop()
