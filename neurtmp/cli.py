@@ -893,6 +893,12 @@ _INGEST_FLAGS: tuple[tuple[str, type, str, str | None], ...] = (
     ("stall_timeout", float, "seconds without ffmpeg progress before it is restarted", None),
     ("publisher_idle_timeout", float, "seconds a publisher may send no audio or video before it is closed "
      "(its transcoder stops, the key is free); 0: never", None),
+    ("reconnect_grace", float, "seconds a stream stays live after its publisher left: the ladder goes on with the "
+     "slate, a publisher of the key within it is spliced in; 0: it ends at once", None),
+    ("slate", str, "picture the stream carries during the reconnect grace (scaled to it), or none for the last "
+     "frame, frozen", "a generated dark card"),
+    ("failover_timeout", float, "a key's backup publisher (rtmp://HOST/live/KEY?role=backup) takes over when the "
+     "primary sends no audio or video this long, or leaves", None),
 )
 
 

@@ -298,3 +298,24 @@ def test_reconnect_grace_reads_the_environment(monkeypatch: pytest.MonkeyPatch) 
     args = build_parser().parse_args(["serve", "--slate", "none"])
     assert args.reconnect_grace == 2.5 and args.slate == "none"
     assert build_parser().parse_args(["serve", "--reconnect-grace", "0"]).reconnect_grace == 0
+
+
+def test_ingest_reconnect_grace_slate_and_failover_from_flags_or_environment() -> None:
+    from neurtmp.ingest import IngestConfig
+
+    def config(argv: list[str], environ: dict[str, str] | None = None) -> IngestConfig:
+        args = build_parser().parse_args(["ingest", *argv])
+        names = ("reconnect_grace", "slate", "failover_timeout")
+        return IngestConfig.from_sources(environ or {}, {name: getattr(args, name) for name in names})
+
+    default = config([])
+    assert default.reconnect_grace == LiveOptions().reconnect_grace and default.slate is None
+    assert default.live_options().failover_timeout == LiveOptions().failover_timeout
+    environ = {"RTMP_RECONNECT_GRACE": "3", "RTMP_SLATE": "none", "RTMP_FAILOVER_TIMEOUT": "1.5"}
+    assert config([], environ).live_options() == LiveOptions(apps=("live",), reconnect_grace=3, slate="none",
+                                                             failover_timeout=1.5)
+    assert config(["--reconnect-grace", "0"], environ).reconnect_grace == 0  # the flag wins
+    with pytest.raises(neurtmp.ConfigError, match="--reconnect-grace must be >= 0"):
+        config(["--reconnect-grace", "-1"])
+    with pytest.raises(neurtmp.ConfigError, match="RTMP_SLATE"):
+        config([], {"RTMP_SLATE": "/no/such/picture.png"})

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import neurtmp
+from neurtmp.live import LiveOptions
 
 __all__ = ["ENVIRONMENT", "IngestConfig", "default_output_dir"]
 
@@ -73,6 +74,16 @@ class IngestConfig:
     bitrate_grace: float = 5.0
     #: Application name encoders publish to.
     app: str = "live"
+    #: Seconds a stream stays live after its publisher left: the transcoder is fed the
+    #: slate (the playlists go on), and a publisher of the key within it is spliced in;
+    #: 0: the stream ends at once. The live app's default.
+    reconnect_grace: float = LiveOptions.reconnect_grace
+    #: What the stream carries during the grace: unset the generated card, an image
+    #: file (scaled to the stream), or "none" for the last frame, frozen.
+    slate: str | None = None
+    #: Seconds a primary publisher may send no audio or video before the stream switches
+    #: to the key's backup publisher (``rtmp://HOST/live/KEY?role=backup``).
+    failover_timeout: float = LiveOptions.failover_timeout
 
     def validate(self, names: Mapping[str, str] | None = None) -> None:
         """Args:
@@ -89,17 +100,20 @@ class IngestConfig:
             value = getattr(self, field)
             if not 0 <= value <= 65535:
                 raise neurtmp.ConfigError(f"{name(field)} must be a port (0..65535), not {value}")
-        positive = ("max_streams", "max_bitrate", "max_resolution", "segment_duration", "stall_timeout")
+        positive = ("max_streams", "max_bitrate", "max_resolution", "segment_duration", "stall_timeout",
+                    "failover_timeout")
         for field in positive:
             if getattr(self, field) <= 0:
                 raise neurtmp.ConfigError(f"{name(field)} must be positive, not {getattr(self, field)}")
-        for field in ("keep_finished", "bitrate_grace", "publisher_idle_timeout"):
+        for field in ("keep_finished", "bitrate_grace", "publisher_idle_timeout", "reconnect_grace"):
             if getattr(self, field) < 0:
                 raise neurtmp.ConfigError(f"{name(field)} must be >= 0, not {getattr(self, field)}")
         if self.encoder not in ENCODERS:
             raise neurtmp.ConfigError(f"{name('encoder')} must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
         if self.ffmpeg and not os.access(self.ffmpeg, os.X_OK):
             raise neurtmp.ConfigError(f"{name('ffmpeg')} {self.ffmpeg!r} is not an executable file")
+        if self.slate not in (None, "", "none") and not os.path.isfile(self.slate):
+            raise neurtmp.ConfigError(f"{name('slate')} {self.slate!r} is not a file")
         path = pathlib.Path(self.output_dir)
         if path.exists() and not path.is_dir():
             raise neurtmp.ConfigError(f"{name('output_dir')} {self.output_dir!r} is not a directory")
@@ -108,6 +122,11 @@ class IngestConfig:
         """The `neurtmp.ServerOptions` keywords this configuration sets, for
         ``neurtmp.Factory().create_server(**config.server_options())``."""
         return {"publisher_idle_timeout": self.publisher_idle_timeout}
+
+    def live_options(self) -> LiveOptions:
+        """The live app's settings for this configuration's streams."""
+        return LiveOptions(apps=(self.app,), reconnect_grace=self.reconnect_grace, slate=self.slate or None,
+                           failover_timeout=self.failover_timeout)
 
     def ffmpeg_path(self) -> str:
         """The ffmpeg to run."""

@@ -74,6 +74,14 @@ class StreamFigures:
     speed: float
     restarts: int
     players: int
+    #: Within the reconnect grace: no publisher, the slate transcoded.
+    reconnecting: bool = False
+    #: The feed transcoded: "primary" or "backup".
+    active: str = "primary"
+    #: Switches between the primary and the backup.
+    switches: int = 0
+    #: The backup publisher's address ("" without one).
+    backup: str = ""
 
 
 @dataclass(frozen=True)
@@ -164,7 +172,8 @@ class Monitor:
             bytes_out=int(server_stats["bytes_out"]) + self.http.bytes_sent,
             uptime=float(server_stats["uptime"]), cpu_percent=cpu, memory_mb=memory, gpu_percent=gpu_percent,
             connections=int(server_stats["connections"]),
-            players=sum(int(stats.get("players", 0)) for stats in live.values()),
+            # (each stream's transcoder plays its live stream too: not counted)
+            players=max(0, sum(int(stats.get("players", 0)) for stats in live.values()) - len(streams)),
             player_drops=sum(int(stats.get("dropped", 0)) for stats in live.values()),
             streams=streams,
         )
@@ -185,7 +194,10 @@ class Monitor:
                            for r in entry["rungs"]),
             fps=float(entry["fps"] or 0.0), duration=float(entry["uptime_s"]),
             dropped_frames=int(entry["dropped_frames"]), duplicated_frames=int(entry["duplicated_frames"]),
-            speed=float(entry["speed"] or 0.0), restarts=int(entry["restarts"]), players=int(live.get("players", 0)),
+            speed=float(entry["speed"] or 0.0), restarts=int(entry["restarts"]),
+            players=max(0, int(live.get("players", 0)) - 1),  # (the transcoder plays it too)
+            reconnecting=bool(entry.get("reconnecting")), active=str(entry.get("active") or "primary"),
+            switches=int(entry.get("switches") or 0), backup=str(entry.get("backup") or ""),
         )
 
     def _problems(self, cpu: float, gpu_pressure: bool, streams: tuple[StreamFigures, ...]) -> list[str]:

@@ -63,7 +63,8 @@ class ModuleService(module_pb2_grpc.ModuleServiceServicer):  # type: ignore[misc
         return module_pb2.RoutesResponse(routes=[
             module_pb2.StreamRoute(
                 stream_key=f.key, source=f.source, status=f.status, encoder=f.encoder, input_bitrate=f.input_kbps,
-                input_resolution=f.input_height, bytes_processed=f.bytes_in,
+                input_resolution=f.input_height, bytes_processed=f.bytes_in, reconnecting=f.reconnecting,
+                active_feed=f.active, switches=f.switches, backup_source=f.backup,
                 profiles=[module_pb2.TranscodeProfile(name=name, codec="h264", bitrate=kbps, resolution=height,
                                                       status=status)
                           for name, kbps, height, status in f.profiles])
@@ -173,6 +174,12 @@ class _Collector:
             ("neurtmp_stream_duration_seconds", "Seconds since the publish started", GaugeMetricFamily,
              lambda f: f.duration),
             ("neurtmp_stream_players", "RTMP players of the stream", GaugeMetricFamily, lambda f: f.players),
+            ("neurtmp_stream_reconnecting", "1 while within the reconnect grace (no publisher, the slate)",
+             GaugeMetricFamily, lambda f: int(f.reconnecting)),
+            ("neurtmp_stream_backup_active", "1 while the backup publisher is transcoded", GaugeMetricFamily,
+             lambda f: int(f.active == "backup")),
+            ("neurtmp_stream_feed_switches", "Switches between the primary and the backup publisher",
+             CounterMetricFamily, lambda f: f.switches),
         ]
         for name, text, family_type, value_of in per_stream:
             family = family_type(name, text, labels=["stream_key", "encoder"])

@@ -35,7 +35,7 @@ from neurtmp.codec import avc, flv
 from neurtmp.ingest import _process
 from neurtmp.ingest.ladder import Rung, ffmpeg_command, rungs_for
 
-__all__ = ["Transcoder"]
+__all__ = ["Transcoder", "header_size", "metadata_size"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,24 @@ UNDECODABLE = "400 undecodable video"
 #: several a frame).
 MAX_LOGGED_ERRORS = 20
 _TAG_AUDIO, _TAG_VIDEO, _TAG_SCRIPT = 8, 9, 18
+
+
+def metadata_size(metadata: dict[str, Any]) -> tuple[int, int] | None:
+    """(width, height) as onMetaData says, if it does."""
+    width, height = metadata.get("width"), metadata.get("height")
+    if isinstance(width, (int, float)) and isinstance(height, (int, float)) and width > 0 and height > 0:
+        return int(width), int(height)
+    return None
+
+
+def header_size(payload: bytes) -> tuple[int, int] | None:
+    """(width, height) from an AVC video sequence header's first SPS; None when it is
+    not AVC or cannot be read."""
+    try:
+        config = avc.parse_decoder_configuration(payload[5:])
+        return avc.sps_dimensions(config.sps[0])
+    except Exception:
+        return None
 
 
 class Transcoder:
@@ -179,16 +197,14 @@ class Transcoder:
                 self._skipping_video = True  # until the next key frame
 
     def _size_from_metadata(self, metadata: dict[str, Any]) -> None:
-        width, height = metadata.get("width"), metadata.get("height")
-        if self.input_size is None and isinstance(width, (int, float)) and isinstance(height, (int, float)):
-            if width > 0 and height > 0:
-                self.input_size = (int(width), int(height))
+        if self.input_size is None:
+            self.input_size = metadata_size(metadata)
 
     def _size_from_header(self, payload: bytes) -> None:
-        try:
-            config = avc.parse_decoder_configuration(payload[5:])
-            self.input_size = avc.sps_dimensions(config.sps[0])
-        except Exception:  # not AVC, or an SPS we cannot read: metadata may still say
+        size = header_size(payload)
+        if size is not None:
+            self.input_size = size
+        else:  # not AVC, or an SPS we cannot read: metadata may still say
             log.debug("%s: no size in the video sequence header", self.key)
 
     # -- the ffmpeg process ---------------------------------------------------------------

@@ -39,7 +39,9 @@ class Ingest:
     """An ingest app on a loopback server, with its HTTP side."""
 
     def __init__(self, make_server: Any, tmp_path: pathlib.Path, **settings: Any) -> None:
-        settings = {"preset": "ultrafast", "segment_duration": 1.0, "output_dir": str(tmp_path / "out"), **settings}
+        # (no reconnect grace unless a test asks: these tests expect a stream to end with its publisher)
+        settings = {"preset": "ultrafast", "segment_duration": 1.0, "output_dir": str(tmp_path / "out"),
+                    "reconnect_grace": 0.0, **settings}
         self.config = IngestConfig(**settings)
         self.config.validate()
         self.app = IngestApp(self.config, encoder="x264")

@@ -69,7 +69,9 @@ function showStreams(list) {
   }
   for (const stream of list) {
     const row = rowFor(stream.key);
-    row.cells[0].textContent = stream.live ? stream.key : `${stream.key} (ended)`;
+    row.cells[0].textContent = !stream.live ? `${stream.key} (ended)`
+      : stream.reconnecting ? `${stream.key} (reconnecting)`
+      : stream.active === "backup" ? `${stream.key} (backup)` : stream.key;
     row.cells[1].textContent = rungsText(stream.rungs);
     row.cells[2].textContent = kbps(stream.bitrate_kbps);
     row.cells[3].textContent = duration(stream.uptime_s);
