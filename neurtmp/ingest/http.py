@@ -3,7 +3,7 @@
 A WSGI application (Werkzeug for routing, conditional and Range requests) served by
 gevent's WSGI server in the RTMP server's process:
 
-    /                                   the page (hls.js player, stream list)
+    /                                   the page (hls.js player, stream list; ?player=dash: dash.js)
     /static/<file>                      its files
     /streams                            JSON: the live streams, their rungs, bitrate, uptime
     /metrics                            Prometheus text exposition (when a monitor runs)

@@ -1,7 +1,8 @@
 // The neurtmp ingest page: the stream list from /streams, refreshed every few seconds,
 // and a player for the selected stream's HLS ladder (hls.js with automatic level
 // switching, else the browser's own HLS). ?stream=KEY selects a stream; with none
-// selected, the first live stream plays.
+// selected, the first live stream plays. ?player=dash plays the DASH manifest with dash.js
+// (loaded only then) instead.
 "use strict";
 
 const REFRESH_MS = 3000;
@@ -12,12 +13,17 @@ const statusLine = document.getElementById("status");
 const nowPlaying = document.getElementById("now-playing");
 const levelOut = document.getElementById("level");
 
-let selected = new URLSearchParams(location.search).get("stream");
+const params = new URLSearchParams(location.search);
+const useDash = params.get("player") === "dash";
+let selected = params.get("stream");
 let streams = [];
 let playingUrl = null;
 let hls = null;
+let dash = null;
 /** Fatal hls.js errors (network, media), kept apart from the page's own JS errors. */
 window.__hlsErrors = [];
+/** dash.js error events (those it gives up on: manifest, downloads, media source). */
+window.__dashErrors = [];
 
 // ---- formatting
 
@@ -96,7 +102,10 @@ function update() {
   const stream = streams.find((s) => s.key === selected);
   setText(nowPlaying, selected === null ? "no stream selected"
     : stream && stream.live ? selected : `${selected} (not live)`);
-  if (stream && stream.live) play(stream.hls);
+  if (stream && stream.live) {
+    if (useDash) playDash(stream.dash);
+    else play(stream.hls);
+  }
 }
 
 async function refresh() {
@@ -115,7 +124,9 @@ async function refresh() {
 function select(key) {
   if (key === selected) return;
   selected = key;
-  history.replaceState(null, "", `?stream=${encodeURIComponent(key)}`);
+  const query = new URLSearchParams({ stream: key });
+  if (useDash) query.set("player", "dash");
+  history.replaceState(null, "", `?${query}`);
   stop();
   update();
 }
@@ -130,13 +141,15 @@ function showLevel() {
     setText(levelOut, `${level.height}p, ${kbps(level.bitrate / 1000)}` +
       ` (${hls.currentLevel + 1} of ${hls.levels.length}, ${mode})`);
   } else {
-    setText(levelOut, size ? `${size} (native HLS)` : "–");
+    setText(levelOut, size ? `${size} (${dash ? "dash.js" : "native HLS"})` : "–");
   }
 }
 
 function stop() {
   if (hls) hls.destroy();
+  if (dash) dash.reset();
   hls = null;
+  dash = null;
   playingUrl = null;
   video.removeAttribute("src");
   video.load();
@@ -177,5 +190,32 @@ function play(url) {
   }
 }
 
+function playDash(url) {
+  if (url === playingUrl) return;
+  stop();
+  playingUrl = url;
+  if (!(window.dashjs && dashjs.supportsMediaSource())) {
+    setText(levelOut, "this browser cannot play DASH");
+    return;
+  }
+  // ABR as with hls.js: dash.js picks and switches the representation itself.
+  dash = dashjs.MediaPlayer().create();
+  dash.on(dashjs.MediaPlayer.events.ERROR, (event) => {
+    const error = event.error || {};
+    window.__dashErrors.push(`${error.code}: ${error.message}`);
+  });
+  dash.initialize(video, url, true);
+}
+
+/** Loads dash.js, then the stream list (which starts the player). */
+function loadDash() {
+  const script = document.createElement("script");
+  script.src = "/static/dash.all.min.js";
+  script.onload = refresh;
+  script.onerror = () => { setText(levelOut, "cannot load dash.js"); refresh(); };
+  document.body.append(script);
+}
+
 video.addEventListener("resize", showLevel);
-refresh();
+if (useDash) loadDash();
+else refresh();
