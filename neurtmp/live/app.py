@@ -163,9 +163,9 @@ class _StreamHandlers:
             live = registry.get_or_create(self.app_name, stream.get_stream_name())
             self.live, self.playing, self.track = live, stream, play_track(stream)
             live.add_player(stream, self.track)
-            log.info("%s: %s plays %s (%s)", live.path, self.connection.get_peer_address(),
-                     "every track" if self.track is None else f"track {self.track}",
-                     "live" if live.is_live else "waiting for a publisher")
+            log.info("%s: %s plays (%s), %s", live.path, self.connection.get_peer_address(),
+                     "live" if live.is_live else "waiting for a publisher",
+                     "every track" if self.track is None else f"track {self.track}")
             return True
         if self.live is not None and self.playing is not None:
             self.live.remove_player(self.playing)
