@@ -223,6 +223,11 @@ class LiveStream:
         return (self._main.dropped + self._retired_dropped
                 + sum(view.audience.dropped for view in self._views.values()))
 
+    @property
+    def track_views(self) -> list[int]:
+        """The video tracks legacy players watch now (each a `TrackView`)."""
+        return sorted(self._views)
+
     def players(self) -> list[LivePlayer]:
         return list(self._players)
 
@@ -566,4 +571,6 @@ class LiveStream:
             "backup": self.backup_peer,
             "active": self.active,
             "switches": self.switches,
+            "tracks": sorted(self.tracks.video) or sorted(self.tracks.audio),
+            "track_views": self.track_views,
         }
