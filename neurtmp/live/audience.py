@@ -78,8 +78,9 @@ class Audience:
                 self._waiting[player] = None
 
     def remove(self, player: Viewer) -> None:
-        if self._players.pop(player, 0) is not None:
+        if player not in self._players:
             return
+        del self._players[player]
         if player in self._waiting:
             del self._waiting[player]
         else:

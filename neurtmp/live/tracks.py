@@ -46,8 +46,8 @@ def split_tracks(packet: Packet, form: TrackForm = TrackForm.LEGACY) -> list[tup
         parts = split(packet.payload, form)
     except Exception:  # a malformed extended tag: players get it as published
         return [(DEFAULT_TRACK, packet)]
-    if len(parts) == 1 and parts[0][1] is packet.payload:
-        return [(parts[0][0], packet)]
+    if len(parts) == 1 and (parts[0][1] is packet.payload or parts[0][1] == packet.payload):
+        return [(parts[0][0], packet)]  # (E-RTMP v1 comes back rebuilt, the same bytes)
     return [(track, Packet(packet.type_id, packet.timestamp, payload)) for track, payload in parts]
 
 
