@@ -17,6 +17,7 @@ import neurtmp
 from neurtmp.live.http import LiveHttp, serve_live_http
 from neurtmp.protocol import ertmp
 from neurtmp.protocol import events as ev
+from neurtmp.relay import Edge
 
 from ..conftest import url
 from ..helpers import wait_for
@@ -123,3 +124,28 @@ def test_a_multitrack_player_gets_every_track_with_its_header_first(make_server:
         client.close()
         publisher.kill()
         publisher.wait()
+
+
+@pytest.mark.timeout(90)
+def test_an_edge_carries_every_track_and_its_legacy_players_choose(make_server: Any, tmp_path: Path) -> None:
+    origin, origin_app = live_server(make_server)
+    edge, edge_app = live_server(make_server)
+    pull = Edge(edge, f"rtmp://{origin.get_listen_address()}", grace=0.5, timeout=5).start()
+    publisher = publish_ladder(url(origin, "live/ladder"))
+    try:
+        wait_live(origin_app, "ladder")
+        outs = {track: tmp_path / f"edge{track}.flv" for track in (0, 1)}
+        players = [ffmpeg_record(url(edge, "live/ladder"), outs[0]),
+                   ffmpeg_record(url(edge, "live/ladder?track=1"), outs[1])]
+        for player in players:
+            _, err = player.communicate(timeout=30)
+            assert player.returncode == 0, err
+        mirrored = edge_app.registry.get("live", "ladder")
+        assert mirrored is not None and sorted(mirrored.tracks.video) == [0, 1]  # the edge got both tracks
+    finally:
+        publisher.kill()
+        publisher.wait()
+        pull.stop()
+    for track, path in outs.items():
+        streams, sizes, frames = decoded_sizes(path)
+        assert streams == 1 and sizes == {SIZES[track]} and frames >= 10, (track, streams, sizes, frames)
