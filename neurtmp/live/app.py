@@ -4,6 +4,11 @@ Built only from the public handler API: a connect handler claims connections (to
 app, or to the configured ones); each stream gets publish, media, play and pause handlers
 that talk to the `Registry`. An app that owns connections itself (the ingest app) calls
 `LiveApp.attach(stream)` to give a stream the live handlers beside its own.
+
+Of an Enhanced RTMP v2 multitrack stream, a player that announced multitrack in connect
+(and an in-process relay or edge) gets every track as published; any other player gets
+one video track unwrapped into plain packets: track 0, or the one its play name asks for
+(``rtmp://HOST/live/cam?track=1``, and ``/live/cam.flv?track=1`` over HTTP-FLV).
 """
 
 from __future__ import annotations
