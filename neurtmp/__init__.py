@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from neurtmp.protocol import events
     from neurtmp.protocol.capabilities import Capabilities, CapsEx, FourCcInfo
     from neurtmp.protocol.commands import StatusCode
+    from neurtmp.protocol.ertmp import TrackForm, split_audio, split_video
     from neurtmp.protocol.message import MessageType
     from neurtmp.protocol.packet import DataPacket, Packet, absent_track_metadata
     from neurtmp.server import Factory, Server, ServerOptions
@@ -56,6 +57,9 @@ _LAZY = {
     "FanOut": "neurtmp.fanout",
     "FlvPlayer": "neurtmp.flv_player",
     "StatusCode": "neurtmp.protocol.commands",
+    "TrackForm": "neurtmp.protocol.ertmp",
+    "split_audio": "neurtmp.protocol.ertmp",
+    "split_video": "neurtmp.protocol.ertmp",
     "Capabilities": "neurtmp.protocol.capabilities",
     "CapsEx": "neurtmp.protocol.capabilities",
     "FourCcInfo": "neurtmp.protocol.capabilities",
@@ -120,6 +124,7 @@ __all__ = [
     "ServerOptions",
     "StatusCode",
     "Stream",
+    "TrackForm",
     "VideoData",
     "__version__",
     "absent_track_metadata",
@@ -127,4 +132,6 @@ __all__ = [
     "connect",
     "events",
     "parse_rtmp_url",
+    "split_audio",
+    "split_video",
 ]

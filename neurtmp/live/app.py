@@ -4,6 +4,11 @@ Built only from the public handler API: a connect handler claims connections (to
 app, or to the configured ones); each stream gets publish, media, play and pause handlers
 that talk to the `Registry`. An app that owns connections itself (the ingest app) calls
 `LiveApp.attach(stream)` to give a stream the live handlers beside its own.
+
+Of an Enhanced RTMP v2 multitrack stream, a player that announced multitrack in connect
+(and an in-process relay or edge) gets every track as published; any other player gets
+one video track unwrapped into plain packets: track 0, or the one its play name asks for
+(``rtmp://HOST/live/cam?track=1``, and ``/live/cam.flv?track=1`` over HTTP-FLV).
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS
 from neurtmp.live.registry import Registry
 from neurtmp.live.slate import Slate
 from neurtmp.live.stream import BACKUP, DEFAULT_FAILOVER_TIMEOUT, PRIMARY, LivePlayer, LiveStream
+from neurtmp.live.tracks import DEFAULT_TRACK, MAX_TRACK_ID
 from neurtmp.names import split_query
 
-__all__ = ["LiveApp", "LiveOptions"]
+__all__ = ["LiveApp", "LiveOptions", "play_track", "requested_track"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +74,31 @@ class LiveOptions:
         return None if self.slate == "none" else Slate(self.slate)
 
 
+def requested_track(name: str) -> int:
+    """The video track a legacy player asks for in its play name (``cam?track=1``);
+    track 0 when it names none (or a malformed one)."""
+    values = urllib.parse.parse_qs(split_query(name)[1]).get("track", [])
+    try:
+        track = int(values[-1]) if values else DEFAULT_TRACK
+    except ValueError:
+        return DEFAULT_TRACK
+    return track if 0 <= track <= MAX_TRACK_ID else DEFAULT_TRACK
+
+
+def play_track(stream: Stream) -> int | None:
+    """What an RTMP player gets of a multitrack stream: None (every track as
+    published) for a client that announced multitrack and for in-process relays and
+    edges, else the one track it asks for (`requested_track`), unwrapped. An explicit
+    ``?track=N`` gives that one track to any player."""
+    name = stream.get_stream_name()
+    if "track" in urllib.parse.parse_qs(split_query(name)[1]):
+        return requested_track(name)
+    connection = stream.get_connection()
+    if connection.local or connection.client_capabilities.multitrack:
+        return None
+    return DEFAULT_TRACK
+
+
 def is_backup(name: str) -> bool:
     """Whether a publish name asks to be the backup of its name (``cam?role=backup``)."""
     return "backup" in urllib.parse.parse_qs(split_query(name)[1]).get("role", [])
@@ -102,6 +133,8 @@ class _StreamHandlers:
         self.live: LiveStream | None = None
         self.publisher: _Publisher | None = None
         self.playing: Stream | None = None
+        #: What the player gets (see `play_track`).
+        self.track: int | None = None
 
     # PublishEventHandler
     def handle_publish(self, is_start: bool, stream: Stream, name: str, publish_type: str) -> bool:
@@ -133,10 +166,11 @@ class _StreamHandlers:
         registry = self.app.registry
         if is_start:
             live = registry.get_or_create(self.app_name, stream.get_stream_name())
-            self.live, self.playing = live, stream
-            live.add_player(stream)
-            log.info("%s: %s plays (%s)", live.path, self.connection.get_peer_address(),
-                     "live" if live.is_live else "waiting for a publisher")
+            self.live, self.playing, self.track = live, stream, play_track(stream)
+            live.add_player(stream, self.track)
+            log.info("%s: %s plays (%s), %s", live.path, self.connection.get_peer_address(),
+                     "live" if live.is_live else "waiting for a publisher",
+                     "every track" if self.track is None else f"track {self.track}")
             return True
         if self.live is not None and self.playing is not None:
             self.live.remove_player(self.playing)
@@ -152,7 +186,7 @@ class _StreamHandlers:
         if is_pause:
             self.live.remove_player(stream)
         else:
-            self.live.add_player(stream)
+            self.live.add_player(stream, self.track)
         return True
 
 
@@ -218,11 +252,13 @@ class LiveApp:
         """Whether this live app serves the application name `app`."""
         return not self.options.apps or app in self.options.apps
 
-    def add_player(self, app: str, name: str, player: LivePlayer) -> LiveStream:
+    def add_player(self, app: str, name: str, player: LivePlayer, track: int | None = DEFAULT_TRACK) -> LiveStream:
         """Start a player that is not an RTMP stream (an HTTP-FLV `neurtmp.FlvPlayer`) on
-        `app/name`, with the same fast start (it waits when the name is not live)."""
+        `app/name`, with the same fast start (it waits when the name is not live).
+        `track`: the video track it gets, unwrapped (legacy players: FLV has one track
+        of each kind); None for every track as published."""
         live = self.registry.get_or_create(app, name)
-        live.add_player(player)
+        live.add_player(player, track)
         return live
 
     def remove_player(self, live: LiveStream, player: LivePlayer) -> None:

@@ -45,9 +45,11 @@ class GopCache:
         self._bytes = 0
         self._has_key = False
 
-    def add(self, packet: Packet) -> None:
-        """Record a packet (sequence headers and metadata are cached elsewhere)."""
-        if packet.is_key_frame:
+    def add(self, packet: Packet, restart: bool | None = None) -> None:
+        """Record a packet (sequence headers and metadata are cached elsewhere).
+        `restart`: whether the cache starts again at this packet (default: at every key
+        frame; a multitrack stream starts it at key frames of one track only)."""
+        if packet.is_key_frame if restart is None else restart:
             self._packets = [packet]
             self._bytes = len(packet.payload)
             self._has_key = True

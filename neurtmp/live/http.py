@@ -36,7 +36,7 @@ from werkzeug.wrappers import Request, Response
 
 import neurtmp
 from neurtmp.codec import flv
-from neurtmp.live.app import LiveApp
+from neurtmp.live.app import LiveApp, requested_track
 from neurtmp.live.stream import LiveStream
 from neurtmp.names import host_port, redact_query, split_query
 
@@ -203,7 +203,7 @@ class LiveHttp:
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
         player = neurtmp.FlvPlayer(self.server, sock, peer, app, split_query(name)[0])
         self.players[player.player_id] = player
-        live = self.app.add_player(app, player.name, player)
+        live = self.app.add_player(app, player.name, player, requested_track(name))
         log.info("%s: %s plays over HTTP-FLV (%s)", live.path, peer, "live" if live.is_live else "waiting")
         try:
             player.serve(sock)

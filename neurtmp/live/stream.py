@@ -18,6 +18,13 @@ latest sequence headers and metadata) but not delivered while the primary is hea
 When the primary stalls (no audio or video for `failover_timeout`) or leaves, the stream
 switches to the backup at its next key frame, by the same splice (its headers first,
 timestamps going on); when the primary is back and sends a key frame, it switches back.
+
+Enhanced RTMP v2 multitrack (`neurtmp.live.tracks`): sequence headers are kept per track,
+and players are of two kinds. A multitrack player (one that announced it, or an
+in-process relay or edge) gets every track as published, each track's headers first and
+each video track started on one of its key frames. A legacy player gets one track (0
+unless it asked for another), unwrapped, from a `TrackView` with its own headers and GOP
+cache, made while some legacy player watches that track.
 """
 
 from __future__ import annotations
@@ -31,10 +38,12 @@ from typing import Any, Protocol
 import gevent
 from gevent.event import AsyncResult
 
-from neurtmp import DataPacket, FanOut, MessageType, Packet, StatusCode, absent_track_metadata, broadcast
+from neurtmp import DataPacket, MessageType, Packet, StatusCode, TrackForm, absent_track_metadata
 from neurtmp.fanout import Member
+from neurtmp.live.audience import Audience
 from neurtmp.live.gop import GopCache
 from neurtmp.live.slate import Slate, SlateLoop
+from neurtmp.live.tracks import DEFAULT_TRACK, TrackHeaders, TrackView, split_tracks, start_on_key_frames, track_ids
 
 __all__ = ["LivePlayer", "LiveStream"]
 
@@ -64,13 +73,36 @@ class _Feed:
     def note(self, packet: Packet) -> None:
         if packet.type_id in (MessageType.AUDIO, MessageType.VIDEO):
             self.media_at = time.monotonic()
-        if packet.is_sequence_header:
-            self.held["video" if packet.type_id == MessageType.VIDEO else "audio"] = packet
-        elif isinstance(packet, DataPacket) and packet.name == "onMetaData":
-            self.held["metadata"] = packet
+        hold(self.held, packet)
 
     def healthy(self, timeout: float) -> bool:
         return time.monotonic() - self.media_at < timeout
+
+
+def hold(held: dict[str, Packet], packet: Packet) -> bool:
+    """Keep a sequence header (per track: "video:0", "audio:1"...) or the metadata in
+    `held`; False for any other packet."""
+    if packet.is_sequence_header:
+        kind = "video" if packet.type_id == MessageType.VIDEO else "audio"
+        for track in track_ids(packet):
+            held[f"{kind}:{track}"] = packet
+        return True
+    if isinstance(packet, DataPacket) and packet.name == "onMetaData":
+        held["metadata"] = packet
+        return True
+    return False
+
+
+def held_in_order(held: dict[str, Packet]) -> list[Packet]:
+    """What `hold` kept, each packet once: the metadata, video headers by track, then
+    audio headers by track."""
+    def order(key: str) -> tuple[int, int]:
+        kind, _, track = key.partition(":")
+        return ({"metadata": 0, "video": 1}.get(kind, 2), int(track or 0))
+    packets: dict[int, Packet] = {}
+    for key in sorted(held, key=order):
+        packets.setdefault(id(held[key]), held[key])
+    return list(packets.values())
 
 
 class LivePlayer(Member, Protocol):
@@ -89,6 +121,8 @@ class LivePlayer(Member, Protocol):
 class _Player:
     stream: LivePlayer
     play_started: float
+    #: The video track of a legacy player; None for a multitrack player (every track).
+    track: int | None = None
     first_key_ms: float | None = None
 
 
@@ -125,16 +159,17 @@ class LiveStream:
         self._feeds = {PRIMARY: _Feed(), BACKUP: _Feed()}
         self._watchdog: gevent.Greenlet | None = None
         self._players: dict[LivePlayer, _Player] = {}
-        #: Players with a key frame to start from; what is published goes to them all.
-        self._group = FanOut()
-        #: Players waiting for a key frame (they get audio and data meanwhile); a dict
-        #: as an ordered set, so that a player leaves in O(1).
-        self._waiting: dict[LivePlayer, None] = {}
-        self._waiting_dropped = 0
+        #: Multitrack players: every track as published.
+        self._main = Audience(self._started)
+        #: Legacy players, by the video track they watch.
+        self._views: dict[int, TrackView] = {}
+        self._retired_dropped = 0
         self.metadata: Packet | None = None
         self._seen_audio = self._seen_video = False
+        #: Track 0's sequence headers (those of every track: `tracks`).
         self.video_header: Packet | None = None
         self.audio_header: Packet | None = None
+        self.tracks = TrackHeaders()
         self.gop = gop_cache if gop_cache is not None else GopCache(0, 0)
         self._offset = 0
         self._offset_pending = False
@@ -185,7 +220,13 @@ class LiveStream:
     @property
     def dropped(self) -> int:
         """Messages dropped for players that fell behind."""
-        return self._group.dropped + self._waiting_dropped
+        return (self._main.dropped + self._retired_dropped
+                + sum(view.audience.dropped for view in self._views.values()))
+
+    @property
+    def track_views(self) -> list[int]:
+        """The video tracks legacy players watch now (each a `TrackView`)."""
+        return sorted(self._views)
 
     def players(self) -> list[LivePlayer]:
         return list(self._players)
@@ -219,13 +260,14 @@ class LiveStream:
             return
         self.published_at = time.monotonic()
         self.metadata = self.video_header = self.audio_header = None
+        self.tracks.clear()
         self._seen_audio = self._seen_video = False
         self.gop.clear()
         self._offset_pending = self._last_timestamp is not None
-        for stream in self._players:  # the new publisher's first key frame starts them again
-            if stream in self._group:
-                self._group.remove(stream)
-                self._waiting[stream] = None
+        self._main.restart()  # the new publisher's first key frame starts them again
+        for view in self._views.values():
+            view.restart()
+        for stream in self._players:
             self._status(stream, StatusCode.PLAY_PUBLISH_NOTIFY, f"{self.name} is now published.")
 
     def start_backup(self, source: Any, peer: str = "") -> None:
@@ -296,6 +338,8 @@ class LiveStream:
         self._in_grace = self._splicing = False
         self._pending = {}
         self.gop.clear()
+        for view in self._views.values():
+            view.gop.clear()
         for player in self._players.values():
             self._status(player.stream, StatusCode.PLAY_UNPUBLISH_NOTIFY, f"{self.name} is now unpublished.")
 
@@ -333,7 +377,7 @@ class LiveStream:
 
     def _feed_slate(self, packet: Packet) -> None:
         self._last_timestamp = packet.timestamp
-        self._accept(packet)
+        self._accept(packet, slate=True)
 
     def on_packet(self, packet: Packet, feed: str = PRIMARY) -> None:
         """One message from the publisher (or, with `feed` BACKUP, the backup): cache
@@ -361,11 +405,7 @@ class LiveStream:
     def _splice(self, packet: Packet) -> None:
         """A publisher back within the grace: hold its headers and metadata, skip what
         comes before its first key frame, and there take over from the slate."""
-        if packet.is_sequence_header:
-            self._pending["video" if packet.type_id == MessageType.VIDEO else "audio"] = packet
-            return
-        if isinstance(packet, DataPacket) and packet.name == "onMetaData":
-            self._pending["metadata"] = packet
+        if hold(self._pending, packet):
             return
         if not packet.is_key_frame:
             return
@@ -376,35 +416,44 @@ class LiveStream:
         self._splicing = self._in_grace = False
         self._splice_floor = packet.timestamp
         key = self._fix_timestamp(packet)
-        for kind in ("metadata", "video", "audio"):
-            held = self._pending.get(kind)
-            if held is not None:
-                zero = isinstance(held, DataPacket) and held.timestamp == 0  # (see _fix_timestamp)
-                self._accept(held if zero else held.retimed(key.timestamp))
+        for held in held_in_order(self._pending):
+            zero = isinstance(held, DataPacket) and held.timestamp == 0  # (see _fix_timestamp)
+            self._accept(held if zero else held.retimed(key.timestamp))
         self._pending = {}
         log.info("%s: publisher spliced in at %d ms", self.path, key.timestamp)
         if self._slate is not None:
             self._slate_clip = self._slate.prepare(self.video_header, self.audio_header, self.path)
         self._accept(key)
 
-    def _accept(self, packet: Packet) -> None:
-        """Cache what joiners need of a packet on the stream's clock, then fan it out."""
-        cached = False
+    def _accept(self, packet: Packet, slate: bool = False) -> None:
+        """Cache what joiners need of a packet on the stream's clock, then fan it out:
+        as published to the multitrack players, unwrapped (once) to each track view.
+        The `slate`'s legacy packets go to every view as they are."""
         if packet.type_id == MessageType.AUDIO:
             self._seen_audio = True
         elif packet.type_id == MessageType.VIDEO:
             self._seen_video = True
+        parts = split_tracks(packet, TrackForm.LEGACY if self._views and not slate else TrackForm.ONE_TRACK)
         if packet.is_sequence_header:
-            if packet.type_id == MessageType.VIDEO:
-                self.video_header = packet
-            else:
-                self.audio_header = packet
-            cached = True
+            tracks = [track for track, _ in parts]
+            self.tracks.note(packet, tracks)
+            if DEFAULT_TRACK in tracks:
+                if packet.type_id == MessageType.VIDEO:
+                    self.video_header = packet
+                else:
+                    self.audio_header = packet
         elif isinstance(packet, DataPacket) and packet.name == "onMetaData":
-            self.metadata, cached = packet, True
-        if not cached:
+            self.metadata = packet
+        elif packet.is_key_frame and len(self.tracks.video) > 1:
+            self.gop.add(packet, restart=self.tracks.key_track() in [track for track, _ in parts])
+        else:
             self.gop.add(packet)
-        self._fan_out(packet)
+        self._main.send(packet, self._absent_marker_after)
+        for view in self._views.values():
+            if slate:
+                view.send_as_is(packet, self._absent_marker_after)
+            else:
+                view.send(packet, parts, self.tracks.audio_track_for(view.track), self._absent_marker_after)
 
     def _fix_timestamp(self, packet: Packet) -> Packet:
         if self._offset_pending:
@@ -417,51 +466,52 @@ class LiveStream:
         self._last_timestamp = packet.timestamp
         return packet
 
-    def _fan_out(self, packet: Packet) -> None:
-        if self._waiting:
-            self._serve_waiting(packet)
-        self._group.send(packet)
-
-    def _serve_waiting(self, packet: Packet) -> None:
-        """Players waiting for a key frame: they join the fan-out at one, get sequence
-        headers, audio and data on their own meanwhile, and no other video."""
-        if packet.type_id != MessageType.VIDEO:
-            self._waiting_dropped += broadcast(packet, self._waiting)
-            if packet.is_sequence_header and self._absent_track() == "video":
-                broadcast(self._absent_track_marker("video"), self._waiting)
-        elif packet.is_sequence_header:
-            broadcast(packet, self._waiting)
-            if self._absent_track() == "audio":
-                broadcast(self._absent_track_marker("audio"), self._waiting)
-        elif packet.is_key_frame:
-            now = time.monotonic()
-            for stream in self._waiting:
-                player = self._players[stream]
-                player.first_key_ms = (now - player.play_started) * 1000
-                self._group.add(stream)
-            self._waiting = {}
+    def _absent_marker_after(self, header: Packet) -> Packet | None:
+        """What waiting players get after a sequence header when the stream lacks the
+        other kind of track (see `_absent_track`)."""
+        absent = self._absent_track()
+        if absent == ("audio" if header.type_id == MessageType.VIDEO else "video"):
+            return self._absent_track_marker(absent)
+        return None
 
     # -- players --------------------------------------------------------------------
 
-    def add_player(self, stream: LivePlayer) -> None:
-        """Start a player: cached metadata and headers, then the GOP cache (fast start)."""
-        player = _Player(stream, play_started=time.monotonic())
+    def add_player(self, stream: LivePlayer, track: int | None = None) -> None:
+        """Start a player: cached metadata and headers, then the GOP cache (fast start).
+        `track` None: a multitrack player (every track as published); else the video
+        track a legacy player gets, unwrapped."""
+        player = _Player(stream, play_started=time.monotonic(), track=track)
         self._players[stream] = player
-        if not self.is_live:
-            self._waiting[stream] = None
+        if track is not None:
+            view = self._views.get(track)
+            if view is None:
+                view = self._views[track] = TrackView(track, self.gop.max_packets, self.gop.max_bytes, self._started)
+                if self.is_live:
+                    view.seed(self.tracks, self.gop.packets())
+            absent = self._absent_track()
+            marker = self._absent_track_marker(absent) if absent is not None else None
+            started = view.join(stream, self.metadata, marker, self.is_live)
+        elif not self.is_live:
+            self._main.wait(stream)
             return
-        gop = self.gop.packets()
-        stream.send_fast_start(self._start_packets() + gop)
-        if gop and gop[0].is_key_frame:
-            player.first_key_ms = (time.monotonic() - player.play_started) * 1000
-            self._group.add(stream)
         else:
-            self._waiting[stream] = None
+            gop = self.gop.packets()
+            if len(self.tracks.video) > 1:
+                gop = start_on_key_frames(gop, [track_ids(p) if p.is_video else () for p in gop])
+            started = self._main.start(stream, self._start_packets(), gop)
+        if started:
+            player.first_key_ms = (time.monotonic() - player.play_started) * 1000
+
+    def _started(self, stream: LivePlayer) -> None:
+        player = self._players.get(stream)
+        if player is not None:
+            player.first_key_ms = (time.monotonic() - player.play_started) * 1000
 
     def _start_packets(self) -> list[Packet]:
-        """What a player needs before any frame: the metadata, the sequence headers, and
-        after them, when the stream lacks a track, the metadata that says so."""
-        packets: list[Packet] = [p for p in (self.metadata, self.video_header, self.audio_header) if p is not None]
+        """What a multitrack player needs before any frame: the metadata, every track's
+        sequence headers, and after them, when the stream lacks a kind of track, the
+        metadata that says so."""
+        packets: list[Packet] = [p for p in (self.metadata, *self.tracks.packets()) if p is not None]
         absent = self._absent_track()
         if absent is not None:
             packets.append(self._absent_track_marker(absent))
@@ -485,11 +535,18 @@ class LiveStream:
         return absent_track_metadata(absent, metadata)
 
     def remove_player(self, stream: LivePlayer) -> None:
-        if self._players.pop(stream, None) is not None:
-            if stream in self._waiting:
-                del self._waiting[stream]
-            else:
-                self._group.remove(stream)
+        player = self._players.pop(stream, None)
+        if player is None:
+            return
+        if player.track is None:
+            self._main.remove(stream)
+            return
+        view = self._views.get(player.track)
+        if view is not None:
+            view.audience.remove(stream)
+            if not len(view.audience):  # nobody watches this track: it costs nothing more
+                self._retired_dropped += view.audience.dropped
+                del self._views[player.track]
 
     def _status(self, stream: LivePlayer, code: str, description: str) -> None:
         if not stream.closed:
@@ -514,4 +571,6 @@ class LiveStream:
             "backup": self.backup_peer,
             "active": self.active,
             "switches": self.switches,
+            "tracks": sorted(self.tracks.video) or sorted(self.tracks.audio),
+            "track_views": self.track_views,
         }

@@ -2,8 +2,9 @@
 
 Installed with `Recorder.install(server)`: a server-wide publish observer starts a
 `Recording` for each publish (of every app, or of the chosen ones) and ends it on
-unpublish; a server-wide media handler gives it every message. It never refuses a
-publish and never stops a stream: a recording that cannot be written stops alone.
+unpublish; a server-wide media handler gives it every message (of a multitrack stream,
+track 0 unwrapped: `neurtmp.record.track0`). It never refuses a publish and never stops
+a stream: a recording that cannot be written stops alone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from neurtmp.record.naming import safe_component
 from neurtmp.record.options import RecordOptions, check_directory
 from neurtmp.record.recording import DoneCallback, FileDone, Recording, SinkFactory
 from neurtmp.record.segmenter import Segmenter
+from neurtmp.record.track0 import track0
 
 __all__ = ["Recorder"]
 
@@ -115,7 +117,9 @@ class Recorder:
         """Server-wide media handler: the message goes to the stream's recording, if any."""
         recording = self._recordings.get(stream)
         if recording is not None:
-            recording.push(packet)
+            kept = track0(packet)  # (of a multitrack stream, track 0)
+            if kept is not None:
+                recording.push(kept)
 
     def _make_done(self, app: str, name: str) -> Callable[[FileDone], Any]:
         stream_name = split_query(name)[0]

@@ -38,6 +38,10 @@ from neurtmp.names import DEFAULT_TIMEOUT, redact_query, redact_text
 
 __all__ = ["RELAY_MARK", "Backoff", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
 
+#: What a relay announces when it plays a source: it takes every track of a multitrack
+#: stream (and any codec), passing them on as they come.
+_MULTITRACK_PLAYER = neurtmp.Capabilities.of(["*"], caps_ex=neurtmp.CapsEx.MULTITRACK)
+
 log = logging.getLogger(__name__)
 
 #: Seconds a session must hold before the backoff starts again from its first delay.
@@ -240,7 +244,9 @@ class Relay:
 
     def _play_source(self) -> neurtmp.Client:
         """Connect to the source and play it."""
-        client = neurtmp.connect(self.source, timeout=self.timeout, verify=self.verify)
+        # every track of a multitrack source: the relay's own players choose theirs
+        client = neurtmp.connect(self.source, timeout=self.timeout, verify=self.verify,
+                                 capabilities=_MULTITRACK_PLAYER)
         try:
             client.play()
         except BaseException:
