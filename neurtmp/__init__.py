@@ -32,7 +32,7 @@ from neurtmp.errors import (
 from neurtmp.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from neurtmp.client import Client, RtmpUrl, connect, parse_rtmp_url
+    from neurtmp.client import Client, RtmpUrl, connect, parse_rtmp_url, reconnect_target
     from neurtmp.codec.video_data import VideoData
     from neurtmp.connection import Connection
     from neurtmp.fanout import FanOut, broadcast
@@ -52,6 +52,7 @@ _LAZY = {
     "RtmpUrl": "neurtmp.client",
     "connect": "neurtmp.client",
     "parse_rtmp_url": "neurtmp.client",
+    "reconnect_target": "neurtmp.client",
     "VideoData": "neurtmp.codec.video_data",
     "Connection": "neurtmp.connection",
     "FanOut": "neurtmp.fanout",
@@ -132,6 +133,7 @@ __all__ = [
     "connect",
     "events",
     "parse_rtmp_url",
+    "reconnect_target",
     "split_audio",
     "split_video",
 ]

@@ -52,6 +52,7 @@ _SERVE_OPTION_OF_FIELD = {
     "send_timeout": "--send-timeout",
     "log_io_dir": "--log-io",
     "shutdown_grace": "--shutdown-grace",
+    "reconnect_url": "--reconnect-url",
     "tls_cert": "--tls-cert",
     "tls_key": "--tls-key",
 }
@@ -263,6 +264,7 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
         "flush_interval": 0.0 if args.low_latency else args.flush_interval / 1000,
         "log_io_dir": args.log_io,
         "shutdown_grace": args.shutdown_grace,
+        "reconnect_url": args.reconnect_url,
         "tls_cert": args.tls_cert,
         "tls_key": args.tls_key,
     }
@@ -688,6 +690,9 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
                        help="write each connection's raw received and sent bytes to files in DIR")
     serve.add_argument("--shutdown-grace", type=float, default=server("shutdown_grace"), metavar="SECONDS",
                        help="on SIGINT/SIGTERM, time given to connections to finish (default %(default)s)")
+    serve.add_argument("--reconnect-url", metavar="URL", default=server("reconnect_url"),
+                       help="on shutdown, ask clients that handle Enhanced RTMP reconnect requests to reconnect "
+                       "to rtmp[s]://HOST[:PORT]/APP (default: the URL they connected to)")
     _add_record_flags(serve)
     _add_log_level(serve)
     _add_config_flag(serve)

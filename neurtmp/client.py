@@ -44,7 +44,7 @@ from neurtmp.protocol.limits import DEFAULT_OUT_CHUNK_SIZE, DEFAULT_PORT
 from neurtmp.protocol.message import Message
 from neurtmp.protocol.packet import Packet
 
-__all__ = ["Client", "RtmpUrl", "client_ssl_context", "connect", "parse_rtmp_url"]
+__all__ = ["Client", "RtmpUrl", "client_ssl_context", "connect", "parse_rtmp_url", "reconnect_target"]
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +203,10 @@ class Client:
         self.connect_result: ev.ResultReceived | None = None
         self.stream_id: int | None = None
         self._publishing: str | None = None
+        #: The server's Enhanced RTMP v2 reconnect request (NetConnection.Connect.ReconnectRequest,
+        #: also in the inbox as a `StatusReceived` on stream 0), once one came; announce
+        #: `CapsEx.RECONNECT` in `capabilities` to get them. `reconnect_url()` says where to go.
+        self.reconnect_requested: ev.StatusReceived | None = None
 
     def __repr__(self) -> str:
         return f"<Client rtmp://{self.url.host}:{self.url.port}/{self.url.app}>"
@@ -260,6 +264,21 @@ class Client:
         `announced` False, for a legacy server or before connect)."""
         result = self.connect_result
         return Capabilities.from_object(result.command_object if result is not None else None)
+
+    @property
+    def reconnect_tc_url(self) -> str | None:
+        """The `tcUrl` of the server's reconnect request (rtmp[s]://HOST[:PORT]/APP); None
+        when there was no request, or it named none (reconnect to the same URL)."""
+        request = self.reconnect_requested
+        tc_url = request.info.get("tcUrl") if request is not None else None
+        return tc_url if isinstance(tc_url, str) and tc_url else None
+
+    def reconnect_url(self, url: str | None = None) -> str:
+        """Where to reconnect after a reconnect request: the request's tcUrl with the
+        stream name (and query) of `url` (default: this client's URL) kept, or `url`
+        itself when the request named no tcUrl."""
+        url = url if url is not None else f"{self.url.tc_url}/{self.url.stream}".rstrip("/")
+        return reconnect_target(url, self.reconnect_tc_url)
 
     def _failed(self, when: str, error: OSError | None = None) -> Exception:
         """Close, and return the error to raise for a connection that ended `when`.
@@ -358,6 +377,11 @@ class Client:
             waiter = self._pending.pop(event.transaction_id, None)
             if waiter is not None:
                 waiter.set(event)
+        if isinstance(event, ev.StatusReceived) and event.message_stream_id == 0 \
+                and event.code == StatusCode.CONNECT_RECONNECT_REQUEST:
+            self.reconnect_requested = event
+            self.inbox.put(event)
+            return
         if isinstance(event, ev.StatusReceived):
             self._statuses.setdefault(event.message_stream_id, gevent.queue.Queue()).put(event)
         if isinstance(event, _INBOX_EVENTS):
@@ -599,6 +623,20 @@ class Client:
             self._reader.join(timeout=2)
             self._reader.kill(block=False)
         self._sock.close()
+
+
+def reconnect_target(url: str, tc_url: str | None) -> str:
+    """`url` (rtmp[s]://HOST[:PORT]/APP[/NAME]) moved to a reconnect request's `tc_url`:
+    the same stream name (and query) under the new tcUrl; `url` unchanged for None.
+
+    Raises:
+        ConfigError: `url` or `tc_url` is not an rtmp[s]:// URL.
+    """
+    if not tc_url:
+        return url
+    parse_rtmp_url(tc_url)
+    stream = parse_rtmp_url(url).stream
+    return f"{tc_url.rstrip('/')}/{stream}" if stream else tc_url
 
 
 def client_ssl_context(verify: bool = True) -> ssl.SSLContext:

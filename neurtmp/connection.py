@@ -50,9 +50,10 @@ _RECV_SIZE = 64 * 1024
 #: Seconds a refused or closing connection gets to flush its last messages.
 _CLOSE_FLUSH_SECONDS = 2.0
 #: The extended capabilities a server states: it parses and passes on Multitrack
-#: messages and ModEx signals (nanosecond timestamp offsets included). Reconnect is not
-#: stated: the server never sends NetConnection.Connect.ReconnectRequest.
-SERVER_CAPS_EX = CapsEx.MULTITRACK | CapsEx.MOD_EX | CapsEx.TIMESTAMP_NANO_OFFSET
+#: messages and ModEx signals (nanosecond timestamp offsets included), and it sends
+#: NetConnection.Connect.ReconnectRequest (`Connection.request_reconnect`, on a graceful
+#: shutdown) to clients that handle it.
+SERVER_CAPS_EX = CapsEx.RECONNECT | CapsEx.MULTITRACK | CapsEx.MOD_EX | CapsEx.TIMESTAMP_NANO_OFFSET
 
 
 def server_capabilities(fourcc_list: tuple[str, ...] | list[str]) -> Capabilities:
@@ -267,6 +268,23 @@ class Connection:
         self.flush()
         self._outbox.drain(timeout)
         self.close(reason)
+
+    def request_reconnect(self, tc_url: str | None = None, description: str = "") -> bool:
+        """Ask the client to connect again (Enhanced RTMP v2
+        NetConnection.Connect.ReconnectRequest), to `tc_url` (rtmp[s]://HOST[:PORT]/APP)
+        or, when None, to the same URL. The client reconnects while this connection
+        goes on, so its players or publish see no gap.
+
+        Returns:
+            True when sent; False, sending nothing, when the client did not announce
+            capsEx Reconnect in connect (a legacy client) or the connection is closed.
+        """
+        if self._closed or self._connect_event is None or not self.client_capabilities.reconnect:
+            return False
+        self._protocol.send_reconnect_request(tc_url, description)
+        self.flush()
+        log.info("%s: asked to reconnect%s", self._peer, f" to {redact_query(tc_url)}" if tc_url else "")
+        return True
 
     def call(self, procedure_name: str, *arguments: Any) -> None:
         """Call a method on the client (no answer is waited for)."""

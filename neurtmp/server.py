@@ -30,7 +30,7 @@ from neurtmp._chains import HandlerChain
 from neurtmp._outbox import Flusher
 from neurtmp.client import Client
 from neurtmp.connection import LOCAL_ADDRESS, Connection
-from neurtmp.errors import ConfigError, ConnectionClosed, ListenError
+from neurtmp.errors import ConfigError, ConnectionClosed, ListenError, NeurtmpError
 from neurtmp.handlers import AccessHandler, ConnectHandler, MediaHandler, PlayHandler, PublishHandler
 from neurtmp.names import DEFAULT_TIMEOUT, host_port
 from neurtmp.protocol.limits import (
@@ -98,6 +98,10 @@ class ServerOptions:
     log_io_dir: str | None = None
     #: Seconds `shutdown()` waits for connections to finish by default.
     shutdown_grace: float = 5.0
+    #: Where `shutdown()` asks clients that handle Enhanced RTMP v2 reconnect requests to
+    #: reconnect (rtmp[s]://HOST[:PORT]/APP, sent as the request's tcUrl); None: the same
+    #: URL they connected to (another worker on the port, or this server once restarted).
+    reconnect_url: str | None = None
     #: Let other processes listen on the same port (SO_REUSEPORT; `neurtmp serve --workers`).
     reuse_port: bool = False
     #: PEM certificate (chain) and private key for RTMPS listeners (`start(..., tls=True)`).
@@ -126,6 +130,8 @@ class ServerOptions:
             raise ConfigError(f"publisher_idle_timeout must be >= 0 (0: off), not {self.publisher_idle_timeout}")
         if self.shutdown_grace < 0:
             raise ConfigError(f"shutdown_grace must be >= 0, not {self.shutdown_grace}")
+        if self.reconnect_url is not None and not self.reconnect_url.lower().startswith(("rtmp://", "rtmps://")):
+            raise ConfigError(f"reconnect_url must be an rtmp[s]://HOST[:PORT]/APP URL, not {self.reconnect_url!r}")
         if self.flush_interval < 0:
             raise ConfigError(f"flush_interval must be >= 0, not {self.flush_interval}")
         if self.log_io_dir is not None:
@@ -458,6 +464,7 @@ class Server:
         listeners, self._listeners = self._listeners, []
         for listener in listeners:
             listener.close()  # the listening sockets: new connections are refused from here on
+        self._request_reconnects()
         # Streams go on while clients may finish by themselves; then every client left is
         # told its streams end (players: UnpublishNotify, Play.Stop; publishers:
         # Unpublish.Success) and closed once that is sent, all within the grace.
@@ -477,6 +484,18 @@ class Server:
         log.info("server on %s stopped", " and ".join(address for _, address in self._addresses))
         self._addresses.clear()
         self._own_addresses.clear()
+
+    def _request_reconnects(self) -> None:
+        """Ask every client that handles it to reconnect (to `reconnect_url`, or the same
+        URL) at the start of the grace: it connects again while its old connection drains."""
+        asked = 0
+        for connection in list(self._connections):
+            try:
+                asked += connection.request_reconnect(self.options.reconnect_url, "The server is shutting down.")
+            except (OSError, NeurtmpError):
+                pass
+        if asked:
+            log.info("shutting down: asked %d client(s) to reconnect", asked)
 
     def serve_forever(self, listen_address: str | None = None) -> None:
         """Start (when given an address) and block until `shutdown()`."""

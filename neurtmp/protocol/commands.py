@@ -53,6 +53,9 @@ class StatusCode:
     CONNECT_REJECTED = "NetConnection.Connect.Rejected"
     CONNECT_CLOSED = "NetConnection.Connect.Closed"
     CONNECT_FAILED = "NetConnection.Connect.Failed"
+    #: Enhanced RTMP v2: the server asks a client that announced capsEx Reconnect to
+    #: connect again, to the info object's `tcUrl` when there is one, else to the same.
+    CONNECT_RECONNECT_REQUEST = "NetConnection.Connect.ReconnectRequest"
     CALL_FAILED = "NetConnection.Call.Failed"
     PUBLISH_START = "NetStream.Publish.Start"
     PUBLISH_BAD_NAME = "NetStream.Publish.BadName"

@@ -493,6 +493,15 @@ class ServerProtocol(_Session):
         info.update(information or {})
         self.send_result(event.transaction_id, props, info)
 
+    def send_reconnect_request(self, tc_url: str | None = None, description: str = "") -> None:
+        """Queue the E-RTMP v2 reconnect request: `onStatus` on the NetConnection (message
+        stream 0) with NetConnection.Connect.ReconnectRequest, level "status", and the
+        `tcUrl` to connect to (none: the same one). Only for a client that announced
+        capsEx Reconnect: the caller checks (`Capabilities.reconnect`)."""
+        extra = {"tcUrl": tc_url} if tc_url else {}
+        self.send_status(0, StatusCode.CONNECT_RECONNECT_REQUEST,
+                         description or "The server asks the client to reconnect.", **extra)
+
     def reject_connect(self, event: ConnectRequested, description: str = "Connection rejected.") -> None:
         """Refuse `connect` with `_error` NetConnection.Connect.Rejected."""
         self.send_error(event.transaction_id, None, status_info("error", StatusCode.CONNECT_REJECTED, description))
