@@ -19,6 +19,13 @@ ends it on UnpublishNotify.
 After a target reconnect it sends the cached metadata and sequence headers, then video
 from the next key frame, so the far side always starts clean.
 
+Both sides announce Enhanced RTMP v2 capsEx Reconnect and honour a server's
+NetConnection.Connect.ReconnectRequest (a graceful shutdown, a replaced worker): the
+relay opens a new connection at once (to the request's tcUrl, or the same URL) while
+the old one goes on, and switches over at the new side's first key frame, without
+ending its publish. A pull relay's (an edge's) players see no UnpublishNotify and no
+gap: timestamps go on from where the old source stopped.
+
 Which streams to relay where, server-wide: `neurtmp.relay.edge` (edges, the local proxy)
 and `neurtmp.relay.redirects` (the access hooks' rtmp:// redirects), on
 `neurtmp.relay.ondemand`.
@@ -39,8 +46,18 @@ from neurtmp.names import DEFAULT_TIMEOUT, redact_query, redact_text
 __all__ = ["RELAY_MARK", "Backoff", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
 
 #: What a relay announces when it plays a source: it takes every track of a multitrack
-#: stream (and any codec), passing them on as they come.
-_MULTITRACK_PLAYER = neurtmp.Capabilities.of(["*"], caps_ex=neurtmp.CapsEx.MULTITRACK)
+#: stream (and any codec), passing them on as they come, and honours reconnect requests.
+_MULTITRACK_PLAYER = neurtmp.Capabilities.of(["*"], caps_ex=neurtmp.CapsEx.MULTITRACK | neurtmp.CapsEx.RECONNECT)
+#: What a relay announces when it publishes to a target: it honours reconnect requests.
+_RECONNECTING_PUBLISHER = neurtmp.Capabilities.of(caps_ex=neurtmp.CapsEx.RECONNECT)
+#: Seconds between looks at a new source opened on a reconnect request while the old one plays.
+_STANDBY_POLL_SECONDS = 0.05
+#: Milliseconds a new source's first key frame may lie ahead of the last timestamp relayed
+#: and keep its own (a source on the same clock); further, or behind, it is rebased.
+_MAX_SPLICE_GAP_MS = 1000
+#: Milliseconds between the last message relayed and a rebased first key frame when no
+#: frame interval is known yet.
+_DEFAULT_FRAME_MS = 33
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +141,50 @@ class _StartCache:
         self.metadata = self.video_header = self.audio_header = None
 
 
+def _is_reconnect_request(event: Any) -> bool:
+    return (isinstance(event, neurtmp.events.StatusReceived) and event.message_stream_id == 0
+            and event.code == neurtmp.StatusCode.CONNECT_RECONNECT_REQUEST)
+
+
+def _is_key_frame(packet: neurtmp.Packet) -> bool:
+    return packet.is_video and packet.is_key_frame and not packet.is_sequence_header
+
+
+class _Standby:
+    """A new source opened on a reconnect request: played, and read ahead until its first
+    key frame, while the old source goes on (`ready` is set then, or on failure)."""
+
+    def __init__(self, relay: Relay, url: str) -> None:
+        self.url = url
+        self.client: neurtmp.Client | None = None
+        #: What the new source sent up to its first key frame (included).
+        self.events: list[Any] = []
+        self.error: BaseException | None = None
+        self.ready = gevent.event.Event()
+        self._greenlet = gevent.spawn(self._run, relay)
+
+    def _run(self, relay: Relay) -> None:
+        try:
+            self.client = relay._play_source(self.url)
+            while True:
+                event = self.client.read(timeout=relay.timeout)
+                if event is None:
+                    raise neurtmp.ConnectionClosed("the new source closed the connection")
+                self.events.append(event)
+                packet = _as_packet(event)
+                if packet is not None and _is_key_frame(packet):
+                    return
+        except (OSError, neurtmp.NeurtmpError, TimeoutError) as exc:
+            self.error = exc
+        finally:
+            self.ready.set()
+
+    def close(self) -> None:
+        self._greenlet.kill(block=False)
+        if self.client is not None:
+            self.client.close()
+
+
 def _as_packet(event: Any) -> neurtmp.Packet | None:
     """A played media or data event as a packet to republish (None: not stream content)."""
     events = neurtmp.events
@@ -181,6 +242,19 @@ class Relay:
         self._out: Publisher | None = None
         self._out_retry_at = 0.0
         self._needs_key = True
+        #: A new source played on the old one's reconnect request, until the switch.
+        self._standby: _Standby | None = None
+        #: A new target being opened (then open) on the old one's reconnect request.
+        self._next_out: Publisher | None = None
+        self._opening_next_out = False
+        #: Added to source timestamps: a new source after a reconnect request continues
+        #: the timeline its players had.
+        self._offset = 0
+        self._last_ts: int | None = None
+        self._frame_ms = _DEFAULT_FRAME_MS
+        #: Reconnect requests honoured: source switches and target switches done.
+        self.source_switches = 0
+        self.target_switches = 0
         #: Extra connect-object fields for the target connection.
         self.target_connect_args: dict[str, Any] = {}
 
@@ -242,10 +316,10 @@ class Relay:
             self._close_target()
             self._first_outcome.set()
 
-    def _play_source(self) -> neurtmp.Client:
-        """Connect to the source and play it."""
+    def _play_source(self, url: str | None = None) -> neurtmp.Client:
+        """Connect to the source (or `url`, a new one) and play it."""
         # every track of a multitrack source: the relay's own players choose theirs
-        client = neurtmp.connect(self.source, timeout=self.timeout, verify=self.verify,
+        client = neurtmp.connect(url or self.source, timeout=self.timeout, verify=self.verify,
                                  capabilities=_MULTITRACK_PLAYER)
         try:
             client.play()
@@ -265,23 +339,74 @@ class Relay:
             if self.source_live:
                 self._open_target()
             while not self._stopped:
+                standby = self._standby
+                if standby is not None and standby.ready.is_set():
+                    client = self._switch_source(client, standby)
+                    continue
                 try:
-                    event = client.read(timeout=self.timeout)
+                    event = client.read(timeout=_STANDBY_POLL_SECONDS if standby is not None else self.timeout)
                 except TimeoutError:
                     if self._finish_on_unpublish and self._out is None:
                         return True  # told to finish and nothing is live
                     continue  # the source may simply not be live yet
                 if event is None:
+                    if standby is not None and standby.ready.wait(self.timeout):
+                        continue  # the old source ended first: switch now
                     return False
                 if time.monotonic() - started > _HELD_SECONDS:
                     self._source_backoff.reset()
+                if _is_reconnect_request(event):
+                    self._on_source_reconnect_request(client)
+                    continue
+                if standby is not None and isinstance(event, neurtmp.events.StatusReceived):
+                    continue  # the old source's server going away: its end is not the stream's
                 if self._on_event(event):
                     return True
             return True
         finally:
             client.close()
+            if self._standby is not None:
+                self._standby.close()
+                self._standby = None
             self._close_target()  # no source, nothing to publish: the far side sees it end
             self._cache.clear()
+            self._offset, self._last_ts = 0, None
+
+    def _on_source_reconnect_request(self, client: neurtmp.Client) -> None:
+        """The source's server asks us to reconnect: play the new source at once, beside
+        the old one (switched over at its first key frame)."""
+        if self._standby is not None:
+            return  # one is being opened already
+        try:
+            url = client.reconnect_url(self.source)
+        except neurtmp.ConfigError as exc:
+            log.warning("%r: source: reconnect request with a bad tcUrl: %s", self, exc)
+            return
+        log.info("%r: source asks to reconnect; playing %s", self, redact_query(url))
+        self._standby = _Standby(self, url)
+
+    def _switch_source(self, old: neurtmp.Client, standby: _Standby) -> neurtmp.Client:
+        """Go on with the new source from its first key frame (timestamps continuing the
+        old one's), and close the old; keep the old one when the new failed."""
+        self._standby = None
+        if standby.error is not None or standby.client is None:
+            log.warning("%r: new source %s failed: %s; staying on the old one", self, redact_query(standby.url),
+                        redact_text(str(standby.error) or type(standby.error).__name__))
+            standby.close()
+            return old
+        packets = [p for p in map(_as_packet, standby.events) if p is not None]
+        key = packets[-1]
+        ahead = key.timestamp + self._offset - (self._last_ts if self._last_ts is not None else 0)
+        if self._last_ts is not None and not 0 <= ahead <= _MAX_SPLICE_GAP_MS:
+            self._offset = self._last_ts + self._frame_ms - key.timestamp
+        old.close()
+        self.source = standby.url
+        self.source_switches += 1
+        log.info("%r: switched to the new source", self)
+        for packet in packets:
+            if packet.is_sequence_header or packet is key or packet.type_id == neurtmp.MessageType.DATA_AMF0:
+                self._relay_packet(packet.retimed(key.timestamp) if packet is not key else packet)
+        return standby.client
 
     def _on_event(self, event: Any) -> bool:
         """Relay one event; True when the relay is finished."""
@@ -296,9 +421,19 @@ class Relay:
             return False
         packet = _as_packet(event)
         if packet is not None:
-            self._cache.note(packet)
-            self._forward(packet)
+            self._relay_packet(packet)
         return False
+
+    def _relay_packet(self, packet: neurtmp.Packet) -> None:
+        """Forward one source packet on the relay's timeline (see `_switch_source`)."""
+        if self._offset:
+            packet = packet.retimed(max(0, packet.timestamp + self._offset))
+        if packet.is_video or packet.is_audio:
+            if packet.is_video and self._last_ts is not None and 0 < packet.timestamp - self._last_ts <= 1000:
+                self._frame_ms = packet.timestamp - self._last_ts
+            self._last_ts = packet.timestamp if self._last_ts is None else max(self._last_ts, packet.timestamp)
+        self._cache.note(packet)
+        self._forward(packet)
 
     # -- target side --------------------------------------------------------------------
 
@@ -307,6 +442,10 @@ class Relay:
             if not self._open_target() or any(packet is cached for cached in self._cache.packets()):
                 return  # not open, or this packet went out with the cached start
         assert self._out is not None
+        if getattr(self._out, "reconnect_requested", None) is not None and self._next_out is None:
+            self._on_target_reconnect_request()
+        if self._next_out is not None and _is_key_frame(packet):
+            self._switch_target()
         if packet.is_video and self._needs_key:
             if not packet.is_sequence_header:
                 if not packet.is_key_frame:
@@ -339,9 +478,56 @@ class Relay:
         log.info("%r: publishing to the target", self)
         return True
 
-    def _publish_target(self) -> Publisher:
-        """Connect to the target and publish there."""
-        client = neurtmp.connect(self.target, timeout=self.timeout, verify=self.verify, **self.target_connect_args)
+    def _on_target_reconnect_request(self) -> None:
+        """The target's server asks us to reconnect: publish to the new target at once
+        (in a greenlet; metadata and sequence headers first), switched to at the next
+        key frame while the old one goes on."""
+        if self._opening_next_out:
+            return
+        out = self._out
+        assert isinstance(out, neurtmp.Client)
+        try:
+            url = out.reconnect_url(self.target)
+        except neurtmp.ConfigError as exc:
+            log.warning("%r: target: reconnect request with a bad tcUrl: %s", self, exc)
+            return
+        log.info("%r: target asks to reconnect; publishing to %s", self, redact_query(url))
+        self._opening_next_out = True
+        gevent.spawn(self._open_next_target, out, url)
+
+    def _open_next_target(self, old: Publisher, url: str) -> None:
+        try:
+            out = self._publish_target(url)
+            try:
+                for cached in self._cache.packets():
+                    out.send_packet(cached)
+            except BaseException:
+                out.close()
+                raise
+        except (OSError, neurtmp.NeurtmpError, TimeoutError) as exc:
+            log.warning("%r: new target %s: %s; staying on the old one", self, redact_query(url),
+                        redact_text(str(exc) or type(exc).__name__))
+            return  # the old one's end is handled as any target failure
+        if self._out is not old or self._stopped:
+            out.close()  # the old target ended meanwhile; the usual reconnect took over
+            self._opening_next_out = False
+            return
+        self._next_out = out
+        self.target = url
+
+    def _switch_target(self) -> None:
+        old, self._out, self._next_out = self._out, self._next_out, None
+        self._opening_next_out = False
+        self._needs_key = False  # the switch is at a key frame
+        self.target_switches += 1
+        log.info("%r: switched to the new target", self)
+        if old is not None:
+            old.close()
+
+    def _publish_target(self, url: str | None = None) -> Publisher:
+        """Connect to the target (or `url`, a new one) and publish there."""
+        client = neurtmp.connect(url or self.target, timeout=self.timeout, verify=self.verify,
+                                 capabilities=_RECONNECTING_PUBLISHER, **self.target_connect_args)
         try:
             client.publish()
         except BaseException:
@@ -357,8 +543,11 @@ class Relay:
 
     def _close_target(self) -> None:
         out, self._out = self._out, None
-        if out is not None:
-            out.close()
+        next_out, self._next_out = self._next_out, None
+        self._opening_next_out = False
+        for publisher in (out, next_out):
+            if publisher is not None:
+                publisher.close()
 
 
 class PullRelay(Relay):
@@ -380,7 +569,7 @@ class PullRelay(Relay):
         self.target = local_url(self.server, self.local_app, self.local_name)
         return super().start()
 
-    def _publish_target(self) -> Publisher:
+    def _publish_target(self, url: str | None = None) -> Publisher:
         """Publish in-process: the pulled messages reach the local stream's handlers
         without a loopback connection (no second chunking and parsing)."""
         return self.server.publish_local(self.local_app, self.local_name, timeout=self.timeout,
@@ -404,6 +593,6 @@ class PushRelay(Relay):
         self.source = local_url(self.server, self.local_app, self.local_name)
         return super().start()
 
-    def _play_source(self) -> neurtmp.Client:
+    def _play_source(self, url: str | None = None) -> neurtmp.Client:
         """Play in-process: the server's own play, which access checks let through."""
         return self.server.play_local(self.local_app, self.local_name, timeout=self.timeout)
