@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import gevent
@@ -154,20 +155,20 @@ class _Standby:
     """A new source opened on a reconnect request: played, and read ahead until its first
     key frame, while the old source goes on (`ready` is set then, or on failure)."""
 
-    def __init__(self, relay: Relay, url: str) -> None:
+    def __init__(self, play: Callable[[str], neurtmp.Client], url: str, timeout: float) -> None:
         self.url = url
         self.client: neurtmp.Client | None = None
         #: What the new source sent up to its first key frame (included).
         self.events: list[Any] = []
         self.error: BaseException | None = None
         self.ready = gevent.event.Event()
-        self._greenlet = gevent.spawn(self._run, relay)
+        self._greenlet = gevent.spawn(self._run, play, timeout)
 
-    def _run(self, relay: Relay) -> None:
+    def _run(self, play: Callable[[str], neurtmp.Client], timeout: float) -> None:
         try:
-            self.client = relay._play_source(self.url)
+            self.client = play(self.url)
             while True:
-                event = self.client.read(timeout=relay.timeout)
+                event = self.client.read(timeout=timeout)
                 if event is None:
                     raise neurtmp.ConnectionClosed("the new source closed the connection")
                 self.events.append(event)
@@ -383,7 +384,7 @@ class Relay:
             log.warning("%r: source: reconnect request with a bad tcUrl: %s", self, exc)
             return
         log.info("%r: source asks to reconnect; playing %s", self, redact_query(url))
-        self._standby = _Standby(self, url)
+        self._standby = _Standby(self._play_source, url, self.timeout)
 
     def _switch_source(self, old: neurtmp.Client, standby: _Standby) -> neurtmp.Client:
         """Go on with the new source from its first key frame (timestamps continuing the
