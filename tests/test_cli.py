@@ -61,6 +61,7 @@ def test_serve_defaults_are_the_option_dataclass_defaults() -> None:
     assert args.send_timeout == server.send_timeout
     assert args.flush_interval == pytest.approx(server.flush_interval * 1000)  # milliseconds on the command line
     assert args.shutdown_grace == server.shutdown_grace
+    assert args.reconnect_url is server.reconnect_url is None
     assert args.log_io == server.log_io_dir
     assert args.gop_packets == live.gop_packets
     assert args.gop_bytes == live.gop_bytes
@@ -68,6 +69,13 @@ def test_serve_defaults_are_the_option_dataclass_defaults() -> None:
     assert args.reconnect_grace == live.reconnect_grace
     assert args.slate == live.slate
     assert ServerOptions(**server_options(args)) == server  # and they go back unchanged
+
+
+def test_serve_reconnect_url_reaches_the_server_options() -> None:
+    args = build_parser().parse_args(["serve", "--reconnect-url", "rtmp://other:1936/live"])
+    assert ServerOptions(**server_options(args)).reconnect_url == "rtmp://other:1936/live"
+    with pytest.raises(neurtmp.ConfigError, match="reconnect_url"):
+        ServerOptions(**server_options(build_parser().parse_args(["serve", "--reconnect-url", "other"])))
 
 
 def test_serve_defaults_follow_a_changed_server_options_default(monkeypatch: pytest.MonkeyPatch) -> None:
