@@ -131,3 +131,35 @@ def test_a_push_relay_moves_its_publish_to_the_replacement_at_a_key_frame(make_s
         if publisher.poll() is None:
             publisher.kill()
         publisher.wait()
+
+
+@pytest.mark.timeout(120)
+def test_an_edge_s_players_stay_when_its_origin_is_replaced(make_server: Any) -> None:
+    from neurtmp.relay import Edge
+
+    replacement, replacement_app = live_server(make_server)
+    origin, origin_app = live_server(make_server, reconnect_url=url(replacement, "live"))
+    edge_server, _ = live_server(make_server)
+    publishers = [ffmpeg_publish(url(origin, "live/src"), 40), ffmpeg_publish(url(replacement, "live/src"), 40)]
+    try:
+        wait_for(lambda: _live(origin_app, "src") and _live(replacement_app, "src"), 20)
+        edge = Edge(edge_server, f"rtmp://{origin.get_listen_address()}", timeout=5, backoff=Backoff(0.2, 1)).start()
+        player = Watcher(neurtmp.connect(url(edge_server, "live"), timeout=5))
+        player.client.play("src")
+        wait_for(lambda: len(player.videos) >= 25, 20)
+        pull = edge.pulls[("live", "src")]
+        stopping = gevent.spawn(origin.shutdown, 5)
+        wait_for(lambda: pull.source_switches == 1, 5, "the edge's pull switched to the replacement")
+        stopping.join(15)
+        count = len(player.videos)
+        wait_for(lambda: len(player.videos) >= count + 25, 10, "video goes on after the origin is gone")
+        assert "NetStream.Play.UnpublishNotify" not in player.statuses and pull.published == 1
+        stamps = [ts for _, ts in player.videos]
+        assert all(a <= b for a, b in pairwise(stamps))
+        player.close()
+        edge.stop()
+    finally:
+        for process in publishers:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
