@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import pathlib
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import av
@@ -19,6 +21,7 @@ from neurtmp.ingest.multitrack import TrackProbe
 
 from ..helpers import wait_for
 from ..live.helpers import FFMPEG
+from .test_grpc import Served
 from .test_ingest import Ingest, ingest, segments, wait_master  # noqa: F401 (the fixture)
 
 
@@ -50,6 +53,14 @@ def published_sps(app: Ingest, key: str, track: int) -> bytes:
     return avc.parse_decoder_configuration(parts[track][5:]).sps[0]
 
 
+@pytest.fixture
+def served(make_server: Any, tmp_path: pathlib.Path) -> Iterator[Served]:
+    """An ingest app with its gRPC endpoint, passing 240-line tracks through too."""
+    instance = Served(make_server, tmp_path, passthrough_heights="240")
+    yield instance
+    instance.close()
+
+
 def test_plan_passes_through_the_tracks_of_rung_heights() -> None:
     rungs = plan_rungs([(1920, 1080, 6000), (1280, 720, 3100), (854, 480, 1400)])
     assert [(r.name, r.copy_of) for r in rungs] == [("1080p", 0), ("720p", 1), ("480p", 2), ("360p", None)]
@@ -68,8 +79,8 @@ def test_probe_sees_misaligned_key_frames() -> None:
 
 
 @pytest.mark.timeout(90)
-def test_a_multitrack_ladder_is_passed_through_and_the_missing_rung_transcoded(ingest: Any) -> None:  # noqa: F811
-    app = ingest(passthrough_heights="240")
+def test_a_multitrack_ladder_is_passed_through_and_the_missing_rung_transcoded(served: Served) -> None:
+    app = served
     encoder = publish_ladder(app.rtmp("mt"), 9)
     try:
         master = wait_master(app, "mt", 30)
@@ -93,6 +104,12 @@ def test_a_multitrack_ladder_is_passed_through_and_the_missing_rung_transcoded(i
         assert [(r["name"], r["encoder"]) for r in stream["rungs"]] == [
             ("480p", "copy"), ("360p", "x264"), ("240p", "copy")]
         assert stream["keyframes_aligned"] is True
+        wait_for(lambda: served.rpc("GetRoutes").routes and served.rpc("GetRoutes").routes[0].profiles, 10)
+        [route] = served.rpc("GetRoutes").routes
+        assert [(p.name, p.encoder, p.resolution) for p in route.profiles] == [
+            ("480p", "copy", 480), ("360p", "x264", 360), ("240p", "copy", 240)]
+        assert not route.keyframes_misaligned
+        assert route.profiles[0].bitrate == stream["rungs"][0]["bitrate_kbps"] > 50  # measured
     finally:
         encoder.kill()
         encoder.wait()
