@@ -6,6 +6,12 @@ players can switch between them; audio is encoded once. Its dash muxer writes CM
 segments, the MPD and, beside them, the HLS playlists (master.m3u8, media_N.m3u8), so
 HLS and DASH players share the same files. Those files are one encode's (one ffmpeg run's);
 what players get is spliced from them by `neurtmp.ingest.session`.
+
+A multitrack input (an encoder's own ladder, key frames aligned across its tracks) is
+packaged rather than encoded where it can be: each track of a rung's height becomes
+that rung with ``-c copy`` at its measured bitrate, and only the rungs no track matches
+are encoded, from the highest track, with key frames where the encoder put its own
+(`plan_rungs`).
 """
 
 from __future__ import annotations
