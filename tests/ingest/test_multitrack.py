@@ -130,3 +130,11 @@ def test_misaligned_key_frames_are_transcoded_and_said(ingest: Any, caplog: Any)
             encoder.kill()
             encoder.wait()
     assert any("not aligned" in r.message for r in caplog.records)
+
+
+def test_passthrough_heights_are_validated() -> None:
+    from neurtmp.ingest import IngestConfig
+
+    assert IngestConfig(passthrough_heights="240, 144").passthrough_height_list() == (240, 144)
+    with pytest.raises(neurtmp.ConfigError, match="passthrough_heights must be heights"):
+        IngestConfig(passthrough_heights="240,tall").validate()
