@@ -13,8 +13,14 @@ child) is sampled with psutil. Figures:
                       (median): encode + segmenting delay; a player is this far behind
                       the encoder at the very best, plus its buffer
   publisher_cpu       the publisher's CPU (cores): a busy load generator measures itself
+  ingest_cpu          the ingest process's own CPU (cores), without its ffmpeg
 
-    python bench/ingest.py [--sizes 1280x720,1920x1080] [--seconds 20] [--encoder x264]
+With --multitrack the input is one Enhanced RTMP v2 ladder (1280x720, 854x480, 640x360,
+key frames aligned) published three ways: only its 720p track (every rung transcoded), all
+three tracks (every rung passed through, -c copy), and 720p + 360p (480p transcoded from
+720p); "rungs" says which rung was copied and which transcoded.
+
+    python bench/ingest.py [--sizes 1280x720,1920x1080] [--seconds 20] [--encoder x264] [--multitrack]
 """
 
 from __future__ import annotations
@@ -60,6 +66,23 @@ def source(size: str, seconds: int) -> pathlib.Path:
     return path
 
 
+def multitrack_source(seconds: int) -> pathlib.Path:
+    """A cached multitrack FLV: 1280x720, 854x480 and 640x360 tracks of one source, key
+    frames every 2 s on each, and AAC."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"ingest-multitrack-{seconds}s.flv"
+    if not path.exists():
+        graph = "[0:v]split=3[a][b][c];[b]scale=854:480[b2];[c]scale=640:360[c2]"
+        subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440", "-t", str(seconds),
+                        "-filter_complex", graph, "-map", "[a]", "-map", "[b2]", "-map", "[c2]", "-map", "1:a",
+                        "-c:v", "libx264", "-preset", "veryfast", "-b:v:0", "3000k", "-b:v:1", "1500k",
+                        "-b:v:2", "800k",
+                        "-g", "60", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", str(path)],
+                       check=True)
+    return path
+
+
 def get(url: str) -> str | None:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -77,9 +100,12 @@ def cpu_seconds(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-def run(size: str, seconds: int, encoder: str) -> dict[str, object]:
+def run(size: str, seconds: int, encoder: str, tracks: str | None = None) -> dict[str, object]:
+    """One publish of `size` (or, with `tracks`, of these tracks of the multitrack source,
+    e.g. "0,2") to a fresh ingest process."""
     rtmp_port, http_port = free_port(), free_port()
-    media_file = source(size, seconds)
+    media_file = source(size, seconds) if tracks is None else multitrack_source(seconds)
+    maps = [] if tracks is None else [arg for t in tracks.split(",") for arg in ("-map", f"0:v:{t}")] + ["-map", "0:a"]
     with tempfile.TemporaryDirectory() as out:
         ingest = subprocess.Popen([sys.executable, "-m", "neurtmp.cli", "ingest", "--host", "127.0.0.1",
                                    "--port", str(rtmp_port), "--http-port", str(http_port), "--output-dir", out,
@@ -92,8 +118,11 @@ def run(size: str, seconds: int, encoder: str) -> dict[str, object]:
             base = f"http://127.0.0.1:{http_port}/streams"
             started = time.monotonic()
             publisher = subprocess.Popen([FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-i", str(media_file),
-                                          "-c", "copy", "-f", "flv", f"rtmp://127.0.0.1:{rtmp_port}/live/bench"])
+                                          *maps, "-c", "copy", "-f", "flv", f"rtmp://127.0.0.1:{rtmp_port}/live/bench"])
             publisher_process = psutil.Process(publisher.pid)
+            ingest_process = psutil.Process(ingest.pid)
+            ingest_cpu_start = cpu_seconds(ingest_process)
+            rungs: list[str] = []
             first_playlist = None
             listed: dict[str, float] = {}
             ladder: psutil.Process | None = None
@@ -122,16 +151,20 @@ def run(size: str, seconds: int, encoder: str) -> dict[str, object]:
                 streams = json.loads(get(base) or '{"streams": []}')["streams"]
                 if streams and streams[0].get("speed"):
                     speeds.append(float(streams[0]["speed"]))
+                if streams:
+                    rungs = [f"{r['name']}:{r.get('encoder', encoder)}" for r in streams[0]["rungs"]]
                 time.sleep(0.2)
             wall = time.monotonic() - started
+            ingest_cpu = cpu_seconds(ingest_process) - ingest_cpu_start
         finally:
             ingest.terminate()
             ingest.wait(30)
     delays = [at - int(re.search(r"(\d+)\.m4s$", name).group(1)) * SEGMENT  # type: ignore[union-attr]
               for name, at in listed.items()]
     return {
-        "input": size,
+        "input": size if tracks is None else f"multitrack tracks {tracks}",
         "encoder": encoder,
+        "rungs": rungs,
         "seconds": seconds,
         "speed": round(statistics.median(speeds[len(speeds) // 2:]), 2) if speeds else None,
         "ffmpeg_cpu": round((cpu_end - cpu_start) / max(1e-6, window_end - window_start), 2),
@@ -140,6 +173,7 @@ def run(size: str, seconds: int, encoder: str) -> dict[str, object]:
         "listing_delay_s": round(statistics.median(delays), 2) if delays else None,
         "segments_listed": len(listed),
         "publisher_cpu": round(publisher_cpu / wall, 3),
+        "ingest_cpu": round(ingest_cpu / wall, 3),
     }
 
 
@@ -148,7 +182,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="1280x720,1920x1080")
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--encoder", default="x264", choices=["x264", "nvenc_h264"])
+    parser.add_argument("--multitrack", action="store_true",
+                        help="a multitrack ladder: transcoded vs passed through vs half and half")
     args = parser.parse_args()
+    if args.multitrack:
+        for tracks in ("0", "0,1,2", "0,2"):
+            print(json.dumps(run("1280x720", args.seconds, args.encoder, tracks)), flush=True)
+        return
     for size in args.sizes.split(","):
         print(json.dumps(run(size, args.seconds, args.encoder)), flush=True)
 

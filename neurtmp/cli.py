@@ -904,6 +904,8 @@ _INGEST_FLAGS: tuple[tuple[str, type, str, str | None], ...] = (
      "frame, frozen", "a generated dark card"),
     ("failover_timeout", float, "a key's backup publisher (rtmp://HOST/live/KEY?role=backup) takes over when the "
      "primary sends no audio or video this long, or leaves", None),
+    ("passthrough_heights", str, "heights (comma-separated) of a multitrack encoder's tracks to pass through as "
+     "rungs of their own; a track of a ladder rung's height always is, when key frames align", "none"),
 )
 
 

@@ -39,6 +39,7 @@ from neurtmp.handlers import ConnectEventHandler, Refusal, StreamEventHandler
 from neurtmp.ingest import _process
 from neurtmp.ingest.access import BitrateMeter, check_key, check_token, split_name
 from neurtmp.ingest.config import IngestConfig
+from neurtmp.ingest.ladder import COPY
 from neurtmp.ingest.outputs import Outputs
 from neurtmp.ingest.session import Session
 from neurtmp.ingest.tap import TranscoderTap
@@ -153,8 +154,11 @@ class IngestStream:
             "speed": _number(progress.get("speed", "").rstrip("x")),
             "dropped_frames": int(_number(progress.get("drop_frames")) or 0),
             "duplicated_frames": int(_number(progress.get("dup_frames")) or 0),
-            "rungs": [{"name": r.name, "width": r.width, "height": r.height, "bitrate_kbps": r.bitrate_kbps}
+            "rungs": [{"name": r.name, "width": r.width, "height": r.height, "bitrate_kbps": r.bitrate_kbps,
+                       "encoder": COPY if r.copy_of is not None else self.transcoder.encoder}
                       for r in self.transcoder.rungs],
+            # a multitrack input: whether its key frames were aligned (False: every rung transcoded)
+            "keyframes_aligned": self.transcoder.keyframes_aligned,
             "hls": f"/streams/{self.key}/master.m3u8",
             "dash": f"/streams/{self.key}/dash/manifest.mpd",
         }
@@ -240,9 +244,10 @@ class IngestApp:
         session = self.outputs.open(key)  # a folder of its own: an earlier session's ffmpeg may still be finishing
         config = self.config
         transcoder = Transcoder(key, session.begin_run, config.ffmpeg_path(), self.encoder, config.preset,
-                                config.segment_duration, config.stall_timeout)
+                                config.segment_duration, config.stall_timeout,
+                                passthrough_heights=config.passthrough_height_list())
         tap = TranscoderTap(transcoder.feed, lambda: self._ended(entry))
-        live = self.live.add_player(config.app, key, tap)
+        live = self.live.add_player(config.app, key, tap, track=None)  # every track as published
         entry = IngestStream(key, transcoder, session, live, tap)
         transcoder.on_failure = lambda description: self._failed(entry, description)
         self.streams[key] = entry

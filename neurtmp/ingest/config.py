@@ -84,6 +84,10 @@ class IngestConfig:
     #: Seconds a primary publisher may send no audio or video before the stream switches
     #: to the key's backup publisher (``rtmp://HOST/live/KEY?role=backup``).
     failover_timeout: float = LiveOptions.failover_timeout
+    #: Heights (comma-separated, e.g. "240,144") of a multitrack encoder's tracks to pass
+    #: through as rungs of their own though the ladder has none of that height (a track
+    #: of a rung's height is always passed through when the tracks' key frames align).
+    passthrough_heights: str = ""
 
     def validate(self, names: Mapping[str, str] | None = None) -> None:
         """Args:
@@ -114,6 +118,11 @@ class IngestConfig:
             raise neurtmp.ConfigError(f"{name('ffmpeg')} {self.ffmpeg!r} is not an executable file")
         if self.slate not in (None, "", "none") and not os.path.isfile(self.slate):
             raise neurtmp.ConfigError(f"{name('slate')} {self.slate!r} is not a file")
+        try:
+            self.passthrough_height_list()
+        except ValueError:
+            raise neurtmp.ConfigError(f"{name('passthrough_heights')} must be heights separated by commas, "
+                                      f"not {self.passthrough_heights!r}") from None
         path = pathlib.Path(self.output_dir)
         if path.exists() and not path.is_dir():
             raise neurtmp.ConfigError(f"{name('output_dir')} {self.output_dir!r} is not a directory")
@@ -127,6 +136,17 @@ class IngestConfig:
         """The live app's settings for this configuration's streams."""
         return LiveOptions(apps=(self.app,), reconnect_grace=self.reconnect_grace, slate=self.slate or None,
                            failover_timeout=self.failover_timeout)
+
+    def passthrough_height_list(self) -> tuple[int, ...]:
+        """`passthrough_heights` as numbers.
+
+        Raises:
+            ValueError: one is not a positive whole number.
+        """
+        heights = tuple(int(part) for part in self.passthrough_heights.replace(" ", "").split(",") if part)
+        if any(height <= 0 for height in heights):
+            raise ValueError(self.passthrough_heights)
+        return heights
 
     def ffmpeg_path(self) -> str:
         """The ffmpeg to run."""

@@ -66,7 +66,7 @@ class StreamFigures:
     input_kbps: int
     input_height: int
     bytes_in: int
-    profiles: tuple[tuple[str, int, int, str], ...]  # (name, kbit/s, height, encoding|complete|error)
+    profiles: tuple[tuple[str, int, int, str, str], ...]  # (name, kbit/s, height, encoding|complete|error, encoder)
     fps: float
     duration: float
     dropped_frames: int
@@ -82,6 +82,9 @@ class StreamFigures:
     switches: int = 0
     #: The backup publisher's address ("" without one).
     backup: str = ""
+    #: A multitrack input: whether its key frames were aligned across tracks (None:
+    #: single-track, or not known yet).
+    keyframes_aligned: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -190,8 +193,9 @@ class Monitor:
             key=entry["key"], source=f"{self.source_base}/{entry['key']}", status=route_status,
             encoder=entry["encoder"], input_kbps=int(entry["bitrate_kbps"]),
             input_height=int(entry["input_height"] or 0), bytes_in=int(entry["bytes_in"]),
-            profiles=tuple((r["name"], int(r["bitrate_kbps"]), int(r["height"]), profile_status)
-                           for r in entry["rungs"]),
+            profiles=tuple((r["name"], int(r["bitrate_kbps"]), int(r["height"]), profile_status,
+                            str(r.get("encoder") or entry["encoder"])) for r in entry["rungs"]),
+            keyframes_aligned=entry.get("keyframes_aligned"),
             fps=float(entry["fps"] or 0.0), duration=float(entry["uptime_s"]),
             dropped_frames=int(entry["dropped_frames"]), duplicated_frames=int(entry["duplicated_frames"]),
             speed=float(entry["speed"] or 0.0), restarts=int(entry["restarts"]),

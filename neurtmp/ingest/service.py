@@ -65,9 +65,10 @@ class ModuleService(module_pb2_grpc.ModuleServiceServicer):  # type: ignore[misc
                 stream_key=f.key, source=f.source, status=f.status, encoder=f.encoder, input_bitrate=f.input_kbps,
                 input_resolution=f.input_height, bytes_processed=f.bytes_in, reconnecting=f.reconnecting,
                 active_feed=f.active, switches=f.switches, backup_source=f.backup,
+                keyframes_misaligned=f.keyframes_aligned is False,
                 profiles=[module_pb2.TranscodeProfile(name=name, codec="h264", bitrate=kbps, resolution=height,
-                                                      status=status)
-                          for name, kbps, height, status in f.profiles])
+                                                      status=status, encoder=encoder)
+                          for name, kbps, height, status, encoder in f.profiles])
             for f in s.streams])
 
     def GetMetrics(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802

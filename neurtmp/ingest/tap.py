@@ -7,6 +7,10 @@ backup taking over) spliced in at its first key frame with the stream's timestam
 on. One stream to the transcoder, one ladder of playlists. The stream's real end (its
 players get NetStream.Play.UnpublishNotify: the grace ran out, or there was none) is
 what ends the transcoder.
+
+The tap is a multitrack player: it gets every Enhanced RTMP v2 track as published (a
+single-track stream's messages are its own, unchanged), so that the transcoder can pass
+an encoder's own ladder through (`neurtmp.ingest.multitrack`).
 """
 
 from __future__ import annotations

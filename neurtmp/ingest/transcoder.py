@@ -33,7 +33,8 @@ import gevent.queue
 import neurtmp
 from neurtmp.codec import avc, flv
 from neurtmp.ingest import _process
-from neurtmp.ingest.ladder import Rung, ffmpeg_command, rungs_for
+from neurtmp.ingest.ladder import Rung, ffmpeg_command, plan_rungs, rungs_for
+from neurtmp.ingest.multitrack import MAX_PROBE_TAGS, TrackProbe, video_kind
 
 __all__ = ["Transcoder", "header_size", "metadata_size"]
 
@@ -90,11 +91,18 @@ class Transcoder:
         stall_timeout: seconds without progress (while input flows) before a restart.
         on_failure: called with a status description ("400 undecodable video",
             "500 transcoder cannot start: ...") when the transcoder gives up.
+        passthrough_heights: heights of a multitrack input's tracks to pass through
+            though the ladder has no such rung.
+
+    A multitrack input (Enhanced RTMP v2: the tap plays every track as published) is fed
+    to ffmpeg whole: the tracks whose height is a rung's are packaged as they are, the
+    other rungs transcoded from the highest track, once `neurtmp.ingest.multitrack` has
+    seen the tracks' key frames aligned; else every rung is transcoded from the highest.
     """
 
     def __init__(self, key: str, new_folder: Callable[[], str], ffmpeg: str, encoder: str, preset: str,
                  segment_duration: float, stall_timeout: float,
-                 on_failure: Callable[[str], None] | None = None) -> None:
+                 on_failure: Callable[[str], None] | None = None, passthrough_heights: tuple[int, ...] = ()) -> None:
         self.key = key
         self.new_folder = new_folder
         #: The folder the current (or last) ffmpeg run writes.
@@ -133,6 +141,20 @@ class Transcoder:
         self._last_input = 0.0
         self._started_at = 0.0
         self._backoff = 1.0
+        self.passthrough_heights = passthrough_heights
+        #: Multitrack: each video track's sequence header as published, and its size.
+        self._track_headers: dict[int, bytes] = {}
+        self._track_sizes: dict[int, tuple[int, int]] = {}
+        #: Multitrack: whether the tracks' key frames were aligned (None: single-track,
+        #: or not known yet).
+        self.keyframes_aligned: bool | None = None
+        #: Multitrack: the input video stream the transcoded rungs are scaled from.
+        self._source = 0
+        self._reference: int | None = None
+        self._probe: TrackProbe | None = None
+        self._held: list[tuple[int, int, bytes]] = []
+        #: Multitrack: the tracks ffmpeg has had a key frame of in this run.
+        self._keyed: set[int] = set()
 
     def __repr__(self) -> str:
         return f"<Transcoder {self.key} {self.status}>"
@@ -161,6 +183,15 @@ class Transcoder:
             return
         if type_id != neurtmp.MessageType.VIDEO:
             return
+        parts = self._tracks_of(payload)
+        if self._track_headers or any(track != 0 for track, _ in parts):
+            if not self._track_headers and self._video_header is not None:  # track 0 came first, as legacy
+                self._track_headers[0] = self._video_header
+                size = header_size(self._video_header)
+                if size is not None:
+                    self._track_sizes[0] = size
+            self._feed_multitrack(packet.timestamp, payload, parts)
+            return
         if packet.is_sequence_header:
             self._video_header = payload
             self._size_from_header(payload)
@@ -184,8 +215,105 @@ class Transcoder:
         self._skipping_video = False
         self._queue_tag(_TAG_VIDEO, packet.timestamp, payload, video=True)
 
+    # -- multitrack input ------------------------------------------------------------------
+
+    @staticmethod
+    def _tracks_of(payload: bytes) -> list[tuple[int, bytes]]:
+        try:
+            return neurtmp.split_video(payload, neurtmp.TrackForm.LEGACY)
+        except Exception:  # malformed: taken as one legacy message (ffmpeg judges it)
+            return [(0, payload)]
+
+    def _feed_multitrack(self, timestamp: int, payload: bytes, parts: list[tuple[int, bytes]]) -> None:
+        kinds = [(track, *video_kind(legacy), len(legacy)) for track, legacy in parts]
+        if all(header for _, _, header, _ in kinds):
+            for track, legacy in parts:
+                self._track_headers[track] = payload if len(parts) == 1 else legacy
+                size = header_size(legacy)
+                if size is not None:
+                    self._track_sizes[track] = size
+            self._queue_tag(_TAG_VIDEO, timestamp, payload)
+            return
+        if self._process is None and not self._stopping and self.status == "waiting":
+            if not self._probe_or_start(timestamp, payload, kinds):
+                return
+        # a track joins ffmpeg's input at its first key frame of the run
+        for track, key, _, _ in kinds:
+            if key:
+                self._keyed.add(track)
+        if not any(track in self._keyed for track, *_ in kinds):
+            self.dropped_tags += 1
+            return
+        if self._skipping_video and not any(key for _, key, _, _ in kinds):
+            self.dropped_tags += 1
+            return
+        self._skipping_video = False
+        self._queue_tag(_TAG_VIDEO, timestamp, payload, video=True)
+
+    def _probe_or_start(self, timestamp: int, payload: bytes, kinds: list[tuple[int, bool, bool, int]]) -> bool:
+        """Before ffmpeg runs: hold the input while probing the first GOPs, then start
+        it. True: ffmpeg runs and this message is to be queued."""
+        if self._reference is None:
+            if not self._track_sizes:
+                return False
+            self._reference = max(self._track_sizes, key=lambda t: self._track_sizes[t][1])
+            self.input_size = self._track_sizes[self._reference]
+        reference = self._reference
+        if self.rungs:  # a restart: the decision stands; start at the highest track's key frame
+            if not any(track == reference and key for track, key, _, _ in kinds):
+                return False
+            self._start_logged(timestamp)
+            return self._process is not None
+        if self._probe is None:
+            self._probe = TrackProbe(reference)
+        probe = self._probe
+        for track, key, _, size in kinds:
+            probe.note(track, timestamp, size, key)
+        if probe.start is None:
+            return False
+        if not probe.ready and len(self._held) < MAX_PROBE_TAGS:
+            self._held.append((_TAG_VIDEO, timestamp, payload))
+            return False
+        self._decide()
+        held, self._held = self._held, []
+        self._start_logged(probe.start)
+        if self._process is None:
+            return False
+        for tag_type, held_time, held_payload in held:
+            if tag_type == _TAG_VIDEO:
+                self._feed_multitrack(held_time, held_payload, self._tracks_of(held_payload))
+            else:
+                self._queue_tag(tag_type, held_time, held_payload)
+        return True
+
+    def _decide(self) -> None:
+        """Pass through the tracks the ladder has rungs for, or transcode them all."""
+        assert self._probe is not None and self._reference is not None
+        tracks = sorted(self._track_sizes)
+        self._source = tracks.index(self._reference)
+        self.keyframes_aligned = self._probe.aligned()
+        if self.keyframes_aligned:
+            self.rungs = plan_rungs([(*self._track_sizes[t], self._probe.kbps(t)) for t in tracks],
+                                    self.passthrough_heights)
+        else:
+            log.warning("%s: the encoder's key frames are not aligned across its %d video tracks: transcoding "
+                        "every rung from track %d", self.key, len(tracks), self._reference)
+            self.rungs = rungs_for(*self._track_sizes[self._reference])
+
+    def _start_logged(self, timestamp: int) -> None:
+        try:
+            self._start(timestamp)
+        except OSError as exc:
+            self._process = None
+            self.status = "restarting"
+            gevent.spawn(self._after_failure, f"could not start ({exc})",
+                         f"500 transcoder cannot start: {exc.strerror or exc}")
+
     def _queue_tag(self, tag_type: int, timestamp: int, payload: bytes, video: bool = False) -> None:
         if self._process is None:
+            if self._probe is not None and self._probe.start is not None and not self.rungs \
+                    and tag_type != _TAG_VIDEO and len(self._held) < MAX_PROBE_TAGS:
+                self._held.append((tag_type, timestamp, payload))  # audio while probing
             return  # not started (or restarting): the cached headers go first at the start
         if self._base is None:
             self._base = timestamp
@@ -215,13 +343,16 @@ class Transcoder:
         if not self.rungs:
             self.rungs = rungs_for(*self.input_size)
         command = ffmpeg_command(self.ffmpeg, self.rungs, out_dir, self.encoder, self.preset,
-                                 self.segment_duration, self._has_audio)
+                                 self.segment_duration, self._has_audio, self._source)
         child = self._process = _process.spawn(command)
         self._encoded = False
         self._queue = gevent.queue.Queue(MAX_QUEUED_TAGS)
         self._queue.put(flv.file_header(self._has_audio, True))
         self._base = timestamp  # the key frame ffmpeg starts at is its time 0
-        for tag_type, cached in ((_TAG_SCRIPT, self._metadata), (_TAG_VIDEO, self._video_header),
+        self._keyed = set()
+        video_headers: list[bytes | None] = [self._track_headers[t] for t in sorted(self._track_headers)]
+        video_headers = list(dict.fromkeys(video_headers)) or [self._video_header]
+        for tag_type, cached in ((_TAG_SCRIPT, self._metadata), *((_TAG_VIDEO, h) for h in video_headers),
                                  (_TAG_AUDIO, self._audio_header)):
             if cached is not None:
                 self._queue_tag(tag_type, timestamp, cached)

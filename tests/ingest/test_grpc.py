@@ -112,8 +112,9 @@ def test_all_four_rpcs_report_a_live_360p_stream(served: Served) -> None:
         assert (route.stream_key, route.status, route.encoder, route.input_resolution) == ("cam", "active", "x264",
                                                                                            360)
         assert route.source == "rtmp://127.0.0.1/live/cam" and route.bytes_processed > 0 and route.input_bitrate > 0
-        assert [(p.name, p.codec, p.bitrate, p.resolution, p.status) for p in route.profiles] == [
-            ("360p", "h264", 800, 360, "encoding")]
+        assert [(p.name, p.codec, p.bitrate, p.resolution, p.status, p.encoder) for p in route.profiles] == [
+            ("360p", "h264", 800, 360, "encoding", "x264")]
+        assert not route.keyframes_misaligned
         wait_for(lambda: served.rpc("GetMetrics").streams[0].duration > 7, 15)  # past the start's burst
         metrics = served.rpc("GetMetrics")
         [stream] = metrics.streams

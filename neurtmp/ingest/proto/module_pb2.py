@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cmodule.proto\x12\nmarchproxy\"\x07\n\x05\x45mpty\"\x9f\x01\n\x0eStatusResponse\x12\x13\n\x0bmodule_name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x16\n\x0e\x61\x63tive_streams\x18\x04 \x01(\x05\x12\x16\n\x0etotal_bytes_in\x18\x05 \x01(\x03\x12\x17\n\x0ftotal_bytes_out\x18\x06 \x01(\x03\x12\x0e\n\x06uptime\x18\x07 \x01(\t\"9\n\x0eRoutesResponse\x12\'\n\x06routes\x18\x01 \x03(\x0b\x32\x17.marchproxy.StreamRoute\"\xa0\x02\n\x0bStreamRoute\x12\x12\n\nstream_key\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0f\n\x07\x65ncoder\x18\x04 \x01(\t\x12\x15\n\rinput_bitrate\x18\x05 \x01(\x05\x12\x18\n\x10input_resolution\x18\x06 \x01(\x05\x12\x17\n\x0f\x62ytes_processed\x18\x07 \x01(\x03\x12.\n\x08profiles\x18\x08 \x03(\x0b\x32\x1c.marchproxy.TranscodeProfile\x12\x14\n\x0creconnecting\x18\t \x01(\x08\x12\x13\n\x0b\x61\x63tive_feed\x18\n \x01(\t\x12\x10\n\x08switches\x18\x0b \x01(\x05\x12\x15\n\rbackup_source\x18\x0c \x01(\t\"d\n\x10TranscodeProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x63odec\x18\x02 \x01(\t\x12\x0f\n\x07\x62itrate\x18\x03 \x01(\x05\x12\x12\n\nresolution\x18\x04 \x01(\x05\x12\x0e\n\x06status\x18\x05 \x01(\t\"z\n\x0fMetricsResponse\x12\x13\n\x0b\x63pu_percent\x18\x01 \x01(\x05\x12\x13\n\x0bgpu_percent\x18\x02 \x01(\x05\x12\x11\n\tmemory_mb\x18\x03 \x01(\x05\x12*\n\x07streams\x18\x04 \x03(\x0b\x32\x19.marchproxy.StreamMetrics\"q\n\rStreamMetrics\x12\x12\n\nstream_key\x18\x01 \x01(\t\x12\x0b\n\x03\x66ps\x18\x02 \x01(\x02\x12\x10\n\x08\x64uration\x18\x03 \x01(\x02\x12\x16\n\x0e\x64ropped_frames\x18\x04 \x01(\x05\x12\x15\n\rencoder_speed\x18\x05 \x01(\x05\"`\n\x13HealthCheckResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x18\n\x10response_time_ms\x18\x03 \x01(\x05\x12\x0e\n\x06\x65rrors\x18\x04 \x03(\t2\x88\x02\n\rModuleService\x12:\n\tGetStatus\x12\x11.marchproxy.Empty\x1a\x1a.marchproxy.StatusResponse\x12:\n\tGetRoutes\x12\x11.marchproxy.Empty\x1a\x1a.marchproxy.RoutesResponse\x12<\n\nGetMetrics\x12\x11.marchproxy.Empty\x1a\x1b.marchproxy.MetricsResponse\x12\x41\n\x0bHealthCheck\x12\x11.marchproxy.Empty\x1a\x1f.marchproxy.HealthCheckResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cmodule.proto\x12\nmarchproxy\"\x07\n\x05\x45mpty\"\x9f\x01\n\x0eStatusResponse\x12\x13\n\x0bmodule_name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x16\n\x0e\x61\x63tive_streams\x18\x04 \x01(\x05\x12\x16\n\x0etotal_bytes_in\x18\x05 \x01(\x03\x12\x17\n\x0ftotal_bytes_out\x18\x06 \x01(\x03\x12\x0e\n\x06uptime\x18\x07 \x01(\t\"9\n\x0eRoutesResponse\x12\'\n\x06routes\x18\x01 \x03(\x0b\x32\x17.marchproxy.StreamRoute\"\xbe\x02\n\x0bStreamRoute\x12\x12\n\nstream_key\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0f\n\x07\x65ncoder\x18\x04 \x01(\t\x12\x15\n\rinput_bitrate\x18\x05 \x01(\x05\x12\x18\n\x10input_resolution\x18\x06 \x01(\x05\x12\x17\n\x0f\x62ytes_processed\x18\x07 \x01(\x03\x12.\n\x08profiles\x18\x08 \x03(\x0b\x32\x1c.marchproxy.TranscodeProfile\x12\x14\n\x0creconnecting\x18\t \x01(\x08\x12\x13\n\x0b\x61\x63tive_feed\x18\n \x01(\t\x12\x10\n\x08switches\x18\x0b \x01(\x05\x12\x15\n\rbackup_source\x18\x0c \x01(\t\x12\x1c\n\x14keyframes_misaligned\x18\r \x01(\x08\"u\n\x10TranscodeProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x63odec\x18\x02 \x01(\t\x12\x0f\n\x07\x62itrate\x18\x03 \x01(\x05\x12\x12\n\nresolution\x18\x04 \x01(\x05\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x0f\n\x07\x65ncoder\x18\x06 \x01(\t\"z\n\x0fMetricsResponse\x12\x13\n\x0b\x63pu_percent\x18\x01 \x01(\x05\x12\x13\n\x0bgpu_percent\x18\x02 \x01(\x05\x12\x11\n\tmemory_mb\x18\x03 \x01(\x05\x12*\n\x07streams\x18\x04 \x03(\x0b\x32\x19.marchproxy.StreamMetrics\"q\n\rStreamMetrics\x12\x12\n\nstream_key\x18\x01 \x01(\t\x12\x0b\n\x03\x66ps\x18\x02 \x01(\x02\x12\x10\n\x08\x64uration\x18\x03 \x01(\x02\x12\x16\n\x0e\x64ropped_frames\x18\x04 \x01(\x05\x12\x15\n\rencoder_speed\x18\x05 \x01(\x05\"`\n\x13HealthCheckResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x18\n\x10response_time_ms\x18\x03 \x01(\x05\x12\x0e\n\x06\x65rrors\x18\x04 \x03(\t2\x88\x02\n\rModuleService\x12:\n\tGetStatus\x12\x11.marchproxy.Empty\x1a\x1a.marchproxy.StatusResponse\x12:\n\tGetRoutes\x12\x11.marchproxy.Empty\x1a\x1a.marchproxy.RoutesResponse\x12<\n\nGetMetrics\x12\x11.marchproxy.Empty\x1a\x1b.marchproxy.MetricsResponse\x12\x41\n\x0bHealthCheck\x12\x11.marchproxy.Empty\x1a\x1f.marchproxy.HealthCheckResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,15 +38,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROUTESRESPONSE']._serialized_start=199
   _globals['_ROUTESRESPONSE']._serialized_end=256
   _globals['_STREAMROUTE']._serialized_start=259
-  _globals['_STREAMROUTE']._serialized_end=547
-  _globals['_TRANSCODEPROFILE']._serialized_start=549
-  _globals['_TRANSCODEPROFILE']._serialized_end=649
-  _globals['_METRICSRESPONSE']._serialized_start=651
-  _globals['_METRICSRESPONSE']._serialized_end=773
-  _globals['_STREAMMETRICS']._serialized_start=775
-  _globals['_STREAMMETRICS']._serialized_end=888
-  _globals['_HEALTHCHECKRESPONSE']._serialized_start=890
-  _globals['_HEALTHCHECKRESPONSE']._serialized_end=986
-  _globals['_MODULESERVICE']._serialized_start=989
-  _globals['_MODULESERVICE']._serialized_end=1253
+  _globals['_STREAMROUTE']._serialized_end=577
+  _globals['_TRANSCODEPROFILE']._serialized_start=579
+  _globals['_TRANSCODEPROFILE']._serialized_end=696
+  _globals['_METRICSRESPONSE']._serialized_start=698
+  _globals['_METRICSRESPONSE']._serialized_end=820
+  _globals['_STREAMMETRICS']._serialized_start=822
+  _globals['_STREAMMETRICS']._serialized_end=935
+  _globals['_HEALTHCHECKRESPONSE']._serialized_start=937
+  _globals['_HEALTHCHECKRESPONSE']._serialized_end=1033
+  _globals['_MODULESERVICE']._serialized_start=1036
+  _globals['_MODULESERVICE']._serialized_end=1300
 # @@protoc_insertion_point(module_scope)

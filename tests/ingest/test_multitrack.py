@@ -1,0 +1,140 @@
+"""A multitrack encoder's ladder: its tracks passed through as rungs, the rest transcoded."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import pathlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import av
+import pytest
+from gevent import subprocess
+
+import neurtmp
+from neurtmp.codec import avc
+from neurtmp.ingest.ladder import Rung, plan_rungs
+from neurtmp.ingest.multitrack import TrackProbe
+
+from ..helpers import wait_for
+from ..live.helpers import FFMPEG
+from .test_grpc import Served
+from .test_ingest import Ingest, ingest, segments, wait_master  # noqa: F401 (the fixture)
+
+
+def publish_ladder(target: str, seconds: float, gops: tuple[int, int] = (30, 30)) -> subprocess.Popen:
+    """ffmpeg 9 publishing 640x480 (track 0) and 320x240 (track 1), Enhanced RTMP v2."""
+    return subprocess.Popen(
+        [FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30",
+         "-f", "lavfi", "-i", "sine=frequency=440", "-t", str(seconds),
+         "-filter_complex", "[0:v]split=2[a][b];[b]scale=320:240[b2]", "-map", "[a]", "-map", "[b2]", "-map", "1:a",
+         "-c:v", "libx264", "-preset", "ultrafast", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+         "-g:v:0", str(gops[0]), "-g:v:1", str(gops[1]), "-c:a", "aac", "-f", "flv", target],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def segment_sps(app: Ingest, key: str, media: str) -> tuple[bytes, int, int]:
+    """(first SPS, width, frames) of a media playlist's first segment, decoded with PyAV."""
+    playlist = app.text(f"/streams/{key}/{media}")
+    init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', playlist).group(1)  # type: ignore[union-attr]
+    data = app.get(f"/streams/{key}/{init}")[2] + app.get(f"/streams/{key}/{segments(playlist)[0]}")[2]
+    with av.open(io.BytesIO(data)) as container:
+        extradata = container.streams.video[0].codec_context.extradata
+        frames = list(container.decode(video=0))
+    return avc.parse_decoder_configuration(extradata).sps[0], frames[0].width, len(frames)
+
+
+def published_sps(app: Ingest, key: str, track: int) -> bytes:
+    header = app.app.streams[key].live.tracks.video[track]
+    parts = dict(neurtmp.split_video(header.payload, neurtmp.TrackForm.LEGACY))
+    return avc.parse_decoder_configuration(parts[track][5:]).sps[0]
+
+
+@pytest.fixture
+def served(make_server: Any, tmp_path: pathlib.Path) -> Iterator[Served]:
+    """An ingest app with its gRPC endpoint, passing 240-line tracks through too."""
+    instance = Served(make_server, tmp_path, passthrough_heights="240")
+    yield instance
+    instance.close()
+
+
+def test_plan_passes_through_the_tracks_of_rung_heights() -> None:
+    rungs = plan_rungs([(1920, 1080, 6000), (1280, 720, 3100), (854, 480, 1400)])
+    assert [(r.name, r.copy_of) for r in rungs] == [("1080p", 0), ("720p", 1), ("480p", 2), ("360p", None)]
+    assert rungs[0] == Rung("1080p", 1920, 1080, 6000, 0)
+    assert [(r.height, r.copy_of) for r in plan_rungs([(640, 480, 900), (320, 240, 300)], (240,))] == [
+        (480, 0), (360, None), (240, 1)]
+
+
+def test_probe_sees_misaligned_key_frames() -> None:
+    probe = TrackProbe(0)
+    for t in range(0, 3001, 100):
+        probe.note(0, t, 1000, t % 1000 == 0)
+        probe.note(1, t, 500, t % 1500 == 0)
+    assert probe.ready and not probe.aligned()
+    assert probe.kbps(0) == 1000 * 8 * 31 // 3000  # bits per ms over the key frames seen
+
+
+@pytest.mark.timeout(90)
+def test_a_multitrack_ladder_is_passed_through_and_the_missing_rung_transcoded(served: Served) -> None:
+    app = served
+    encoder = publish_ladder(app.rtmp("mt"), 9)
+    try:
+        master = wait_master(app, "mt", 30)
+        assert re.findall(r"RESOLUTION=(\d+x\d+)", master) == ["640x480", "480x360", "320x240"]
+        assert all(int(b) > 50_000 for b in re.findall(r"BANDWIDTH=(\d+)", master))  # measured, for the copies
+        for media in ("media_0.m3u8", "media_1.m3u8", "media_2.m3u8"):
+            wait_for(lambda media=media: len(segments(app.text(f"/streams/mt/{media}"))) >= 2, 20)
+        # The passed-through rungs carry the encoder's bitstream; the transcoded one is x264's own.
+        sps, width, frames = segment_sps(app, "mt", "media_0.m3u8")
+        assert sps == published_sps(app, "mt", 0) and width == 640 and frames >= 25
+        sps, width, frames = segment_sps(app, "mt", "media_2.m3u8")
+        assert sps == published_sps(app, "mt", 1) and width == 320 and frames >= 25
+        sps, width, frames = segment_sps(app, "mt", "media_1.m3u8")
+        assert sps != published_sps(app, "mt", 0) and width == 480 and frames >= 25
+        # The rungs' segments line up (key frames aligned).
+        durations = [re.findall(r"#EXTINF:([\d.]+)", app.text(f"/streams/mt/media_{i}.m3u8"))[:2] for i in range(3)]
+        assert durations[0] == durations[2] and [round(float(d), 1) for d in durations[1]] == \
+            [round(float(d), 1) for d in durations[0]]
+        listed = json.loads(app.get("/streams")[2])
+        stream = next(s for s in (listed if isinstance(listed, list) else listed["streams"]) if s["key"] == "mt")
+        assert [(r["name"], r["encoder"]) for r in stream["rungs"]] == [
+            ("480p", "copy"), ("360p", "x264"), ("240p", "copy")]
+        assert stream["keyframes_aligned"] is True
+        wait_for(lambda: served.rpc("GetRoutes").routes and served.rpc("GetRoutes").routes[0].profiles, 10)
+        [route] = served.rpc("GetRoutes").routes
+        assert [(p.name, p.encoder, p.resolution) for p in route.profiles] == [
+            ("480p", "copy", 480), ("360p", "x264", 360), ("240p", "copy", 240)]
+        assert not route.keyframes_misaligned
+        assert route.profiles[0].bitrate == stream["rungs"][0]["bitrate_kbps"] > 50  # measured
+    finally:
+        encoder.kill()
+        encoder.wait()
+
+
+@pytest.mark.timeout(90)
+def test_misaligned_key_frames_are_transcoded_and_said(ingest: Any, caplog: Any) -> None:  # noqa: F811
+    app = ingest()
+    with caplog.at_level(logging.WARNING):
+        encoder = publish_ladder(app.rtmp("skew"), 7, gops=(30, 45))
+        try:
+            master = wait_master(app, "skew", 30)
+            assert re.findall(r"RESOLUTION=(\d+x\d+)", master) == ["640x480", "480x360"]
+            stream = app.app.streams["skew"].describe()
+            assert stream["keyframes_aligned"] is False
+            assert {r["encoder"] for r in stream["rungs"]} == {"x264"}
+        finally:
+            encoder.kill()
+            encoder.wait()
+    assert any("not aligned" in r.message for r in caplog.records)
+
+
+def test_passthrough_heights_are_validated() -> None:
+    from neurtmp.ingest import IngestConfig
+
+    assert IngestConfig(passthrough_heights="240, 144").passthrough_height_list() == (240, 144)
+    with pytest.raises(neurtmp.ConfigError, match="passthrough_heights must be heights"):
+        IngestConfig(passthrough_heights="240,tall").validate()
