@@ -79,6 +79,9 @@ class Connection:
         host, port = address[0], address[1]
         self._local = (host, port) == LOCAL_ADDRESS
         self._trusted = trusted or self._local
+        #: Being closed once what is queued is sent (`close(flush_timeout=)`): its media
+        #: is not handed to handlers any more (a refused publisher's next frames).
+        self._closing = False
         self._peer = host_port(host, port)
         self._protocol = ServerProtocol(
             max_message_size=options.max_message_size,
@@ -240,6 +243,7 @@ class Connection:
         if self._closed:
             return
         if flush_timeout > 0:
+            self._closing = True  # what it sends from now on is no longer handed to handlers
             self.flush()
             gevent.spawn(self._close_after_flush, reason, flush_timeout)
             return
@@ -597,7 +601,7 @@ class Connection:
 
     def _on_published(self, event: ev.VideoReceived | ev.AudioReceived | ev.DataReceived) -> None:
         stream = self._streams.get(event.message_stream_id)
-        if stream is not None:
+        if stream is not None and not self._closing:
             stream.deliver(event)
 
     def _on_play(self, event: ev.PlayRequested) -> None:
