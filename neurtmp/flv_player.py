@@ -13,7 +13,6 @@ starts with the FLV file header and then only writes.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Iterable
@@ -37,9 +36,6 @@ __all__ = ["FlvPlayer"]
 
 log = logging.getLogger(__name__)
 
-_ids = itertools.count(1)
-
-
 class FlvPlayer:
     """One FLV reader on a socket, a `neurtmp.FanOut` member (see the module docstring).
 
@@ -48,6 +44,8 @@ class FlvPlayer:
         sock: the connected socket, after the HTTP response headers were sent.
         peer: the client's address, for log lines and listings.
         app, name: what it plays (for listings).
+        player_id: its client id (`Server.new_client_id`, drawn here when not given: one
+            sequence with the RTMP connections' ids, so no two clients share one).
     """
 
     receive_audio = True
@@ -55,9 +53,10 @@ class FlvPlayer:
     #: FLV has no message streams; the shared log is keyed by the format alone.
     stream_id = 0
 
-    def __init__(self, server: Server, sock: gevent.socket.socket, peer: str, app: str, name: str) -> None:
+    def __init__(self, server: Server, sock: gevent.socket.socket, peer: str, app: str, name: str,
+                 player_id: int | None = None) -> None:
         options = server.options
-        self.player_id = next(_ids)
+        self.player_id = server.new_client_id() if player_id is None else player_id
         self.peer = peer
         self.app = app
         self.name = name

@@ -356,7 +356,7 @@ class Server:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.options.send_buffer_size:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.options.send_buffer_size)
-        self._serve(Connection(self, sock, address, next(self._ids)))
+        self._serve(Connection(self, sock, address, self.new_client_id()))
 
     def publish_local(self, app: str, name: str, timeout: float = DEFAULT_TIMEOUT,
                       **connect_args: Any) -> LocalPublisher:
@@ -373,7 +373,7 @@ class Server:
             TimeoutError: the server did not answer in `timeout` seconds.
         """
         ours, theirs = gevent.socket.socketpair()
-        connection = Connection(self, ours, LOCAL_ADDRESS, next(self._ids))
+        connection = Connection(self, ours, LOCAL_ADDRESS, self.new_client_id())
         self._pool.spawn(self._serve, connection)
         client = Client(f"rtmp://local/{app}/{name}", timeout, sock=theirs)
         try:
@@ -398,6 +398,12 @@ class Server:
 
     def get_connections(self) -> list[Connection]:
         return list(self._connections)
+
+    def new_client_id(self) -> int:
+        """A number no client of this server had: RTMP connections (`Connection.connection_id`)
+        and the players of other protocols (HTTP-FLV, `neurtmp.FlvPlayer.player_id`) draw
+        from one sequence, so an id names one client whatever its protocol."""
+        return next(self._ids)
 
     def get_statistics(self) -> dict[str, Any]:
         """Server totals: connections now and served, RTMP bytes in and out (closed
