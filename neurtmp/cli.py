@@ -316,7 +316,7 @@ def _serve(args: argparse.Namespace) -> int:
         if worker == 0:  # where the other workers pull and push (the supervisor holds the port)
             server.start(args.worker_origin, shared=True)
         if args.http and not worker:  # (with --workers, worker 0 holds the streams and serves HTTP)
-            relays.append(_http_side(args, live, server, access.check_http_play))
+            relays.append(_http_side(args, live, server, access.check_http_play, access.notify_http_play_done))
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
@@ -337,7 +337,8 @@ def _add_http_flags(serve: argparse.ArgumentParser) -> None:
                        help="bearer token the API wants ($NEURTMP_API_TOKEN; default: none, loopback clients only)")
 
 
-def _http_side(args: argparse.Namespace, live: Any, server: Any, play_check: Any = None) -> _Service:
+def _http_side(args: argparse.Namespace, live: Any, server: Any, play_check: Any = None,
+               play_done: Any = None) -> _Service:
     """The HTTP side of `serve` as a service started with the relays."""
     import neurtmp
     from neurtmp.server import parse_address
@@ -347,7 +348,7 @@ def _http_side(args: argparse.Namespace, live: Any, server: Any, play_check: Any
     except ModuleNotFoundError as exc:
         raise ConfigError(str(neurtmp.MissingExtra("--http", "http", exc.name))) from None
     host, port = parse_address(args.http)
-    http_app = LiveHttp(live, server, args.api_token, play_check)
+    http_app = LiveHttp(live, server, args.api_token, play_check, play_done)
     started: list[Any] = []
 
     def start() -> None:

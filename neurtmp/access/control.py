@@ -4,7 +4,8 @@ Installed before the application (`LiveApp.install` after it): a connect handler
 on_connect hook (it never claims a connection, it only refuses); an access handler
 decides each publish and play before the application's handlers see it (so a publisher
 that fails a check can't take over a live name); a server-wide publish handler and a play
-observer send on_publish_done and on_play_done. In-process connections
+observer send on_publish_done and on_play_done. HTTP-FLV players (not RTMP streams) get the
+same through `check_http_play` and `notify_http_play_done`. In-process connections
 (`Connection.local`: relays, edges) are not checked.
 """
 
@@ -182,6 +183,17 @@ class AccessControl:
         if not url or stream.get_connection().local:
             return None
         return notify(url, stream_fields(call, stream, **extra), self.options.hook_timeout)
+
+    def notify_http_play_done(self, peer: str, client_id: str, app: str, name: str, url: str
+                              ) -> gevent.Greenlet | None:
+        """Send the play_done hook for a player that is not an RTMP stream (HTTP-FLV: the
+        `neurtmp.live.http.LiveHttp` `play_done` callback) without waiting: the fields of
+        `check_http_play` (`name` with its query string, as the player asked for it, or as
+        the on_play hook renamed it); None when no such hook is set."""
+        hook = self.options.hooks.get("play_done")
+        if not hook:
+            return None
+        return notify(hook, http_fields("play_done", peer, client_id, app, name, url), self.options.hook_timeout)
 
     def notify_recorded(self, path: str, app: str, name: str, start: float, end: float) -> gevent.Greenlet | None:
         """Send the record_done hook for a finished recording (a `neurtmp.record.Recorder`

@@ -20,6 +20,7 @@ listed, one that just came not yet). Walks over the connections let the hub run 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -31,7 +32,7 @@ import gevent.event
 import neurtmp
 from neurtmp.codec import flv
 from neurtmp.live.app import LiveApp
-from neurtmp.live.stream import LiveStream
+from neurtmp.live.stream import LivePlayer, LiveStream
 from neurtmp.names import redact_query
 
 __all__ = ["MAX_AGE", "ApiFigures", "HttpSide"]
@@ -92,6 +93,34 @@ class _Rates:
             del self._samples[key]
 
 
+def player_bytes_out(player: LivePlayer) -> int:
+    """Bytes sent to a live player: an HTTP-FLV player's own, an RTMP player's connection's."""
+    if isinstance(player, neurtmp.FlvPlayer):
+        return player.bytes_out
+    if isinstance(player, neurtmp.Stream):
+        return player.get_connection().bytes_out
+    return 0
+
+
+class _SentToPlayers:
+    """Bytes a stream sent to its players, a total that never goes down: each sample adds
+    what every player got since the last one (a player that leaves takes at most its
+    last second with it)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._seen: dict[LivePlayer, int] = {}
+
+    def sample(self, players: list[LivePlayer]) -> int:
+        seen, total = {}, self.total
+        last = self._seen
+        for player in players:
+            sent = seen[player] = player_bytes_out(player)
+            total += max(0, sent - last.get(player, 0))
+        self._seen, self.total = seen, total
+        return total
+
+
 class _Answer:
     """One JSON answer: its bytes, when they were built, and a build in progress."""
 
@@ -137,6 +166,7 @@ class ApiFigures:
     def __init__(self, http: HttpSide) -> None:
         self.http = http
         self._rates = _Rates()
+        self._sent: dict[str, _SentToPlayers] = {}
         self._totals: dict[str, int] = {}
         self._sampled_at = float("-inf")
         self._summary: dict[str, Any] = {}
@@ -166,11 +196,15 @@ class ApiFigures:
         self._rates.sample("in", totals["bytes_in"], now)
         self._rates.sample("out", totals["bytes_out"], now)
         keys: set[Any] = {"in", "out"}
+        sent: dict[str, _SentToPlayers] = {}
         for live in http.app.streams():
             path = live.path
+            counter = sent[path] = self._sent.get(path) or _SentToPlayers()
             self._rates.sample(path, live.bytes, now)
+            self._rates.sample((path, "out"), counter.sample(live.players()), now)
             self._rates.sample((path, "frames"), live.video_frames, now)
-            keys.update((path, (path, "frames")))
+            keys.update((path, (path, "out"), (path, "frames")))
+        self._sent = sent
         self._rates.forget_except(keys)
         self._totals = totals
         self._sampled_at = now
@@ -231,15 +265,19 @@ class ApiFigures:
         if live.audio_header is not None and live.audio_header.payload:
             sound_format = live.audio_header.payload[0] >> 4
             audio = _AUDIO_FORMATS.get(sound_format, f"format{sound_format}")
+        sent = self._sent.get(live.path)
         return {
             **stats,
+            "uptime": round(stats["uptime"], 1),
             "video_codec": video,
             "audio_codec": audio,
-            "width": metadata.get("width"),
-            "height": metadata.get("height"),
-            "fps": metadata.get("framerate"),
+            "width": _integer(metadata.get("width")),
+            "height": _integer(metadata.get("height")),
+            "fps": _rounded(metadata.get("framerate")),
             "fps_measured": round(self._rates.per_second((live.path, "frames")), 2),
             "bitrate_in_bps": round(self._rates.bits_per_second(live.path)),
+            "bytes_out": sent.total if sent is not None else 0,
+            "bitrate_out_bps": round(self._rates.bits_per_second((live.path, "out"))),
             "players_by_protocol": by_protocol,
             "gop_packets": len(live.gop),
             "gop_bytes": live.gop.nbytes,
@@ -275,7 +313,24 @@ def _rtmp_client(connection: neurtmp.Connection) -> dict[str, Any]:
 
 def _flv_client(player: neurtmp.FlvPlayer, now: float) -> dict[str, Any]:
     return {
-        "id": f"flv-{player.player_id}", "address": player.peer, "protocol": "http-flv", "app": player.app,
+        "id": str(player.player_id), "address": player.peer, "protocol": "http-flv", "app": player.app,
         "roles": ["play"], "streams": [player.name], "bytes_in": 0, "bytes_out": player.bytes_out,
         "since": round(now - player.started, 1),
     }
+
+
+def _number(value: Any) -> float | None:
+    """A metadata number (AMF numbers are floats); None when absent or not a finite number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _integer(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None else round(number)
+
+
+def _rounded(value: Any) -> float | None:
+    number = _number(value)
+    return None if number is None else round(number, 3)

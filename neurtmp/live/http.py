@@ -11,7 +11,9 @@
   publisher). With an API token, the API wants ``Authorization: Bearer TOKEN``; without
   one it answers loopback clients only. The GET answers are snapshots, at most about a
   second old (`neurtmp.live.figures`): built once, served as bytes to every request in
-  between, so that reading the API costs the streams nothing.
+  between, so that reading the API costs the streams nothing. Client ids are numbers
+  unique across protocols (RTMP connections and HTTP-FLV players draw from one
+  sequence, `neurtmp.Server.new_client_id`); the kick takes either.
 
 Every response says how long the server took in a ``Server-Timing`` header: ``total``,
 milliseconds from the request line read (for a connection's first request, from the
@@ -49,7 +51,7 @@ from neurtmp.live.app import LiveApp
 from neurtmp.live.figures import ApiFigures
 from neurtmp.names import host_port, redact_query, split_query
 
-__all__ = ["FlvServing", "LiveHttp", "PlayCheck", "serve_live_http", "serve_wsgi"]
+__all__ = ["FlvServing", "LiveHttp", "PlayCheck", "PlayDone", "serve_live_http", "serve_wsgi"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,13 @@ class PlayCheck(Protocol):
     def __call__(self, peer: str, client_id: str, app: str, name: str, url: str) -> tuple[str, str]: ...
 
 
+class PlayDone(Protocol):
+    """Told when an HTTP-FLV player leaves (the on_play_done hook:
+    `neurtmp.access.AccessControl.notify_http_play_done`)."""
+
+    def __call__(self, peer: str, client_id: str, app: str, name: str, url: str) -> Any: ...
+
+
 class LiveHttp:
     """The WSGI application and the HTTP-FLV player registry of one server's live app.
 
@@ -78,15 +87,18 @@ class LiveHttp:
         api_token: the bearer token the API wants; None: loopback clients only.
         play_check: asked before an HTTP-FLV play, as RTMP plays are (IP rules, play
             tokens, the on_play hook: `neurtmp.access.AccessControl.check_http_play`).
+        play_done: told when an HTTP-FLV player leaves, as for RTMP players (the
+            on_play_done hook: `neurtmp.access.AccessControl.notify_http_play_done`).
     """
 
     def __init__(self, app: LiveApp, server: neurtmp.Server, api_token: str | None = None,
-                 play_check: PlayCheck | None = None) -> None:
+                 play_check: PlayCheck | None = None, play_done: PlayDone | None = None) -> None:
         self.app = app
         self.server = server
         self.api_token = api_token or None
         self.play_check = play_check
-        #: HTTP-FLV players by id.
+        self.play_done = play_done
+        #: HTTP-FLV players by client id.
         self.players: dict[int, neurtmp.FlvPlayer] = {}
         #: Bytes sent to HTTP-FLV players that have left.
         self._closed_flv_bytes_out = 0
@@ -148,12 +160,16 @@ class LiveHttp:
 
     def serve_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str) -> str:
         """Play `app/name` as FLV on a socket whose request was read; returns the HTTP
-        status sent. Blocks until the client leaves or the player is closed."""
+        status sent. Blocks until the client leaves or the player is closed; then the
+        `play_done` callback is told."""
         if not self.app.serves(app) or not split_query(name)[0]:
             sock.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return "404 Not Found"
+        client_id = self.server.new_client_id()
+        key, _, query = name.partition("?")
+        url = f"/{app}/{key}.flv" + (f"?{query}" if query else "")  # as asked for
         if self.play_check is not None:
-            refusal, name = self.play_check(peer, f"flv-{peer}", app, name, f"/{app}/{name}.flv")
+            refusal, name = self.play_check(peer, str(client_id), app, name, url)
             if refusal:
                 log.info("%s: HTTP-FLV play of %s/%s refused: %s", peer, app, redact_query(name), refusal)
                 body = refusal.encode()
@@ -163,17 +179,22 @@ class LiveHttp:
         head = ["HTTP/1.1 200 OK", "Content-Type: video/x-flv", "Cache-Control: no-cache, no-store",
                 "Connection: close", *(f"{k}: {v}" for k, v in _CORS.items())]
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
-        player = neurtmp.FlvPlayer(self.server, sock, peer, app, split_query(name)[0])
-        self.players[player.player_id] = player
+        player = neurtmp.FlvPlayer(self.server, sock, peer, app, split_query(name)[0], player_id=client_id)
+        self.players[client_id] = player
         live = self.app.add_player(app, player.name, player)
         log.info("%s: %s plays over HTTP-FLV (%s)", live.path, peer, "live" if live.is_live else "waiting")
         try:
             player.serve(sock)
         finally:
-            self.players.pop(player.player_id, None)
+            self.players.pop(client_id, None)
             self._closed_flv_bytes_out += player.bytes_out  # totals never go down
             self.app.remove_player(live, player)
             log.info("%s: %s stopped playing over HTTP-FLV (%s)", live.path, peer, player.close_reason)
+            if self.play_done is not None:
+                try:
+                    self.play_done(peer, str(client_id), app, name, url)
+                except Exception:
+                    log.exception("%s: telling that %s stopped playing failed", live.path, peer)
         return "200 OK"
 
     # -- the API ------------------------------------------------------------------------
@@ -235,13 +256,12 @@ class LiveHttp:
         return _json_bytes(self.figures.body("clients"))
 
     def _kick(self, client_id: str) -> Response:
-        if client_id.startswith("flv-") and client_id[4:].isdigit():
-            player = self.players.get(int(client_id[4:]))
-            if player is None:
-                raise NotFound(f"no client {client_id}")
+        number = int(client_id) if client_id.isdigit() else None
+        player = self.players.get(number) if number is not None else None
+        if player is not None:
             player.close("kicked through the API")
         else:
-            connection = next((c for c in self.server.get_connections() if str(c.connection_id) == client_id), None)
+            connection = next((c for c in self.server.get_connections() if c.connection_id == number), None)
             if connection is None:
                 raise NotFound(f"no client {client_id}")
             connection.close("kicked through the API")

@@ -118,10 +118,11 @@ def test_the_api_kicks_players_and_drops_publishers(http_stack: Any) -> None:
         player = subprocess.Popen([FFMPEG, "-hide_banner", "-loglevel", "error", "-i", f"{base}/live/cam.flv",
                                    "-f", "null", "-"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for(lambda: len(http_app.players) == 1, 15)
-        [player_id] = [f"flv-{i}" for i in http_app.players]
+        [player_id] = [str(i) for i in http_app.players]
         assert api(base, f"/api/v1/clients/{player_id}", "DELETE")[0] == 200
         player.wait(timeout=15)  # the server ended its response
-        assert api(base, "/api/v1/clients/flv-999999", "DELETE")[0] == 404
+        assert api(base, "/api/v1/clients/999999", "DELETE")[0] == 404
+        assert api(base, "/api/v1/clients/flv-1", "DELETE")[0] == 404
         assert api(base, "/api/v1/streams/live/cam", "DELETE")[0] == 200
         publisher.wait(timeout=15)
         _, err = publisher.communicate()
