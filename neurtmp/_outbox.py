@@ -58,7 +58,8 @@ import gevent.ssl
 
 from neurtmp.protocol.media import AUDIO, CRITICAL, VIDEO_INTER, VIDEO_KEY
 
-__all__ = ["AUDIO", "CRITICAL", "MAX_HOLD", "VIDEO_INTER", "VIDEO_KEY", "Flusher", "Outbox", "kernel_unsent_bytes"]
+__all__ = ["AUDIO", "CRITICAL", "HUB_TURN", "MAX_HOLD", "VIDEO_INTER", "VIDEO_KEY", "Flusher", "Outbox",
+           "kernel_unsent_bytes"]
 
 if TYPE_CHECKING:
     from neurtmp._wirelog import Cursor, WireLog
@@ -72,6 +73,11 @@ _MAX_BATCH_BYTES = 4 << 20
 #: Seconds a flush tick may hold the hub before it lets the hub run once (new I/O, ready
 #: greenlets): a tick of 1000 players is 15-30 ms of writev calls on one core.
 MAX_HOLD = 0.002
+#: How a long task gives the hub a turn: ``gevent.sleep(HUB_TURN)``, a timer already due
+#: when the hub looks, so the hub polls for I/O without blocking, runs what that woke,
+#: then resumes the task. (``gevent.sleep(0)`` resumes before the hub polls for I/O;
+#: ``gevent.idle()`` waits for a quiet hub, which a busy neighbour may never leave.)
+HUB_TURN = 1e-6
 
 
 def kernel_unsent_bytes(sock: gevent.socket.socket) -> int:
@@ -112,8 +118,8 @@ class Flusher:
 
     def breathe(self) -> bool:
         """Inside a tick (called from the flusher's greenlet): let the hub run when the tick
-        has held it for `max_hold` (new I/O and the greenlets it wakes go first; the tick
-        goes on once the hub has nothing else to do). Elsewhere it does nothing. Returns
+        has held it for `max_hold` (new I/O and the greenlets it wakes go first, then the
+        tick goes on; see `HUB_TURN`). Elsewhere it does nothing. Returns
         whether the hub ran: the caller, between two steps of a flush, must then bear the
         world having moved (a reader left, an append came)."""
         if gevent.getcurrent() is not self._greenlet:
@@ -122,7 +128,7 @@ class Flusher:
         if held <= self.max_hold:
             return False
         self._longest_hold = max(self._longest_hold, held)
-        gevent.idle()  # (sleep(0) would resume before the hub polls for I/O)
+        gevent.sleep(HUB_TURN)
         self._held_since = time.perf_counter()
         return True
 

@@ -457,3 +457,29 @@ def test_a_long_flush_lets_the_hub_serve_io_between_readers() -> None:
         flusher.stop()
         ours.close()
         theirs.close()
+
+
+def test_a_greenlet_that_never_sleeps_does_not_starve_a_long_flush() -> None:
+    """The turns a tick gives the hub always come back, even beside a greenlet that
+    yields with sleep(0) in a loop (one waiting for a quiet hub would wait forever)."""
+    flusher = Flusher(0.001, max_hold=0.0005)
+    log = WireLog(RtmpChunks(CHUNK_SIZE, 1))
+    flushed: list[_BusyReader] = []
+    for _ in range(50):
+        log.attach(_BusyReader(flushed, 0.0002), flusher)
+    turns = 0
+
+    def busy() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            gevent.sleep(0)
+
+    neighbour = gevent.spawn(busy)
+    try:
+        log.append(b"message", CRITICAL)
+        wait_for(lambda: len(flushed) == 50, 10, "the tick, beside a busy greenlet")
+        assert turns > 0
+    finally:
+        neighbour.kill()
+        flusher.stop()

@@ -6,6 +6,7 @@ how long the server took (Server-Timing)."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -199,3 +200,45 @@ def test_api_answers_are_snapshots_and_say_what_the_server_took(make_server: Any
     finally:
         http_app.stop()
         http.stop(timeout=1)
+
+
+class _FakeConnection:
+    """What the client list reads of a `neurtmp.Connection`."""
+
+    def __init__(self, number: int) -> None:
+        self.connection_id = number
+        self.closed = number % 50 == 7  # closing ones are left out
+        self.app_name = "live"
+        self.bytes_in, self.bytes_out = number, 2 * number
+        self.started = time.monotonic() - 1
+
+    def get_peer_address(self) -> str:
+        return f"127.0.0.1:{10000 + self.connection_id}"
+
+    def get_streams(self) -> list[Any]:
+        return []
+
+
+def test_the_client_list_is_built_a_chunk_at_a_time(make_server: Any, monkeypatch: Any) -> None:
+    server, app = live_server(make_server)
+    http_app = LiveHttp(app, server)
+    connections = [_FakeConnection(n) for n in range(1, 251)]
+    monkeypatch.setattr(server, "get_connections", lambda: connections)
+    turns = 0
+
+    def other() -> None:  # another greenlet, run while the list is built
+        nonlocal turns
+        while True:
+            turns += 1
+            gevent.sleep(0)
+
+    runner = gevent.spawn(other)
+    try:
+        response = Client(http_app).get("/api/v1/clients", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    finally:
+        runner.kill()
+    clients = response.json["clients"]
+    assert [c["id"] for c in clients] == [str(c.connection_id) for c in connections if not c.closed]
+    assert clients[0] == {"id": "1", "address": "127.0.0.1:10001", "protocol": "rtmp", "app": "live", "roles": [],
+                          "streams": [], "bytes_in": 1, "bytes_out": 2, "since": 1.0}
+    assert turns >= 2  # the hub ran between the chunks (100 clients each)
