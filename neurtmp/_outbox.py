@@ -20,6 +20,10 @@ Two ways out:
   kernel cannot take at once falls back to a writer greenlet, which waits for the socket.
   A thousand players then cost one loop and a thousand syscalls per interval, not
   thousands of greenlet switches, and an idle connection holds no writer greenlet.
+  Such a tick takes 15-30 ms on one core; so that it never holds the hub that long (an
+  API request, the publisher's next message wait behind it), the flusher lets the hub
+  run once whenever it has held it for `MAX_HOLD` (between items, and between a log's
+  readers: `Flusher.breathe`).
 
 The queue is bounded in bytes, with a drop policy for media when a player falls behind
 (nginx-rtmp and SRS do the same in their own ways):
@@ -54,7 +58,8 @@ import gevent.ssl
 
 from neurtmp.protocol.media import AUDIO, CRITICAL, VIDEO_INTER, VIDEO_KEY
 
-__all__ = ["AUDIO", "CRITICAL", "VIDEO_INTER", "VIDEO_KEY", "Flusher", "Outbox", "kernel_unsent_bytes"]
+__all__ = ["AUDIO", "CRITICAL", "HUB_TURN", "MAX_HOLD", "VIDEO_INTER", "VIDEO_KEY", "Flusher", "Outbox",
+           "kernel_unsent_bytes"]
 
 if TYPE_CHECKING:
     from neurtmp._wirelog import Cursor, WireLog
@@ -65,6 +70,14 @@ log = logging.getLogger(__name__)
 _MAX_IOV = 512
 #: Most bytes handed to one writev/sendmsg call.
 _MAX_BATCH_BYTES = 4 << 20
+#: Seconds a flush tick may hold the hub before it lets the hub run once (new I/O, ready
+#: greenlets): a tick of 1000 players is 15-30 ms of writev calls on one core.
+MAX_HOLD = 0.002
+#: How a long task gives the hub a turn: ``gevent.sleep(HUB_TURN)``, a timer already due
+#: when the hub looks, so the hub polls for I/O without blocking, runs what that woke,
+#: then resumes the task. (``gevent.sleep(0)`` resumes before the hub polls for I/O;
+#: ``gevent.idle()`` waits for a quiet hub, which a busy neighbour may never leave.)
+HUB_TURN = 1e-6
 
 
 def kernel_unsent_bytes(sock: gevent.socket.socket) -> int:
@@ -89,12 +102,40 @@ class Flushable(Protocol):
 
 
 class Flusher:
-    """Sends every outbox and log with pending media once per `interval` (merged writes)."""
+    """Sends every outbox and log with pending media once per `interval` (merged writes).
 
-    def __init__(self, interval: float) -> None:
+    A tick lets the hub run whenever it has held it for `max_hold` seconds (see
+    `breathe`); `take_longest_hold` says the longest stretch it held it.
+    """
+
+    def __init__(self, interval: float, max_hold: float = MAX_HOLD) -> None:
         self.interval = interval
+        self.max_hold = max_hold
         self._pending: list[Flushable] = []
         self._greenlet: gevent.Greenlet | None = None
+        self._held_since = 0.0
+        self._longest_hold = 0.0
+
+    def breathe(self) -> bool:
+        """Inside a tick (called from the flusher's greenlet): let the hub run when the tick
+        has held it for `max_hold` (new I/O and the greenlets it wakes go first, then the
+        tick goes on; see `HUB_TURN`). Elsewhere it does nothing. Returns
+        whether the hub ran: the caller, between two steps of a flush, must then bear the
+        world having moved (a reader left, an append came)."""
+        if gevent.getcurrent() is not self._greenlet:
+            return False
+        held = time.perf_counter() - self._held_since
+        if held <= self.max_hold:
+            return False
+        self._longest_hold = max(self._longest_hold, held)
+        gevent.sleep(HUB_TURN)
+        self._held_since = time.perf_counter()
+        return True
+
+    def take_longest_hold(self) -> float:
+        """The longest a tick held the hub without a break since the last call (seconds)."""
+        longest, self._longest_hold = self._longest_hold, 0.0
+        return longest
 
     def schedule(self, item: Flushable) -> None:
         """Have `item.flush_scheduled()` called at the next tick (once per schedule)."""
@@ -108,6 +149,7 @@ class Flusher:
                 gevent.sleep(self.interval)
                 pending, self._pending = self._pending, []
                 failed = 0
+                self._held_since = time.perf_counter()
                 for item in pending:
                     try:
                         item.flush_scheduled()
@@ -115,6 +157,8 @@ class Flusher:
                         if not failed:
                             log.exception("flushing %r failed", item)
                         failed += 1
+                    self.breathe()
+                self._longest_hold = max(self._longest_hold, time.perf_counter() - self._held_since)
                 if failed > 1:
                     log.error("%d items failed to flush in one tick (the first one's error is above)", failed)
         finally:

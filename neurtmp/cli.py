@@ -323,7 +323,7 @@ def _serve(args: argparse.Namespace) -> int:
         if worker == 0:  # where the other workers pull and push (the supervisor holds the port)
             server.start(args.worker_origin, shared=True, trusted=True)  # the workers checked their clients
         if args.http and not worker:  # (with --workers, worker 0 holds the streams and serves HTTP)
-            relays.append(_http_side(args, live, server, access.check_http_play, access.http_play_ended))
+            relays.append(_http_side(args, live, server, access.check_http_play, access.notify_http_play_done))
     except (neurtmp.ConfigError, neurtmp.ListenError) as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
@@ -345,7 +345,7 @@ def _add_http_flags(serve: argparse.ArgumentParser) -> None:
 
 
 def _http_side(args: argparse.Namespace, live: Any, server: Any, play_check: Any = None,
-               play_ended: Any = None) -> _Service:
+               play_done: Any = None) -> _Service:
     """The HTTP side of `serve` as a service started with the relays."""
     import neurtmp
     from neurtmp.server import parse_address
@@ -355,7 +355,7 @@ def _http_side(args: argparse.Namespace, live: Any, server: Any, play_check: Any
     except ModuleNotFoundError as exc:
         raise ConfigError(str(neurtmp.MissingExtra("--http", "http", exc.name))) from None
     host, port = parse_address(args.http)
-    http_app = LiveHttp(live, server, args.api_token, play_check, play_ended)
+    http_app = LiveHttp(live, server, args.api_token, play_check, play_done)
     started: list[Any] = []
 
     def start() -> None:

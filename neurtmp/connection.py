@@ -148,6 +148,11 @@ class Connection:
         return self._trusted
 
     @property
+    def started(self) -> float:
+        """When the connection was accepted (`time.monotonic()`; cheap, for listings)."""
+        return self._started
+
+    @property
     def app(self) -> str:
         """The application name from connect (query string included)."""
         return self._connect_event.app if self._connect_event else ""

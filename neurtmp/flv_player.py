@@ -16,7 +16,6 @@ it close.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Iterable
@@ -42,9 +41,6 @@ __all__ = ["FlvPlayer"]
 
 log = logging.getLogger(__name__)
 
-_ids = itertools.count(1)
-
-
 class FlvPlayer:
     """One FLV reader on a socket, a `neurtmp.FanOut` member (see the module docstring).
 
@@ -54,6 +50,8 @@ class FlvPlayer:
         peer: the client's address, for log lines and listings.
         app, name: what it plays (for listings).
         websocket: the socket speaks WebSocket (the handshake done): FLV in binary frames.
+        player_id: its client id (`Server.new_client_id`, drawn here when not given: one
+            sequence with the RTMP connections' ids, so no two clients share one).
     """
 
     receive_audio = True
@@ -62,11 +60,11 @@ class FlvPlayer:
     stream_id = 0
 
     def __init__(self, server: Server, sock: gevent.socket.socket, peer: str, app: str, name: str,
-                 websocket: bool = False) -> None:
+                 player_id: int | None = None, websocket: bool = False) -> None:
         options = server.options
         self.websocket = websocket
         self._format: WireFormat = WEBSOCKET_FLV_TAGS if websocket else FLV_TAGS
-        self.player_id = next(_ids)
+        self.player_id = server.new_client_id() if player_id is None else player_id
         self.peer = peer
         self.app = app
         self.name = name

@@ -374,7 +374,7 @@ class Server:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.options.send_buffer_size:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.options.send_buffer_size)
-        self._serve(Connection(self, sock, address, next(self._ids), trusted=trusted))
+        self._serve(Connection(self, sock, address, self.new_client_id(), trusted=trusted))
 
     def play_local(self, app: str, name: str, timeout: float = DEFAULT_TIMEOUT, **connect_args: Any) -> Client:
         """Play `app/name` on this server from inside its process (relays pushing it
@@ -394,7 +394,7 @@ class Server:
         """A client connected to this server over a socket pair (its connection
         `Connection.local`), once `begin` (publish or play) succeeded."""
         ours, theirs = gevent.socket.socketpair()
-        connection = Connection(self, ours, LOCAL_ADDRESS, next(self._ids))
+        connection = Connection(self, ours, LOCAL_ADDRESS, self.new_client_id())
         self._pool.spawn(self._serve, connection)
         client = Client(f"rtmp://local/{app}/{name}", timeout, sock=theirs)
         try:
@@ -436,6 +436,12 @@ class Server:
 
     def get_connections(self) -> list[Connection]:
         return list(self._connections)
+
+    def new_client_id(self) -> int:
+        """A number no client of this server had: RTMP connections (`Connection.connection_id`)
+        and the players of other protocols (HTTP-FLV, `neurtmp.FlvPlayer.player_id`) draw
+        from one sequence, so an id names one client whatever its protocol."""
+        return next(self._ids)
 
     def get_statistics(self) -> dict[str, Any]:
         """Server totals: connections now and served, RTMP bytes in and out (closed

@@ -6,7 +6,8 @@ decides each publish and play before the application's handlers see it (so a pub
 that fails a check can't take over a live name); a server-wide publish handler and a play
 observer send on_publish_done and on_play_done. Trusted connections
 (`Connection.trusted`: in-process relays and edges, the other workers of one server) are
-not checked: they were checked where they came in.
+not checked: they were checked where they came in. HTTP-FLV players (not RTMP streams) get
+the same through `check_http_play` and `notify_http_play_done`.
 
 A hook's 3xx renames the stream to the name in its Location; a Location that is an
 rtmp[s]:// URL has the stream relayed instead, as nginx-rtmp does (a play is served from
@@ -151,7 +152,7 @@ class AccessControl:
         """The play checks for a player that is not an RTMP stream (HTTP-FLV): IP rules,
         the play token, the on_play hook. Returns (why it is refused, "" when allowed;
         the name to play: the hook's 3xx may rename it, or have it relayed). Call
-        `http_play_ended` when a player let in leaves."""
+        `notify_http_play_done` when a player let in leaves."""
         address = parse_peer_host(peer)
         rule = IpRules(self.options.rules("play", app)).decide(address)
         if rule is not None and not rule.allow:
@@ -174,16 +175,10 @@ class AccessControl:
                 name = answer.location.lstrip("/") + (f"?{arguments}" if arguments else "")
         return "", name
 
-    def http_play_ended(self, peer: str, client_id: str, app: str, name: str) -> None:
-        """An HTTP-FLV player that `check_http_play` let in has left (a relay serving it
-        may stop)."""
-        relayed = self._relayed_http.pop(client_id, None)
-        if relayed is not None and self.relays is not None:
-            self.relays.release(*relayed)
 
     def _relay_http(self, client_id: str, app: str, name: str, location: str) -> str:
         """An HTTP-FLV play that the on_play hook redirected to a URL: "" once a relay
-        serves it (held until `http_play_ended`), else why it is refused."""
+        serves it (held until `notify_http_play_done`), else why it is refused."""
         problem = self._cannot_relay("play", location)
         if problem or self.relays is None:
             return problem
@@ -261,6 +256,21 @@ class AccessControl:
         if not url or stream.get_connection().trusted:
             return None
         return notify(url, stream_fields(call, stream, **extra), self.options.hook_timeout)
+
+    def notify_http_play_done(self, peer: str, client_id: str, app: str, name: str, url: str
+                              ) -> gevent.Greenlet | None:
+        """Send the play_done hook for a player that is not an RTMP stream (HTTP-FLV: the
+        `neurtmp.live.http.LiveHttp` `play_done` callback) without waiting: the fields of
+        `check_http_play` (`name` with its query string, as the player asked for it, or as
+        the on_play hook renamed it); None when no such hook is set. A relay that served
+        the player (an on_play redirect to a URL) may stop."""
+        relayed = self._relayed_http.pop(client_id, None)
+        if relayed is not None and self.relays is not None:
+            self.relays.release(*relayed)
+        hook = self.options.hook("play_done", app)
+        if not hook:
+            return None
+        return notify(hook, http_fields("play_done", peer, client_id, app, name, url), self.options.hook_timeout)
 
     def notify_recorded(self, path: str, app: str, name: str, start: float, end: float) -> gevent.Greenlet | None:
         """Send the record_done hook for a finished recording (a `neurtmp.record.Recorder`

@@ -9,7 +9,18 @@
 * ``/api/v1/server``, ``/api/v1/streams``, ``/api/v1/clients`` (GET), and
   ``DELETE /api/v1/clients/ID`` (kick), ``DELETE /api/v1/streams/APP/NAME`` (drop the
   publisher). With an API token, the API wants ``Authorization: Bearer TOKEN``; without
-  one it answers loopback clients only.
+  one it answers loopback clients only. The GET answers are snapshots, at most about a
+  second old (`neurtmp.live.figures`): built once, served as bytes to every request in
+  between, so that reading the API costs the streams nothing. Client ids are numbers
+  unique across protocols (RTMP connections and HTTP-FLV players draw from one
+  sequence, `neurtmp.Server.new_client_id`); the kick takes either.
+
+Every response says how long the server took in a ``Server-Timing`` header: ``total``,
+milliseconds from the request line read (for a connection's first request, from the
+accept) to the response head going out, and for the API ``app``, from the application's
+call to the body built. A client that measures much more than ``total`` waited before
+the server read its request: the hub busy (a flush of many players), or the process
+waiting for a core.
 
 CORS is on (any origin), so pages elsewhere can play and read. Werkzeug routes the
 requests on gevent's WSGI server (the `http` extra).
@@ -23,8 +34,9 @@ import json
 import logging
 import os
 import re
+import socket
 import time
-from collections import deque
+import weakref
 from typing import Any, Protocol
 
 import gevent
@@ -35,22 +47,18 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 import neurtmp
-from neurtmp.codec import flv
 from neurtmp.live.app import LiveApp, requested_track
-from neurtmp.live.stream import LiveStream
+from neurtmp.live.figures import ApiFigures
 from neurtmp.names import host_port, redact_query, split_query
 
-__all__ = ["FlvServing", "LiveHttp", "PlayCheck", "PlayEnded", "serve_live_http", "serve_wsgi"]
+__all__ = ["FlvServing", "LiveHttp", "PlayCheck", "PlayDone", "serve_live_http", "serve_wsgi"]
 
 log = logging.getLogger(__name__)
 
 #: GET /APP/NAME.flv (the name may carry a query string).
 _FLV_PATH = re.compile(r"^/(?P<app>[^/]+)/(?P<name>[^/]+)\.flv$")
-#: Seconds over which the bandwidth and bitrate figures are averaged.
-RATE_WINDOW = 10.0
 _CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "Authorization",
          "Access-Control-Allow-Methods": "GET, DELETE, OPTIONS"}
-_AUDIO_FORMATS = {2: "mp3", 10: "aac", 11: "speex", 9: "enhanced"}
 #: The stats page and what it loads (neurtmp/live/static).
 _STATIC = os.path.join(os.path.dirname(__file__), "static")
 #: The HTTP status of a refused HTTP-FLV play, by the code its reason begins with.
@@ -65,39 +73,11 @@ class PlayCheck(Protocol):
     def __call__(self, peer: str, client_id: str, app: str, name: str, url: str) -> tuple[str, str]: ...
 
 
-class PlayEnded(Protocol):
-    """Told when an HTTP-FLV player that `PlayCheck` let in has left."""
+class PlayDone(Protocol):
+    """Told when an HTTP-FLV player leaves (the on_play_done hook:
+    `neurtmp.access.AccessControl.notify_http_play_done`)."""
 
-    def __call__(self, peer: str, client_id: str, app: str, name: str) -> None: ...
-
-
-class _Rates:
-    """Counters sampled once a second, rates over the last `RATE_WINDOW` seconds."""
-
-    def __init__(self) -> None:
-        self._samples: dict[Any, deque[tuple[float, int]]] = {}
-
-    def sample(self, key: Any, total: int, now: float) -> None:
-        samples = self._samples.setdefault(key, deque())
-        samples.append((now, total))
-        while samples and now - samples[0][0] > RATE_WINDOW:
-            samples.popleft()
-
-    def per_second(self, key: Any) -> float:
-        """How fast the counter grew over the window (0 before two samples)."""
-        samples = self._samples.get(key)
-        if not samples or len(samples) < 2:
-            return 0.0
-        (t0, b0), (t1, b1) = samples[0], samples[-1]
-        return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
-
-    def bits_per_second(self, key: Any) -> float:
-        """A byte counter's rate, in bits per second."""
-        return self.per_second(key) * 8
-
-    def forget_except(self, keys: set[Any]) -> None:
-        for key in set(self._samples) - keys:
-            del self._samples[key]
+    def __call__(self, peer: str, client_id: str, app: str, name: str, url: str) -> Any: ...
 
 
 class LiveHttp:
@@ -109,25 +89,28 @@ class LiveHttp:
         api_token: the bearer token the API wants; None: loopback clients only.
         play_check: asked before an HTTP-FLV play, as RTMP plays are (IP rules, play
             tokens, the on_play hook: `neurtmp.access.AccessControl.check_http_play`).
-        play_ended: told when a player `play_check` let in leaves
-            (`neurtmp.access.AccessControl.http_play_ended`).
+        play_done: told when an HTTP-FLV player leaves, as for RTMP players (the
+            on_play_done hook: `neurtmp.access.AccessControl.notify_http_play_done`).
     """
 
     def __init__(self, app: LiveApp, server: neurtmp.Server, api_token: str | None = None,
-                 play_check: PlayCheck | None = None, play_ended: PlayEnded | None = None) -> None:
+                 play_check: PlayCheck | None = None, play_done: PlayDone | None = None) -> None:
         self.app = app
         self.server = server
         self.api_token = api_token or None
         self.play_check = play_check
-        self.play_ended = play_ended
+        self.play_done = play_done
+        #: HTTP-FLV players by client id.
         self.players: dict[int, neurtmp.FlvPlayer] = {}
         #: Bytes sent to HTTP-FLV players that have left.
         self._closed_flv_bytes_out = 0
         self.started = time.monotonic()
-        self._rates = _Rates()
+        self.figures = ApiFigures(self)
         self._sampler: gevent.Greenlet | None = None
         #: Seconds the hub ran a one-second timer late, last time.
         self.loop_lag = 0.0
+        #: The longest a flush held the hub without a break over the last second.
+        self.flush_hold = 0.0
         self._urls = Map([
             Rule("/", endpoint="page", methods=["GET"]),
             Rule("/static/<name>", endpoint="static", methods=["GET"]),
@@ -139,10 +122,15 @@ class LiveHttp:
             Rule("/api/v1/clients/<client_id>", endpoint="kick", methods=["DELETE"]),
         ])
 
+    @property
+    def flv_bytes_out(self) -> int:
+        """Bytes sent to HTTP-FLV players, those that left included (never goes down)."""
+        return self._closed_flv_bytes_out + sum(player.bytes_out for player in list(self.players.values()))
+
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start sampling byte counters (for bandwidth and bitrate figures)."""
+        """Start the once-a-second sampler (byte counters for rates, the API's snapshots)."""
         if self._sampler is None:
             self._sampler = gevent.spawn(self._sample_forever)
 
@@ -154,36 +142,36 @@ class LiveHttp:
             player.close("server shut down")
 
     def _sample_forever(self) -> None:
+        flusher = self.server.flusher
         while True:
-            self.sample()
+            try:
+                self.figures.tick()
+            except Exception:  # a figure that cannot be built must not stop the sampling
+                log.exception("building the API's figures failed")
+            if flusher is not None:
+                self.flush_hold = flusher.take_longest_hold()
             before = time.monotonic()
             gevent.sleep(1.0)
             self.loop_lag = max(0.0, time.monotonic() - before - 1.0)
 
     def sample(self) -> None:
-        """Record the byte counters now (called once a second)."""
-        now = time.monotonic()
-        totals = self._totals()
-        self._rates.sample("in", totals["bytes_in"], now)
-        self._rates.sample("out", totals["bytes_out"], now)
-        keys: set[Any] = {"in", "out"}
-        for live in self.app.streams():
-            self._rates.sample(live.path, live.bytes, now)
-            self._rates.sample((live.path, "frames"), live.video_frames, now)
-            keys.update((live.path, (live.path, "frames")))
-        self._rates.forget_except(keys)
+        """Sample the counters and rebuild the answers now (the sampler does it each second)."""
+        self.figures.tick()
 
     # -- HTTP-FLV -----------------------------------------------------------------------
 
     def serve_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str) -> str:
         """Play `app/name` as FLV on a socket whose request was read; returns the HTTP
-        status sent. Blocks until the client leaves or the player is closed."""
+        status sent. Blocks until the client leaves or the player is closed; then the
+        `play_done` callback is told."""
         if not self.app.serves(app) or not split_query(name)[0]:
             sock.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return "404 Not Found"
-        client_id = f"flv-{peer}"
+        client_id = self.server.new_client_id()
+        key, _, query = name.partition("?")
+        url = f"/{app}/{key}.flv" + (f"?{query}" if query else "")  # as asked for
         if self.play_check is not None:
-            refusal, name = self.play_check(peer, client_id, app, name, f"/{app}/{name}.flv")
+            refusal, name = self.play_check(peer, str(client_id), app, name, url)
             if refusal:
                 log.info("%s: HTTP-FLV play of %s/%s refused: %s", peer, app, redact_query(name), refusal)
                 status = _REFUSAL_STATUS.get(refusal[:3], "403 Forbidden")
@@ -192,23 +180,26 @@ class LiveHttp:
                              + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
                 return status
         try:
-            return self._play_flv(sock, peer, app, name)
+            return self._play_flv(sock, peer, app, name, client_id)
         finally:
-            if self.play_check is not None and self.play_ended is not None:
-                self.play_ended(peer, client_id, app, name)
+            if self.play_done is not None:
+                try:
+                    self.play_done(peer, str(client_id), app, name, url)
+                except Exception:
+                    log.exception("%s/%s: telling that %s stopped playing failed", app, name, peer)
 
-    def _play_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str) -> str:
+    def _play_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str, client_id: int) -> str:
         head = ["HTTP/1.1 200 OK", "Content-Type: video/x-flv", "Cache-Control: no-cache, no-store",
                 "Connection: close", *(f"{k}: {v}" for k, v in _CORS.items())]
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
-        player = neurtmp.FlvPlayer(self.server, sock, peer, app, split_query(name)[0])
-        self.players[player.player_id] = player
+        player = neurtmp.FlvPlayer(self.server, sock, peer, app, split_query(name)[0], player_id=client_id)
+        self.players[client_id] = player
         live = self.app.add_player(app, player.name, player, requested_track(name))
         log.info("%s: %s plays over HTTP-FLV (%s)", live.path, peer, "live" if live.is_live else "waiting")
         try:
             player.serve(sock)
         finally:
-            self.players.pop(player.player_id, None)
+            self.players.pop(client_id, None)
             self._closed_flv_bytes_out += player.bytes_out  # totals never go down
             self.app.remove_player(live, player)
             log.info("%s: %s stopped playing over HTTP-FLV (%s)", live.path, peer, player.close_reason)
@@ -217,6 +208,7 @@ class LiveHttp:
     # -- the API ------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        started = time.perf_counter()
         request = Request(environ)
         try:
             if request.method == "OPTIONS":
@@ -231,6 +223,7 @@ class LiveHttp:
         except HTTPException as exc:
             response = _json({"error": exc.description or exc.name}, exc.code or 500)
         response.headers.update(_CORS)
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
         return response(environ, start_response)
 
     def _file(self, name: str) -> Response:
@@ -248,96 +241,35 @@ class LiveHttp:
         elif not ipaddress.ip_address(request.remote_addr or "0.0.0.0").is_loopback:
             raise Forbidden("the API answers loopback clients only (set an API token)")
 
-    def _totals(self) -> dict[str, Any]:
-        stats = self.server.get_statistics()
-        flv_out = self._closed_flv_bytes_out + sum(player.bytes_out for player in self.players.values())
-        return {**stats, "bytes_out": stats.get("bytes_out", 0) + flv_out}
-
     def _metrics(self) -> Response:
         from neurtmp.live.metrics import metrics_text
 
         return Response(metrics_text(self), content_type="text/plain; version=0.0.4; charset=utf-8")
 
     def _server(self) -> Response:
-        return _json(self.summary())
+        return _json_bytes(self.figures.body("server"))
 
     def summary(self) -> dict[str, Any]:
-        """The server's figures (``/api/v1/server``)."""
-        totals = self._totals()
-        return {
-            "version": neurtmp.__version__,
-            "uptime": round(time.monotonic() - self.started, 3),
-            "connections": len(self.server.get_connections()),
-            "http_flv_players": len(self.players),
-            "streams": sum(1 for live in self.app.streams() if live.is_live),
-            "bytes_in": totals.get("bytes_in", 0),
-            "bytes_out": totals["bytes_out"],
-            "bandwidth_in_bps": round(self._rates.bits_per_second("in")),
-            "bandwidth_out_bps": round(self._rates.bits_per_second("out")),
-        }
+        """The server's figures (``/api/v1/server``), at most about a second old."""
+        return self.figures.summary()
 
     def _streams(self) -> Response:
-        return _json({"streams": self.describe_streams()})
+        return _json_bytes(self.figures.body("streams"))
 
     def describe_streams(self) -> list[dict[str, Any]]:
-        """Every stream's figures (``/api/v1/streams``)."""
-        return [self._describe(live) for live in self.app.streams()]
-
-    def _describe(self, live: LiveStream) -> dict[str, Any]:
-        stats = live.statistics()
-        metadata = live.metadata.metadata if isinstance(live.metadata, neurtmp.DataPacket) else None
-        metadata = metadata or {}
-        by_protocol = {"rtmp": 0, "http-flv": 0}
-        for player in live.players():
-            by_protocol["http-flv" if isinstance(player, neurtmp.FlvPlayer) else "rtmp"] += 1
-        video = flv.video_codec(live.video_header.payload) if live.video_header is not None else None
-        audio = None
-        if live.audio_header is not None and live.audio_header.payload:
-            sound_format = live.audio_header.payload[0] >> 4
-            audio = _AUDIO_FORMATS.get(sound_format, f"format{sound_format}")
-        return {
-            **stats,
-            "video_codec": video,
-            "audio_codec": audio,
-            "width": metadata.get("width"),
-            "height": metadata.get("height"),
-            "fps": metadata.get("framerate"),
-            "fps_measured": round(self._rates.per_second((live.path, "frames")), 2),
-            "bitrate_in_bps": round(self._rates.bits_per_second(live.path)),
-            "players_by_protocol": by_protocol,
-            "gop_packets": len(live.gop),
-            "gop_bytes": live.gop.nbytes,
-        }
+        """Every stream's figures (``/api/v1/streams``), at most about a second old."""
+        return self.figures.streams()
 
     def _clients(self) -> Response:
-        clients: list[dict[str, Any]] = []
-        for connection in self.server.get_connections():
-            stats = connection.get_statistics()
-            streams = connection.get_streams()
-            roles = sorted({"publish" if s.publishing else "play" for s in streams if s.publishing or s.playing})
-            clients.append({
-                "id": str(connection.connection_id), "address": connection.get_peer_address(),
-                "protocol": "rtmp", "app": connection.app_name, "roles": roles,
-                "streams": [redact_query(s.get_stream_name()) for s in streams if s.publishing or s.playing],
-                "bytes_in": stats["bytes_in"], "bytes_out": stats["bytes_out"], "since": round(stats["uptime"], 3),
-            })
-        for player in self.players.values():
-            stats = player.statistics()
-            clients.append({
-                "id": f"flv-{player.player_id}", "address": player.peer, "protocol": "http-flv", "app": player.app,
-                "roles": ["play"], "streams": [player.name], "bytes_in": 0, "bytes_out": stats["bytes_out"],
-                "since": round(stats["uptime"], 3),
-            })
-        return _json({"clients": clients})
+        return _json_bytes(self.figures.body("clients"))
 
     def _kick(self, client_id: str) -> Response:
-        if client_id.startswith("flv-") and client_id[4:].isdigit():
-            player = self.players.get(int(client_id[4:]))
-            if player is None:
-                raise NotFound(f"no client {client_id}")
+        number = int(client_id) if client_id.isdigit() else None
+        player = self.players.get(number) if number is not None else None
+        if player is not None:
             player.close("kicked through the API")
         else:
-            connection = next((c for c in self.server.get_connections() if str(c.connection_id) == client_id), None)
+            connection = next((c for c in self.server.get_connections() if c.connection_id == number), None)
             if connection is None:
                 raise NotFound(f"no client {client_id}")
             connection.close("kicked through the API")
@@ -355,6 +287,10 @@ def _json(value: Any, status: int = 200) -> Response:
     return Response(json.dumps(value), status=status, content_type="application/json")
 
 
+def _json_bytes(body: bytes) -> Response:
+    return Response(body, content_type="application/json")
+
+
 class FlvServing(Protocol):
     """A WSGI application that also plays HTTP-FLV (`LiveHttp`, or one that mounts it)."""
 
@@ -363,10 +299,54 @@ class FlvServing(Protocol):
     def serve_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str) -> str: ...
 
 
+class _Server(WSGIServer):  # type: ignore[misc]
+    """gevent's WSGI server with TCP_NODELAY on every accepted socket (gevent writes a
+    response's head and body in two sends: with Nagle's algorithm the body waited for
+    the client's delayed ACK, 40 ms, on a good share of answers), noting when each
+    connection was accepted (for ``Server-Timing``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._accepted: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def do_read(self) -> Any:
+        accepted = super().do_read()
+        if accepted:
+            sock = accepted[0]
+            self._accepted[sock] = time.perf_counter()
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass  # not TCP (a Unix socket)
+        return accepted
+
+    def accepted_at(self, sock: Any) -> float | None:
+        """When `sock` was accepted (`time.perf_counter()`), once; None when unknown."""
+        return self._accepted.pop(sock, None)
+
+
 class _Handler(WSGIHandler):  # type: ignore[misc]
     """gevent's WSGI handler, but ``GET /APP/NAME.flv`` takes the socket over for an
     HTTP-FLV player (the outbox writes to it directly, as for RTMP players), when the
-    application plays HTTP-FLV (has `serve_flv`)."""
+    application plays HTTP-FLV (has `serve_flv`); every response head carries
+    ``Server-Timing: total;dur=MS`` (see the module docstring)."""
+
+    def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
+        super().__init__(sock, address, server, rfile)
+        self._accepted = server.accepted_at(sock) if isinstance(server, _Server) else None
+        self._request_started: float | None = None
+
+    def read_requestline(self) -> str:
+        line: str = super().read_requestline()
+        accepted, self._accepted = self._accepted, None
+        self._request_started = accepted if accepted is not None else time.perf_counter()
+        return line
+
+    def finalize_headers(self) -> None:
+        super().finalize_headers()
+        if self._request_started is not None:
+            total = (time.perf_counter() - self._request_started) * 1000
+            self.response_headers.append((b"Server-Timing", b"total;dur=%.2f" % total))
 
     def run_application(self) -> None:
         application = self.application
@@ -386,7 +366,7 @@ def serve_wsgi(app: Any, host: str, port: int) -> WSGIServer:
     """Start gevent's WSGI server for `app` (returns at once; `server.address` has the
     bound port); ``GET /APP/NAME.flv`` goes to `app.serve_flv` when it has one. The one
     HTTP server of `serve` and `ingest`."""
-    server = WSGIServer((host, port), app, handler_class=_Handler, log=None, error_log=log)
+    server = _Server((host, port), app, handler_class=_Handler, log=None, error_log=log)
     server.start()
     return server
 

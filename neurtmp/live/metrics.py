@@ -2,7 +2,8 @@
 
 The same figures as the JSON API, labelled by app and name, plus the process (CPU, RSS,
 garbage collections) and the event loop's lag: how late a one-second timer fires, the
-time a greenlet that hogs the hub steals from every client.
+time a greenlet that hogs the hub steals from every client; and the longest stretch a
+flush of the players held the hub (it lets the hub run every couple of milliseconds).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class _LiveCollector:
                                 value=server["bandwidth_out_bps"])
         yield GaugeMetricFamily("neurtmp_event_loop_lag_seconds", "how late the hub ran a one-second timer, last",
                                 value=http.loop_lag)
+        yield GaugeMetricFamily("neurtmp_flush_hold_seconds",
+                                "the longest a flush held the hub without a break, over the last second",
+                                value=http.flush_hold)
         labels = ["app", "name"]
         live = GaugeMetricFamily("neurtmp_stream_live", "1 while published", labels=labels)
         players = GaugeMetricFamily("neurtmp_stream_players", "players", labels=[*labels, "protocol"])

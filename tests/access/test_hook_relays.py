@@ -314,7 +314,7 @@ def test_http_flv_players_of_an_on_play_redirect_share_the_pull_too(
     access.install(server)
     app = LiveApp()
     app.install(server)
-    http_app = LiveHttp(app, server, play_check=access.check_http_play, play_ended=access.http_play_ended)
+    http_app = LiveHttp(app, server, play_check=access.check_http_play, play_done=access.notify_http_play_done)
     http = serve_live_http(http_app, "127.0.0.1", 0)
     base = f"http://127.0.0.1:{http.address[1]}"
     publisher = ffmpeg_publish(url(origin, "live/x"), 60, SOURCE)

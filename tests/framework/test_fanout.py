@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from neurtmp import FanOut, MessageType, Packet
 from neurtmp._outbox import CRITICAL, Flusher, Outbox
+from neurtmp._wirelog import WireLog
 from neurtmp.protocol import ChunkDecoder
 from neurtmp.protocol.packet import RtmpChunks
 
@@ -405,3 +407,79 @@ def test_a_flush_item_that_raises_does_not_strand_the_others(
     wait_for(lambda: player.outbox.queued_bytes == 0, 5)
     player.read_available()
     assert player.messages() == triples([audio(0), packet])
+
+
+class _BusyReader:
+    """A log reader whose flush takes `seconds` of CPU (a writev to a slow kernel)."""
+
+    def __init__(self, flushed: list[_BusyReader], seconds: float, on_flush: Callable[[], None] | None = None) -> None:
+        self.flushed = flushed
+        self.seconds = seconds
+        self.on_flush = on_flush
+
+    def flush_log(self) -> None:
+        started = time.perf_counter()
+        while time.perf_counter() - started < self.seconds:
+            pass
+        self.flushed.append(self)
+        if self.on_flush is not None:
+            self.on_flush()
+
+
+def test_a_long_flush_lets_the_hub_serve_io_between_readers() -> None:
+    """A tick over many readers lets the hub run every `max_hold`: I/O that arrives during
+    it is served before the tick ends, a reader that leaves meanwhile is skipped, and
+    every other reader is flushed once."""
+    flusher = Flusher(0.001, max_hold=0.001)
+    log = WireLog(RtmpChunks(CHUNK_SIZE, 1))
+    flushed: list[_BusyReader] = []
+    ours, theirs = gevent.socket.socketpair()
+    readers = [_BusyReader(flushed, 0.0002) for _ in range(100)]  # 20 ms of flushing
+    readers[0].on_flush = lambda: theirs.send(b"!")  # I/O that arrives during the tick
+    served_after: list[int] = []
+
+    def serve() -> None:
+        ours.recv(1)
+        served_after.append(len(flushed))
+        log.detach(readers[-1])  # a reader leaves mid-tick
+
+    try:
+        for reader in readers:
+            log.attach(reader, flusher)
+        server = gevent.spawn(serve)
+        log.append(b"message", CRITICAL)  # the flusher's next tick flushes the log
+        wait_for(lambda: len(flushed) >= 99, 5, "the tick")
+        server.join(1)
+        assert served_after and 0 < served_after[0] < 99, served_after  # served mid-tick, not after
+        assert readers[-1] not in flushed and sorted(map(id, flushed)) == sorted(map(id, readers[:-1]))
+        assert 0 < flusher.take_longest_hold() < 1 and flusher.take_longest_hold() == 0
+    finally:
+        flusher.stop()
+        ours.close()
+        theirs.close()
+
+
+def test_a_greenlet_that_never_sleeps_does_not_starve_a_long_flush() -> None:
+    """The turns a tick gives the hub always come back, even beside a greenlet that
+    yields with sleep(0) in a loop (one waiting for a quiet hub would wait forever)."""
+    flusher = Flusher(0.001, max_hold=0.0005)
+    log = WireLog(RtmpChunks(CHUNK_SIZE, 1))
+    flushed: list[_BusyReader] = []
+    for _ in range(50):
+        log.attach(_BusyReader(flushed, 0.0002), flusher)
+    turns = 0
+
+    def busy() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            gevent.sleep(0)
+
+    neighbour = gevent.spawn(busy)
+    try:
+        log.append(b"message", CRITICAL)
+        wait_for(lambda: len(flushed) == 50, 10, "the tick, beside a busy greenlet")
+        assert turns > 0
+    finally:
+        neighbour.kill()
+        flusher.stop()

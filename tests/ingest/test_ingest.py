@@ -330,8 +330,8 @@ def test_a_published_key_also_plays_over_http_flv_and_shows_in_the_api(ingest: A
                                 capture_output=True, timeout=30)
         assert player.returncode == 0, player.stderr
         assert len(player.stdout) == 10 * 320 * 240
-        streams = json.loads(app.text("/api/v1/streams"))["streams"]
-        assert [(s["app"], s["name"], s["live"]) for s in streams] == [("live", "cam", True)]
+        wait_for(lambda: [(s["app"], s["name"], s["live"]) for s in json.loads(app.text("/api/v1/streams"))["streams"]]
+                 == [("live", "cam", True)], 5, "the API lists live/cam")  # (a snapshot, about a second old at most)
     finally:
         publisher.kill()
         publisher.wait()

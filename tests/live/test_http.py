@@ -73,6 +73,9 @@ def test_ffmpeg_plays_http_flv_and_the_api_sees_it(http_stack: Any) -> None:
                                    "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         wait_for(lambda: len(http_app.players) == 1, 15, "the HTTP-FLV player joined")
+        # the answers are snapshots, at most about a second old
+        wait_for(lambda: [s["players_by_protocol"] for s in api(base, "/api/v1/streams")[1]["streams"]]
+                 == [{"rtmp": 0, "http-flv": 1}], 5, "the API lists the HTTP-FLV player")
         status, body = api(base, "/api/v1/streams")
         assert status == 200
         [stream] = body["streams"]
@@ -115,10 +118,11 @@ def test_the_api_kicks_players_and_drops_publishers(http_stack: Any) -> None:
         player = subprocess.Popen([FFMPEG, "-hide_banner", "-loglevel", "error", "-i", f"{base}/live/cam.flv",
                                    "-f", "null", "-"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for(lambda: len(http_app.players) == 1, 15)
-        [player_id] = [f"flv-{i}" for i in http_app.players]
+        [player_id] = [str(i) for i in http_app.players]
         assert api(base, f"/api/v1/clients/{player_id}", "DELETE")[0] == 200
         player.wait(timeout=15)  # the server ended its response
-        assert api(base, "/api/v1/clients/flv-999999", "DELETE")[0] == 404
+        assert api(base, "/api/v1/clients/999999", "DELETE")[0] == 404
+        assert api(base, "/api/v1/clients/flv-1", "DELETE")[0] == 404
         assert api(base, "/api/v1/streams/live/cam", "DELETE")[0] == 200
         publisher.wait(timeout=15)
         _, err = publisher.communicate()
@@ -191,10 +195,18 @@ def test_the_stats_page_plays_a_stream_over_http_flv_in_chromium(http_stack: Any
 def test_metrics_carry_the_streams_figures(http_stack: Any) -> None:
     server, app, http_app, base = http_stack
     publisher = publish_av(url(server, "live/cam"))
+    texts: list[str] = []
+
+    def scraped() -> str:
+        texts.append(gevent.get_hub().threadpool.apply(
+            lambda: urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()))
+        return texts[-1]
+
     try:
         wait_for(lambda: (s := app.registry.get("live", "cam")) is not None and s.bytes > 10_000, 15)
-        text = gevent.get_hub().threadpool.apply(
-            lambda: urllib.request.urlopen(base + "/metrics", timeout=5).read().decode())
+        # the figures are a snapshot, at most about a second old
+        wait_for(lambda: 'neurtmp_stream_live{app="live",name="cam"} 1.0' in scraped(), 5, "metrics of live/cam")
+        text = texts[-1]
     finally:
         publisher.kill()
         publisher.wait()
@@ -202,7 +214,7 @@ def test_metrics_carry_the_streams_figures(http_stack: Any) -> None:
     received = re.search(r'neurtmp_stream_bytes_in_total\{app="live",name="cam"\} (\S+)', text)
     assert received is not None and float(received.group(1)) > 10_000
     assert "neurtmp_connections 1.0" in text and "process_resident_memory_bytes" in text
-    assert "neurtmp_event_loop_lag_seconds" in text
+    assert "neurtmp_event_loop_lag_seconds" in text and "neurtmp_flush_hold_seconds" in text
 
 
 @pytest.mark.timeout(60)
