@@ -81,6 +81,18 @@ class FlvPlayer:
     def __repr__(self) -> str:
         return f"<FlvPlayer {self.player_id} {self.app}/{self.name} {self.peer}>"
 
+    @staticmethod
+    def websocket_response(client_key: str) -> bytes:
+        """The head of the 101 answer that upgrades an HTTP request with this
+        Sec-WebSocket-Key to a WebSocket (then `FlvPlayer(..., websocket=True)`).
+
+        Raises:
+            ValueError: the key is not a WebSocket key.
+        """
+        accept = ws.accept_key(client_key)
+        return (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode())
+
     @property
     def wire_format(self) -> WireFormat:
         return self._format

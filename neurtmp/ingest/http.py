@@ -153,12 +153,13 @@ class IngestHttp:
         return self._file(request, os.path.dirname(full), os.path.basename(full))
 
 
-    def serve_flv(self, sock: Any, peer: str, app: str, name: str) -> str:
-        """HTTP-FLV of a published stream, by the mounted live side (404 without one)."""
+    def serve_flv(self, sock: Any, peer: str, app: str, name: str, websocket_key: str | None = None) -> str:
+        """HTTP-FLV (or WebSocket-FLV) of a published stream, by the mounted live side
+        (404 without one)."""
         if self.live is None:
             sock.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return "404 Not Found"
-        return self.live.serve_flv(sock, peer, app, name)
+        return self.live.serve_flv(sock, peer, app, name, websocket_key=websocket_key)
 
 
 def serve_http(app: IngestHttp, host: str, port: int) -> WSGIServer:

@@ -160,13 +160,24 @@ class LiveHttp:
 
     # -- HTTP-FLV -----------------------------------------------------------------------
 
-    def serve_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str) -> str:
+    def serve_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str,
+                  websocket_key: str | None = None) -> str:
         """Play `app/name` as FLV on a socket whose request was read; returns the HTTP
-        status sent. Blocks until the client leaves or the player is closed; then the
-        `play_done` callback is told."""
+        status sent. With `websocket_key` (the request asked to upgrade to a WebSocket),
+        the FLV goes in binary WebSocket frames (WebSocket-FLV). Blocks until the client
+        leaves or the player is closed; then the `play_done` callback is told."""
         if not self.app.serves(app) or not split_query(name)[0]:
             sock.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return "404 Not Found"
+        upgrade = b""
+        if websocket_key is not None:
+            try:
+                upgrade = neurtmp.FlvPlayer.websocket_response(websocket_key)
+            except ValueError as exc:
+                body = str(exc).encode()
+                sock.sendall(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
+                             + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                return "400 Bad Request"
         client_id = self.server.new_client_id()
         key, _, query = name.partition("?")
         url = f"/{app}/{key}.flv" + (f"?{query}" if query else "")  # as asked for
@@ -180,7 +191,7 @@ class LiveHttp:
                              + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
                 return status
         try:
-            return self._play_flv(sock, peer, app, name, client_id)
+            return self._play_flv(sock, peer, app, name, client_id, upgrade)
         finally:
             if self.play_done is not None:
                 try:
@@ -188,14 +199,18 @@ class LiveHttp:
                 except Exception:
                     log.exception("%s/%s: telling that %s stopped playing failed", app, name, peer)
 
-    def _play_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str, client_id: int) -> str:
+    def _play_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str, client_id: int,
+                  websocket_upgrade: bytes = b"") -> str:
         head = ["HTTP/1.1 200 OK", "Content-Type: video/x-flv", "Cache-Control: no-cache, no-store",
                 "Connection: close", *(f"{k}: {v}" for k, v in _CORS.items())]
-        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
-        player = neurtmp.FlvPlayer(self.server, sock, peer, app, split_query(name)[0], player_id=client_id)
+        sock.sendall(websocket_upgrade or ("\r\n".join(head) + "\r\n\r\n").encode())
+        websocket_accept = bool(websocket_upgrade)
+        player = neurtmp.FlvPlayer(self.server, sock, peer, app, split_query(name)[0], player_id=client_id,
+                                   websocket=websocket_accept)
         self.players[client_id] = player
         live = self.app.add_player(app, player.name, player, requested_track(name))
-        log.info("%s: %s plays over HTTP-FLV (%s)", live.path, peer, "live" if live.is_live else "waiting")
+        log.info("%s: %s plays over %s (%s)", live.path, peer, "WebSocket-FLV" if websocket_accept else "HTTP-FLV",
+                 "live" if live.is_live else "waiting")
         try:
             player.serve(sock)
         finally:
@@ -203,7 +218,7 @@ class LiveHttp:
             self._closed_flv_bytes_out += player.bytes_out  # totals never go down
             self.app.remove_player(live, player)
             log.info("%s: %s stopped playing over HTTP-FLV (%s)", live.path, peer, player.close_reason)
-        return "200 OK"
+        return "101 Switching Protocols" if websocket_accept else "200 OK"
 
     # -- the API ------------------------------------------------------------------------
 
@@ -296,7 +311,8 @@ class FlvServing(Protocol):
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any: ...
 
-    def serve_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str) -> str: ...
+    def serve_flv(self, sock: gevent.socket.socket, peer: str, app: str, name: str,
+                  websocket_key: str | None = None) -> str: ...
 
 
 class _Server(WSGIServer):  # type: ignore[misc]
@@ -358,7 +374,9 @@ class _Handler(WSGIHandler):  # type: ignore[misc]
         address = self.client_address
         peer = host_port(address[0], address[1]) if isinstance(address, tuple) else str(address)
         self.close_connection = True
-        self.status = application.serve_flv(self.socket, peer, match["app"], name)
+        upgrade = (self.headers.get("Upgrade") or "").lower() == "websocket"
+        key = (self.headers.get("Sec-WebSocket-Key") or "") if upgrade else None
+        self.status = application.serve_flv(self.socket, peer, match["app"], name, websocket_key=key)
         self.headers_sent = True
 
 
