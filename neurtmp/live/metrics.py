@@ -48,6 +48,12 @@ class _LiveCollector:
         dropped = CounterMetricFamily("neurtmp_stream_dropped_messages", "messages dropped for slow players",
                                       labels=labels)
         gop = GaugeMetricFamily("neurtmp_stream_gop_bytes", "bytes in the GOP cache", labels=labels)
+        reconnecting = GaugeMetricFamily("neurtmp_stream_reconnecting",
+                                         "1 while the publisher is gone and the reconnect grace runs", labels=labels)
+        backup = GaugeMetricFamily("neurtmp_stream_backup_active", "1 while players get the backup publisher",
+                                   labels=labels)
+        switches = CounterMetricFamily("neurtmp_stream_feed_switches", "switches between primary and backup",
+                                       labels=labels)
         for stream in http.describe_streams():
             key = [stream["app"], stream["name"]]
             live.add_metric(key, 1 if stream["live"] else 0)
@@ -57,7 +63,10 @@ class _LiveCollector:
             received.add_metric(key, stream["bytes"])
             dropped.add_metric(key, stream["dropped"])
             gop.add_metric(key, stream["gop_bytes"])
-        yield from (live, players, bitrate, received, dropped, gop)
+            reconnecting.add_metric(key, 1 if stream["reconnecting"] else 0)
+            backup.add_metric(key, 1 if stream["active"] == "backup" else 0)
+            switches.add_metric(key, stream["switches"])
+        yield from (live, players, bitrate, received, dropped, gop, reconnecting, backup, switches)
 
 
 def metrics_text(http: LiveHttp) -> bytes:

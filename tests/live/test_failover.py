@@ -12,6 +12,8 @@ import pytest
 import neurtmp
 from neurtmp.live import LiveOptions
 from neurtmp.live.app import is_backup
+from neurtmp.live.http import LiveHttp
+from neurtmp.live.metrics import metrics_text
 from neurtmp.protocol import events as ev
 
 from ..conftest import url
@@ -69,6 +71,14 @@ def test_players_fail_over_to_the_backup_and_back(make_server: Any) -> None:
         assert live.active == "primary" and live.switches == 4
         statistics = live.statistics()
         assert statistics["switches"] == 4 and statistics["backup"] and statistics["active"] == "primary"
+        # the API and /metrics of `serve --http` say so too
+        http_app = LiveHttp(app, server)
+        http_app.sample()
+        described = next(s for s in http_app.describe_streams() if s["name"] == "cam")
+        assert described["switches"] == 4 and described["active"] == "primary" and not described["reconnecting"]
+        text = metrics_text(http_app).decode()
+        assert 'neurtmp_stream_feed_switches_total{app="live",name="cam"} 4.0' in text
+        assert 'neurtmp_stream_backup_active{app="live",name="cam"} 0.0' in text
 
         assert raw.player.poll() is None  # one stream to the player throughout
         assert "NetStream.Play.UnpublishNotify" not in log.codes()
