@@ -22,7 +22,7 @@ from neurtmp.live import LiveOptions
 from ..conftest import url
 from ..helpers import wait_for
 from ..live.helpers import FFMPEG, live_server
-from ..live.test_grace import ffmpeg_publish_colour
+from ..live.test_grace import colour_name, ffmpeg_publish_colour
 from .browser import MISSING, Browser, chromium_paths
 from .test_grace import publish_colour, stop
 from .test_ingest import ingest, segments, wait_master  # noqa: F401 (the fixture)
@@ -54,20 +54,6 @@ const v = document.getElementById("player");
 return {{currentTime: v.currentTime, rgb: rgb, errors: window.__errors, hlsErrors: window.__hlsErrors,
          dashErrors: window.__dashErrors}};
 """
-
-
-def colour_name(rgb: list[float] | tuple[float, ...] | None) -> str:
-    """What a frame's mean colour shows: the red or blue source, the dark slate, or other."""
-    if rgb is None:
-        return "none"
-    r, g, b = rgb
-    if max(r, g, b) < 60:
-        return "slate"
-    if r > 150 and g < 90 and b < 90:
-        return "red"
-    if b > 150 and r < 90 and g < 90:
-        return "blue"
-    return "other"
 
 
 class PlaylistWatch:

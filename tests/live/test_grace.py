@@ -53,7 +53,7 @@ class RawFrames:
             if len(data) < FRAME_BYTES:
                 return
             mean = np.frombuffer(data, np.uint8).reshape(HEIGHT, WIDTH, 3).reshape(-1, 3).mean(axis=0)
-            self.frames.append((time.monotonic(), _colour(mean)))
+            self.frames.append((time.monotonic(), colour_name(mean)))
 
     def first(self, colour: str, after: float = 0.0) -> float | None:
         return next((t for t, c in self.frames if c == colour and t >= after), None)
@@ -65,8 +65,11 @@ class RawFrames:
         return sum(1 for t, c in self.frames if c == colour and t >= after)
 
 
-def _colour(mean: np.ndarray) -> str:
-    r, g, b = (float(v) for v in mean)
+def colour_name(rgb: Any) -> str:
+    """What a frame's mean colour shows: the red or blue source, the dark slate, or other."""
+    if rgb is None:
+        return "none"
+    r, g, b = (float(v) for v in rgb)
     if max(r, g, b) < 60:
         return "slate"
     if r > 150 and g < 90 and b < 90:
