@@ -906,6 +906,8 @@ _INGEST_FLAGS: tuple[tuple[str, type, str, str | None], ...] = (
      "primary sends no audio or video this long, or leaves", None),
     ("passthrough_heights", str, "heights (comma-separated) of a multitrack encoder's tracks to pass through as "
      "rungs of their own; a track of a ladder rung's height always is, when key frames align", "none"),
+    ("audio_languages", str, "languages (comma-separated, e.g. en,fr) of an encoder's audio tracks in track order: "
+     "the first is the default audio, the others alternate HLS/DASH renditions", "what the encoder's metadata says"),
 )
 
 

@@ -41,6 +41,7 @@ from neurtmp.ingest.access import BitrateMeter, check_key, check_token, split_na
 from neurtmp.ingest.config import IngestConfig
 from neurtmp.ingest.ladder import COPY
 from neurtmp.ingest.outputs import Outputs
+from neurtmp.ingest.renditions import language_list
 from neurtmp.ingest.session import Session
 from neurtmp.ingest.tap import TranscoderTap
 from neurtmp.ingest.transcoder import Transcoder, header_size, metadata_size
@@ -159,6 +160,9 @@ class IngestStream:
                       for r in self.transcoder.rungs],
             # a multitrack input: whether its key frames were aligned (False: every rung transcoded)
             "keyframes_aligned": self.transcoder.keyframes_aligned,
+            # the audio renditions: the default one, then the alternates
+            "audio": [{"track": a.track, "name": a.name, "language": a.language, "default": a.default}
+                      for a in self.transcoder.audio],
             "hls": f"/streams/{self.key}/master.m3u8",
             "dash": f"/streams/{self.key}/dash/manifest.mpd",
         }
@@ -245,7 +249,8 @@ class IngestApp:
         config = self.config
         transcoder = Transcoder(key, session.begin_run, config.ffmpeg_path(), self.encoder, config.preset,
                                 config.segment_duration, config.stall_timeout,
-                                passthrough_heights=config.passthrough_height_list())
+                                passthrough_heights=config.passthrough_height_list(),
+                                audio_languages=language_list(config.audio_languages))
         tap = TranscoderTap(transcoder.feed, lambda: self._ended(entry))
         live = self.live.add_player(config.app, key, tap, track=None)  # every track as published
         entry = IngestStream(key, transcoder, session, live, tap)

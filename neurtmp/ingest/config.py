@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import neurtmp
+from neurtmp.ingest.renditions import language_list
 from neurtmp.live import LiveOptions
 
 __all__ = ["ENVIRONMENT", "IngestConfig", "default_output_dir"]
@@ -88,6 +89,10 @@ class IngestConfig:
     #: through as rungs of their own though the ladder has none of that height (a track
     #: of a rung's height is always passed through when the tracks' key frames align).
     passthrough_heights: str = ""
+    #: Languages (comma-separated RFC 5646 tags, e.g. "en,fr") of the encoder's audio
+    #: tracks in track id order: the first is the ladder's default audio, the others
+    #: alternate renditions (unset: what the encoder's metadata says, if anything).
+    audio_languages: str = ""
 
     def validate(self, names: Mapping[str, str] | None = None) -> None:
         """Args:
@@ -123,6 +128,11 @@ class IngestConfig:
         except ValueError:
             raise neurtmp.ConfigError(f"{name('passthrough_heights')} must be heights separated by commas, "
                                       f"not {self.passthrough_heights!r}") from None
+        try:
+            language_list(self.audio_languages)
+        except ValueError as exc:
+            raise neurtmp.ConfigError(f"{name('audio_languages')} must be language tags separated by commas "
+                                      f"(en,fr), not {exc.args[0]!r}") from None
         path = pathlib.Path(self.output_dir)
         if path.exists() and not path.is_dir():
             raise neurtmp.ConfigError(f"{name('output_dir')} {self.output_dir!r} is not a directory")

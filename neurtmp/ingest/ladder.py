@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from neurtmp.ingest.renditions import AudioRendition
+
 __all__ = ["COPY", "EXTRA_SEGMENTS", "INIT_NAME", "LADDER", "MEDIA_NAME", "WINDOW_SEGMENTS", "Rung", "ffmpeg_command",
            "plan_rungs", "rungs_for"]
 
@@ -115,8 +117,11 @@ def _video_codec(encoder: str, preset: str, spec: str) -> list[str]:
 
 
 def ffmpeg_command(ffmpeg: str, rungs: list[Rung], out_dir: str, encoder: str, preset: str,
-                   segment_duration: float, has_audio: bool, source: int = 0) -> list[str]:
+                   segment_duration: float, audio: Sequence[AudioRendition], source: int = 0) -> list[str]:
     """The ffmpeg command line: FLV on stdin, progress on stdout, the ladder to `out_dir`.
+
+    `audio`: the input's audio tracks in track id order (none: no audio), each encoded
+    once into an AdaptationSet of its own (and an entry of the HLS audio group).
 
     `source`: the input video stream the transcoded rungs are scaled from (a multitrack
     input's highest track). With every rung transcoded, key frames come every
@@ -135,8 +140,8 @@ def ffmpeg_command(ffmpeg: str, rungs: list[Rung], out_dir: str, encoder: str, p
         command += ["-filter_complex", graph]
     for i, rung in enumerate(rungs):
         command += ["-map", f"[v{i}]" if rung.copy_of is None else f"0:v:{rung.copy_of}"]
-    if has_audio:
-        command += ["-map", "0:a:0"]
+    for index, _ in enumerate(audio):
+        command += ["-map", f"0:a:{index}"]
     gop = int(round(FRAME_RATE * segment_duration))
     for i, rung in enumerate(rungs):
         if rung.copy_of is not None:
@@ -152,9 +157,13 @@ def ffmpeg_command(ffmpeg: str, rungs: list[Rung], out_dir: str, encoder: str, p
     if not copying:
         command += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
                     "-force_key_frames", f"expr:gte(t,n_forced*{segment_duration:g})"]
-    if has_audio:
+    if audio:
         command += ["-c:a", "aac", "-b:a", f"{AUDIO_KBPS}k", "-ac", "2"]
-    adaptation = "id=0,streams=v id=1,streams=a" if has_audio else "id=0,streams=v"
+    adaptation = "id=0,streams=v"
+    for index, rendition in enumerate(audio):
+        if rendition.language:
+            command += [f"-metadata:s:a:{index}", f"language={rendition.language}"]
+        adaptation += f" id={index + 1},streams={len(rungs) + index}"
     command += ["-f", "dash", "-seg_duration", f"{segment_duration:g}", "-use_template", "1", "-use_timeline", "1",
                 "-window_size", str(WINDOW_SEGMENTS), "-extra_window_size", str(EXTRA_SEGMENTS), "-remove_at_exit", "0",
                 "-hls_playlist", "1", "-adaptation_sets", adaptation,

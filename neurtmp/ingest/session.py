@@ -33,10 +33,12 @@ import re
 import shutil
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from neurtmp.ingest import splice_dash, splice_hls
 from neurtmp.ingest.ladder import EXTRA_SEGMENTS, WINDOW_SEGMENTS
+from neurtmp.ingest.renditions import AudioRendition, label_master
 from neurtmp.ingest.whole import segment_is_whole, whole_manifest, whole_playlist
 
 __all__ = ["Continuation", "Run", "Session"]
@@ -87,6 +89,8 @@ class Run:
     began: float = 0.0
     #: Its DASH Period's start, seconds from the stream's availabilityStartTime (once known).
     start: float | None = None
+    #: The audio renditions its ffmpeg encodes (they name the master playlist's audio entries).
+    audio: tuple[AudioRendition, ...] = ()
 
     @property
     def name(self) -> str:
@@ -128,9 +132,12 @@ class Session:
         """The folder the newest run writes (None before the first)."""
         return self.runs[-1].folder if self.runs else None
 
-    def begin_run(self) -> str:
+    def begin_run(self, audio: Sequence[AudioRendition] = ()) -> str:
         """A fresh folder for the next ffmpeg run, made now. The run before it is closed:
         call this only once its ffmpeg is gone.
+
+        Args:
+            audio: the audio renditions the run encodes.
 
         Raises:
             OSError: the folder cannot be made.
@@ -143,7 +150,7 @@ class Session:
         else:
             base, cc = self.continuation_from.number, self.continuation_from.cc
         index = len(self.runs) + 1
-        run = Run(index, os.path.join(self.folder, f"r{index}"), base, cc, began=time.time())
+        run = Run(index, os.path.join(self.folder, f"r{index}"), base, cc, began=time.time(), audio=tuple(audio))
         os.makedirs(run.folder)
         self.runs.append(run)
         self._prune(base - 1)
@@ -203,11 +210,12 @@ class Session:
     # -- HLS -------------------------------------------------------------------------------
 
     def master_playlist(self) -> bytes | None:
-        """The newest run's master playlist (None: none written whole yet)."""
+        """The newest run's master playlist (None: none written whole yet), its audio
+        entries named after the run's audio renditions."""
         for run in reversed(self._live_runs()):
             text = whole_playlist(_read(os.path.join(run.folder, MASTER)).decode(errors="replace"), run.folder)
             if text is not None:
-                return text.encode()
+                return label_master(text, run.audio).encode()
         return None
 
     def _parsed(self, run: Run, name: str) -> splice_hls.Parsed | None:

@@ -35,6 +35,7 @@ from neurtmp.codec import avc, flv
 from neurtmp.ingest import _process
 from neurtmp.ingest.ladder import Rung, ffmpeg_command, plan_rungs, rungs_for
 from neurtmp.ingest.multitrack import MAX_PROBE_TAGS, TrackProbe, video_kind
+from neurtmp.ingest.renditions import AudioRendition, audio_renditions
 
 __all__ = ["Transcoder", "header_size", "metadata_size"]
 
@@ -82,7 +83,8 @@ class Transcoder:
 
     Args:
         key: the stream key (for logs).
-        new_folder: makes the folder for the next ffmpeg run and returns its path
+        new_folder: makes the folder for the next ffmpeg run, given the audio renditions
+            it encodes, and returns its path
             (`Session.begin_run`); raises OSError when it cannot.
         ffmpeg: the ffmpeg binary.
         encoder: "x264" or "nvenc_h264".
@@ -93,6 +95,8 @@ class Transcoder:
             "500 transcoder cannot start: ...") when the transcoder gives up.
         passthrough_heights: heights of a multitrack input's tracks to pass through
             though the ladder has no such rung.
+        audio_languages: the languages of the input's audio tracks, in track id order
+            (`neurtmp.ingest.renditions`).
 
     A multitrack input (Enhanced RTMP v2: the tap plays every track as published) is fed
     to ffmpeg whole: the tracks whose height is a rung's are packaged as they are, the
@@ -100,9 +104,10 @@ class Transcoder:
     seen the tracks' key frames aligned; else every rung is transcoded from the highest.
     """
 
-    def __init__(self, key: str, new_folder: Callable[[], str], ffmpeg: str, encoder: str, preset: str,
-                 segment_duration: float, stall_timeout: float,
-                 on_failure: Callable[[str], None] | None = None, passthrough_heights: tuple[int, ...] = ()) -> None:
+    def __init__(self, key: str, new_folder: Callable[[tuple[AudioRendition, ...]], str], ffmpeg: str, encoder: str,
+                 preset: str, segment_duration: float, stall_timeout: float,
+                 on_failure: Callable[[str], None] | None = None, passthrough_heights: tuple[int, ...] = (),
+                 audio_languages: tuple[str, ...] = ()) -> None:
         self.key = key
         self.new_folder = new_folder
         #: The folder the current (or last) ffmpeg run writes.
@@ -127,9 +132,14 @@ class Transcoder:
         self._failures = 0
         self._encoded = False
         self._metadata: bytes | None = None
+        self._metadata_values: dict[str, Any] = {}
         self._video_header: bytes | None = None
-        self._audio_header: bytes | None = None
-        self._has_audio = False
+        #: Each audio track's sequence header as published (a ManyTracks one under each of its tracks).
+        self._audio_headers: dict[int, bytes] = {}
+        self._audio_tracks: set[int] = set()
+        self.audio_languages = audio_languages
+        #: The audio renditions, decided at ffmpeg's first start and kept for the stream.
+        self.audio: tuple[AudioRendition, ...] = ()
         self._base: int | None = None
         self._queue: gevent.queue.Queue = gevent.queue.Queue(MAX_QUEUED_TAGS)
         self._skipping_video = False
@@ -172,13 +182,16 @@ class Transcoder:
             if packet.name != "onMetaData":
                 return
             self._metadata = payload
-            self._size_from_metadata(packet.metadata or {})
+            self._metadata_values = dict(packet.metadata or {})
+            self._size_from_metadata(self._metadata_values)
             self._queue_tag(_TAG_SCRIPT, packet.timestamp, payload)
             return
         if type_id == neurtmp.MessageType.AUDIO:
-            self._has_audio = True
+            tracks = self._audio_tracks_of(payload)
+            self._audio_tracks.update(tracks)
             if packet.is_sequence_header:
-                self._audio_header = payload
+                for track in tracks:
+                    self._audio_headers[track] = payload
             self._queue_tag(_TAG_AUDIO, packet.timestamp, payload)
             return
         if type_id != neurtmp.MessageType.VIDEO:
@@ -216,6 +229,13 @@ class Transcoder:
         self._queue_tag(_TAG_VIDEO, packet.timestamp, payload, video=True)
 
     # -- multitrack input ------------------------------------------------------------------
+
+    @staticmethod
+    def _audio_tracks_of(payload: bytes) -> list[int]:
+        try:
+            return [track for track, _ in neurtmp.split_audio(payload)]
+        except Exception:  # malformed: taken as the default track's (ffmpeg judges it)
+            return [0]
 
     @staticmethod
     def _tracks_of(payload: bytes) -> list[tuple[int, bytes]]:
@@ -339,21 +359,24 @@ class Transcoder:
 
     def _start(self, timestamp: int) -> None:
         assert self.input_size is not None
-        out_dir = self.out_dir = self.new_folder()
         if not self.rungs:
             self.rungs = rungs_for(*self.input_size)
+        if not self.audio and self._audio_tracks:
+            self.audio = audio_renditions(sorted(self._audio_tracks), self.audio_languages, self._metadata_values)
+        out_dir = self.out_dir = self.new_folder(self.audio)
         command = ffmpeg_command(self.ffmpeg, self.rungs, out_dir, self.encoder, self.preset,
-                                 self.segment_duration, self._has_audio, self._source)
+                                 self.segment_duration, self.audio, self._source)
         child = self._process = _process.spawn(command)
         self._encoded = False
         self._queue = gevent.queue.Queue(MAX_QUEUED_TAGS)
-        self._queue.put(flv.file_header(self._has_audio, True))
+        self._queue.put(flv.file_header(bool(self.audio), True))
         self._base = timestamp  # the key frame ffmpeg starts at is its time 0
         self._keyed = set()
         video_headers: list[bytes | None] = [self._track_headers[t] for t in sorted(self._track_headers)]
         video_headers = list(dict.fromkeys(video_headers)) or [self._video_header]
+        audio_headers = dict.fromkeys(self._audio_headers[t] for t in sorted(self._audio_headers))
         for tag_type, cached in ((_TAG_SCRIPT, self._metadata), *((_TAG_VIDEO, h) for h in video_headers),
-                                 (_TAG_AUDIO, self._audio_header)):
+                                 *((_TAG_AUDIO, h) for h in audio_headers)):
             if cached is not None:
                 self._queue_tag(tag_type, timestamp, cached)
         self.status = "encoding"

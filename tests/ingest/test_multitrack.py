@@ -7,10 +7,12 @@ import json
 import logging
 import pathlib
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
 
 import av
+import numpy
 import pytest
 from gevent import subprocess
 
@@ -18,6 +20,7 @@ import neurtmp
 from neurtmp.codec import avc
 from neurtmp.ingest.ladder import Rung, plan_rungs
 from neurtmp.ingest.multitrack import TrackProbe
+from neurtmp.ingest.renditions import AudioRendition, audio_renditions, label_master, language_list
 
 from ..helpers import wait_for
 from ..live.helpers import FFMPEG
@@ -25,15 +28,31 @@ from .test_grpc import Served
 from .test_ingest import Ingest, ingest, segments, wait_master  # noqa: F401 (the fixture)
 
 
-def publish_ladder(target: str, seconds: float, gops: tuple[int, int] = (30, 30)) -> subprocess.Popen:
-    """ffmpeg 9 publishing 640x480 (track 0) and 320x240 (track 1), Enhanced RTMP v2."""
+def publish_ladder(target: str, seconds: float, gops: tuple[int, int] = (30, 30),
+                   tones: tuple[int, ...] = (440,)) -> subprocess.Popen:
+    """ffmpeg 9 publishing 640x480 (track 0) and 320x240 (track 1), Enhanced RTMP v2,
+    and an audio track of a sine of each frequency in `tones` (tracks 0, 1, ...)."""
+    sines = [arg for tone in tones for arg in ("-f", "lavfi", "-i", f"sine=frequency={tone}")]
+    audio_maps = [arg for index in range(len(tones)) for arg in ("-map", f"{index + 1}:a")]
     return subprocess.Popen(
         [FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30",
-         "-f", "lavfi", "-i", "sine=frequency=440", "-t", str(seconds),
-         "-filter_complex", "[0:v]split=2[a][b];[b]scale=320:240[b2]", "-map", "[a]", "-map", "[b2]", "-map", "1:a",
+         *sines, "-t", str(seconds),
+         "-filter_complex", "[0:v]split=2[a][b];[b]scale=320:240[b2]", "-map", "[a]", "-map", "[b2]", *audio_maps,
          "-c:v", "libx264", "-preset", "ultrafast", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
          "-g:v:0", str(gops[0]), "-g:v:1", str(gops[1]), "-c:a", "aac", "-f", "flv", target],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def segment_tone(app: Ingest, key: str, media: str) -> float:
+    """The loudest frequency (Hz) of a media playlist's first segment of audio, decoded with PyAV."""
+    playlist = app.text(f"/streams/{key}/{media}")
+    init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', playlist).group(1)  # type: ignore[union-attr]
+    data = app.get(f"/streams/{key}/{init}")[2] + app.get(f"/streams/{key}/{segments(playlist)[0]}")[2]
+    with av.open(io.BytesIO(data)) as container:
+        rate = container.streams.audio[0].codec_context.sample_rate
+        samples = numpy.concatenate([frame.to_ndarray()[0] for frame in container.decode(audio=0)])
+    spectrum = numpy.abs(numpy.fft.rfft(samples))
+    return float(numpy.argmax(spectrum[1:]) + 1) * rate / len(samples)
 
 
 def segment_sps(app: Ingest, key: str, media: str) -> tuple[bytes, int, int]:
@@ -56,7 +75,7 @@ def published_sps(app: Ingest, key: str, track: int) -> bytes:
 @pytest.fixture
 def served(make_server: Any, tmp_path: pathlib.Path) -> Iterator[Served]:
     """An ingest app with its gRPC endpoint, passing 240-line tracks through too."""
-    instance = Served(make_server, tmp_path, passthrough_heights="240")
+    instance = Served(make_server, tmp_path, passthrough_heights="240", audio_languages="en,fr")
     yield instance
     instance.close()
 
@@ -81,10 +100,15 @@ def test_probe_sees_misaligned_key_frames() -> None:
 @pytest.mark.timeout(90)
 def test_a_multitrack_ladder_is_passed_through_and_the_missing_rung_transcoded(served: Served) -> None:
     app = served
-    encoder = publish_ladder(app.rtmp("mt"), 9)
+    encoder = publish_ladder(app.rtmp("mt"), 9, tones=(440, 880))
     try:
         master = wait_master(app, "mt", 30)
         assert re.findall(r"RESOLUTION=(\d+x\d+)", master) == ["640x480", "480x360", "320x240"]
+        # The encoder's two audio tracks: the default audio and an alternate rendition, named as configured
+        assert re.findall(r'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="(\w+)",LANGUAGE="(\w+)",NAME="(\w+)",DEFAULT=(\w+),'
+                          r'AUTOSELECT=YES,.*URI="(media_\d\.m3u8)"', master) == [
+            ("group_A1", "en", "en", "YES", "media_3.m3u8"), ("group_A1", "fr", "fr", "NO", "media_4.m3u8")]
+        assert all('AUDIO="group_A1"' in line for line in master.splitlines() if line.startswith("#EXT-X-STREAM"))
         assert all(int(b) > 50_000 for b in re.findall(r"BANDWIDTH=(\d+)", master))  # measured, for the copies
         for media in ("media_0.m3u8", "media_1.m3u8", "media_2.m3u8"):
             wait_for(lambda media=media: len(segments(app.text(f"/streams/mt/{media}"))) >= 2, 20)
@@ -95,6 +119,12 @@ def test_a_multitrack_ladder_is_passed_through_and_the_missing_rung_transcoded(s
         assert sps == published_sps(app, "mt", 1) and width == 320 and frames >= 25
         sps, width, frames = segment_sps(app, "mt", "media_1.m3u8")
         assert sps != published_sps(app, "mt", 0) and width == 480 and frames >= 25
+        # Each audio rendition carries its own track: 440 Hz on track 0, 880 Hz on track 1
+        assert abs(segment_tone(app, "mt", "media_3.m3u8") - 440) < 10
+        assert abs(segment_tone(app, "mt", "media_4.m3u8") - 880) < 10
+        manifest = ET.fromstring(app.get("/streams/mt/dash/manifest.mpd")[2])
+        audio_sets = [a for a in manifest.iter(f"{MPD}AdaptationSet") if a.get("contentType") == "audio"]
+        assert [(a.get("lang"), len(a.findall(f"{MPD}Representation"))) for a in audio_sets] == [("en", 1), ("fr", 1)]
         # The rungs' segments line up (key frames aligned).
         durations = [re.findall(r"#EXTINF:([\d.]+)", app.text(f"/streams/mt/media_{i}.m3u8"))[:2] for i in range(3)]
         assert durations[0] == durations[2] and [round(float(d), 1) for d in durations[1]] == \
@@ -104,6 +134,8 @@ def test_a_multitrack_ladder_is_passed_through_and_the_missing_rung_transcoded(s
         assert [(r["name"], r["encoder"]) for r in stream["rungs"]] == [
             ("480p", "copy"), ("360p", "x264"), ("240p", "copy")]
         assert stream["keyframes_aligned"] is True
+        assert [(a["track"], a["language"], a["default"]) for a in stream["audio"]] == [
+            (0, "en", True), (1, "fr", False)]
         wait_for(lambda: served.rpc("GetRoutes").routes and served.rpc("GetRoutes").routes[0].profiles, 10)
         [route] = served.rpc("GetRoutes").routes
         assert [(p.name, p.encoder, p.resolution) for p in route.profiles] == [
@@ -132,9 +164,39 @@ def test_misaligned_key_frames_are_transcoded_and_said(ingest: Any, caplog: Any)
     assert any("not aligned" in r.message for r in caplog.records)
 
 
+MPD = "{urn:mpeg:dash:schema:mpd:2011}"
+
+
+def test_audio_renditions_take_the_operators_languages_else_the_encoders_metadata() -> None:
+    metadata = {"audioTrackIdInfoMap": {"2": {"language": "de"}, "1": {"lang": "fr", "audiodatarate": 96}}}
+    assert audio_renditions([2, 0, 1], ("en",), metadata) == (
+        AudioRendition(0, "en", True), AudioRendition(1, "fr", False), AudioRendition(2, "de", False))
+    assert audio_renditions([0, 3], (), {"language": "es"}) == (AudioRendition(0, "es"), AudioRendition(3, None, False))
+    assert AudioRendition(3, None, False).name == "Track 3"
+    assert language_list(" en , ,pt-BR") == ("en", "", "pt-BR")
+    with pytest.raises(ValueError):
+        language_list("en,english please")
+
+
+def test_the_master_playlists_audio_entries_are_named() -> None:
+    master = ('#EXTM3U\n#EXT-X-VERSION:7\n'
+              '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="group_A1",NAME="audio_1",DEFAULT=YES,CHANNELS="2",URI="media_1.m3u8"\n'
+              '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="group_A1",NAME="audio_2",DEFAULT=YES,CHANNELS="2",URI="media_2.m3u8"\n'
+              '#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=2x2,AUDIO="group_A1"\nmedia_0.m3u8\n')
+    labelled = label_master(master, (AudioRendition(0, "en"), AudioRendition(1, None, False)))
+    assert labelled.splitlines()[2:4] == [
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="group_A1",LANGUAGE="en",NAME="en",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",'
+        'URI="media_1.m3u8"',
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="group_A1",NAME="Track 1",DEFAULT=NO,AUTOSELECT=YES,CHANNELS="2",'
+        'URI="media_2.m3u8"']
+    assert labelled.endswith("media_0.m3u8\n") and label_master(master, ()) == master
+
+
 def test_passthrough_heights_are_validated() -> None:
     from neurtmp.ingest import IngestConfig
 
     assert IngestConfig(passthrough_heights="240, 144").passthrough_height_list() == (240, 144)
     with pytest.raises(neurtmp.ConfigError, match="passthrough_heights must be heights"):
         IngestConfig(passthrough_heights="240,tall").validate()
+    with pytest.raises(neurtmp.ConfigError, match="audio_languages must be language tags"):
+        IngestConfig(audio_languages="en,<fr>").validate()

@@ -16,6 +16,7 @@ import pytest
 from neurtmp.ingest import outputs as outputs_module
 from neurtmp.ingest.ladder import ffmpeg_command, rungs_for
 from neurtmp.ingest.outputs import Outputs
+from neurtmp.ingest.renditions import MAIN_AUDIO
 from neurtmp.ingest.session import Continuation, Session
 
 from ..live.helpers import FFMPEG
@@ -27,7 +28,7 @@ MPD = "{urn:mpeg:dash:schema:mpd:2011}"
 def encode(folder: str, seconds: int, pattern: str = "testsrc2") -> None:
     """What one ffmpeg run of the transcoder writes (1 s segments, a 320x240 rung and audio),
     from a lavfi source instead of the publisher's FLV, as fast as it goes."""
-    command = ffmpeg_command(FFMPEG, rungs_for(320, 240), folder, "x264", "ultrafast", 1.0, True)
+    command = ffmpeg_command(FFMPEG, rungs_for(320, 240), folder, "x264", "ultrafast", 1.0, MAIN_AUDIO)
     at = command.index("pipe:0")
     command[at - 3:at + 1] = ["-f", "lavfi", "-i", f"{pattern}=size=320x240:rate=30:duration={seconds}",
                               "-f", "lavfi", "-i", f"sine=duration={seconds}"]

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from neurtmp.ingest.ladder import ffmpeg_command, rungs_for
+from neurtmp.ingest.renditions import MAIN_AUDIO
 from neurtmp.ingest.whole import segment_is_whole, whole_manifest, whole_playlist
 
 from ..live.helpers import FFMPEG
@@ -21,7 +22,7 @@ MPD = "{urn:mpeg:dash:schema:mpd:2011}"
 def ladder(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """Five 1-second segments of a 320x240 rung (with audio), as the transcoder writes them."""
     out = tmp_path_factory.mktemp("ladder")
-    command = ffmpeg_command(FFMPEG, rungs_for(320, 240), str(out), "x264", "ultrafast", 1.0, True)
+    command = ffmpeg_command(FFMPEG, rungs_for(320, 240), str(out), "x264", "ultrafast", 1.0, MAIN_AUDIO)
     at = command.index("pipe:0")
     command[at - 3:at + 1] = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=5", "-f", "lavfi", "-i",
                               "sine=duration=5"]

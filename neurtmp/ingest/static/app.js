@@ -2,7 +2,8 @@
 // and a player for the selected stream's HLS ladder (hls.js with automatic level
 // switching, else the browser's own HLS). ?stream=KEY selects a stream; with none
 // selected, the first live stream plays. ?player=dash plays the DASH manifest with dash.js
-// (loaded only then) instead.
+// (loaded only then) instead. A stream with alternate audio renditions (an encoder's
+// audio tracks in several languages) gets an audio selector.
 "use strict";
 
 const REFRESH_MS = 3000;
@@ -12,6 +13,8 @@ const rows = document.querySelector("#streams tbody");
 const statusLine = document.getElementById("status");
 const nowPlaying = document.getElementById("now-playing");
 const levelOut = document.getElementById("level");
+const audioChoice = document.getElementById("audio-choice");
+const audioSelect = document.getElementById("audio-track");
 
 const params = new URLSearchParams(location.search);
 const useDash = params.get("player") === "dash";
@@ -145,6 +148,37 @@ function showLevel() {
   }
 }
 
+// ---- audio renditions
+
+/** The player's audio tracks as [{name, lang}], and the index of the one playing. */
+function audioTracks() {
+  if (hls) return [hls.audioTracks.map((t) => ({ name: t.name, lang: t.lang })), hls.audioTrack];
+  if (dash) {
+    const tracks = dash.getTracksFor("audio");
+    const current = dash.getCurrentTrackFor("audio");
+    return [tracks.map((t) => ({ name: t.labels.length ? t.labels[0].text : t.lang, lang: t.lang })),
+            tracks.findIndex((t) => current && t.id === current.id)];
+  }
+  return [[], -1];
+}
+
+/** Lists the audio renditions in the selector, shown only when there is a choice. */
+function showAudioTracks() {
+  const [tracks, current] = audioTracks();
+  audioChoice.hidden = tracks.length < 2;
+  const labels = tracks.map((t) => (t.lang && t.name !== t.lang ? `${t.name} (${t.lang})` : t.name || t.lang));
+  if ([...audioSelect.options].map((o) => o.textContent).join("\n") !== labels.join("\n")) {
+    audioSelect.replaceChildren(...labels.map((label, i) => new Option(label, String(i))));
+  }
+  if (current >= 0) audioSelect.value = String(current);
+}
+
+audioSelect.addEventListener("change", () => {
+  const index = Number(audioSelect.value);
+  if (hls) hls.audioTrack = index;
+  else if (dash) dash.setCurrentTrack(dash.getTracksFor("audio")[index]);
+});
+
 function stop() {
   if (hls) hls.destroy();
   if (dash) dash.reset();
@@ -154,6 +188,7 @@ function stop() {
   video.removeAttribute("src");
   video.load();
   setText(levelOut, "–");
+  showAudioTracks();
 }
 
 function start() {
@@ -171,6 +206,8 @@ function play(url) {
     let recoveries = 0;
     hls.on(Hls.Events.MANIFEST_PARSED, start);
     hls.on(Hls.Events.LEVEL_SWITCHED, showLevel);
+    hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, showAudioTracks);
+    hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, showAudioTracks);
     hls.on(Hls.Events.ERROR, (event, data) => {
       if (!data.fatal) return;
       window.__hlsErrors.push(`${data.type}: ${data.details}`);
@@ -204,6 +241,8 @@ function playDash(url) {
     const error = event.error || {};
     window.__dashErrors.push(`${error.code}: ${error.message}`);
   });
+  dash.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, showAudioTracks);
+  dash.on(dashjs.MediaPlayer.events.TRACK_CHANGE_RENDERED, showAudioTracks);
   dash.initialize(video, url, true);
 }
 
