@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -20,26 +19,13 @@ from neurtmp._version import __version__
 from neurtmp.errors import ConfigError, RemoteProtocolError
 from neurtmp.names import host_port
 from neurtmp.protocol import events as ev
+from neurtmp.workers import START_TIMEOUT, socket_address
 
 #: The form --pull and --push want for remote URLs.
 _RELAY_URL_FORM = "rtmp://HOST[:PORT]/APP/NAME"
 
 #: Seconds `neurtmp proxy` gives connections to finish on SIGINT/SIGTERM.
 _PROXY_SHUTDOWN_GRACE = 2.0
-
-#: Seconds a worker has to print its "listening on" line before it is deemed hung and killed.
-_WORKER_START_TIMEOUT = 30.0
-
-#: First delay before a worker that exited is restarted; it doubles with each further exit
-#: (up to _WORKER_RESTART_MAX), so a worker that crashes at once does not spin.
-_WORKER_RESTART_FIRST = 0.5
-_WORKER_RESTART_MAX = 30.0
-
-#: Seconds a worker must have run for its next restart delay to start again from the first.
-_WORKER_HELD = 30.0
-
-#: Seconds between the supervisor's looks at its workers.
-_SUPERVISE_INTERVAL = 0.1
 
 #: ServerOptions field -> the `serve` option that sets it (for ServerOptions' error messages).
 _SERVE_OPTION_OF_FIELD = {
@@ -181,12 +167,6 @@ def _bind(listen: str, reuse_port: bool = False) -> socket.socket:
     return sock
 
 
-def _shown(sock: socket.socket) -> str:
-    """ "HOST:PORT" ("[V6]:PORT") of a bound socket."""
-    host, port = sock.getsockname()[:2]
-    return host_port(host, port)
-
-
 def _probe(args: argparse.Namespace) -> int:
     from neurtmp.probe import probe_connection
 
@@ -197,7 +177,7 @@ def _probe(args: argparse.Namespace) -> int:
         return 2
     with listener:
         listener.listen(1)
-        print(f"listening on rtmp://{_shown(listener)}", flush=True)
+        print(f"listening on rtmp://{socket_address(listener)}", flush=True)
         while True:
             conn, peer = listener.accept()
             print(f"client {peer[0]}:{peer[1]} connected", flush=True)
@@ -221,9 +201,10 @@ def _configure_logging(level: str, prefix: str = "") -> None:
 
 
 def _run_until_signalled(server: Any, relays: Sequence[Any], grace: float,
-                         reload: Callable[[], None] | None = None) -> int:
+                         reload: Callable[[], None] | None = None, draining: Sequence[Any] = ()) -> int:
     """Start the relays, announce the address, serve until SIGINT/SIGTERM, then stop
-    cleanly; on SIGHUP call `reload`."""
+    cleanly (first announcing the publishes the `draining` edges forward as draining:
+    `Edge.drain`); on SIGHUP call `reload`."""
     import gevent
 
     for relay in relays:
@@ -233,9 +214,14 @@ def _run_until_signalled(server: Any, relays: Sequence[Any], grace: float,
             print(f"listening on {'rtmps' if tls else 'rtmp'}://{server.get_listen_address(tls)}", flush=True)
 
     def stop() -> None:
+        # Forwarded publishes are announced as draining (their publishers' next publish
+        # succeeds them upstream); then the server stops accepting and asks the clients that
+        # can to reconnect, while the relays (an edge's pulls) still feed its players.
+        for edge in draining:
+            edge.drain()
+        server.shutdown(grace=grace)
         for relay in relays:
             relay.stop()
-        server.shutdown(grace=grace)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, lambda: gevent.spawn(stop))
@@ -308,8 +294,10 @@ def _serve(args: argparse.Namespace) -> int:
             relays.append(PullRelay(server, remote, app, name, verify=verify))
         for app, name, remote in pushes:
             relays.append(PushRelay(server, app, name, remote, verify=verify))
+        draining = []
         if worker:  # workers 1..N-1 are edges of worker 0, which holds every stream
-            relays.append(Edge(server, f"rtmp://{args.worker_origin}", verify=verify))
+            draining.append(Edge(server, f"rtmp://{args.worker_origin}", verify=verify))
+            relays.append(draining[-1])
         elif args.origin:
             relays.append(Edge(server, args.origin, verify=verify))
         if args.tls_listen and not args.tls_cert:
@@ -328,7 +316,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
     return _run_until_signalled(server, [*relays, *recording], args.shutdown_grace,
-                                lambda: _reload_access(args, access))
+                                lambda: _reload_access(args, access), draining)
 
 
 def _add_config_flag(command: argparse.ArgumentParser) -> None:
@@ -364,7 +352,7 @@ def _http_side(args: argparse.Namespace, live: Any, server: Any, play_check: Any
         except OSError as exc:
             print(f"neurtmp serve: cannot listen on HTTP {args.http}: {exc.strerror or exc}", file=sys.stderr)
             raise SystemExit(2) from None
-        print(f"listening on http://{_shown(started[0].socket)}", flush=True)
+        print(f"listening on http://{socket_address(started[0].socket)}", flush=True)
 
     def stop() -> None:
         http_app.stop()
@@ -386,7 +374,8 @@ def _reload_access(args: argparse.Namespace, access: Any) -> None:
         return
     changed = sorted("--" + name.replace("_", "-") for name, value in vars(fresh).items()
                      if name not in _RELOADED and name != "func" and getattr(args, name, None) != value)
-    log.info("reloaded access rules, secrets and hooks%s", f"; a restart is needed for: {', '.join(changed)}"
+    how = " (SIGUSR2 to the supervisor replaces the workers)" if args.worker is not None else ""
+    log.info("reloaded access rules, secrets and hooks%s", f"; a restart{how} is needed for: {', '.join(changed)}"
              if changed else "")
 
 
@@ -402,168 +391,19 @@ def _worker_count(text: str) -> int:
     return count
 
 
-class _Worker:
-    """One worker process of `neurtmp serve --workers N`: started, deemed serving once it
-    prints its "listening on" line (killed when it prints none within `start_timeout`), and
-    restarted with growing delays when it exits."""
-
-    def __init__(self, index: int, command: list[str], start_timeout: float) -> None:
-        from neurtmp.relay import Backoff
-
-        self.index = index
-        self.command = [*command, "--worker", str(index)]
-        self.start_timeout = start_timeout
-        self.process: subprocess.Popen[bytes] | None = None
-        #: Whether the running process printed its "listening on" line.
-        self.serving = False
-        self._started_at = 0.0
-        self._output = b""
-        self._backoff = Backoff(_WORKER_RESTART_FIRST, _WORKER_RESTART_MAX)
-        self._restart_at: float | None = None
-
-    def spawn(self) -> None:
-        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE)
-        assert self.process.stdout is not None
-        os.set_blocking(self.process.stdout.fileno(), False)
-        self.serving = False
-        self._output = b""
-        self._started_at = time.monotonic()
-        self._restart_at = None
-
-    def check(self) -> str | None:
-        """Advance this worker (note its startup line, restart it when its delay is over);
-        returns why it stopped when it has just exited or been deemed hung, else None."""
-        now = time.monotonic()
-        if self.process is None:
-            if self._restart_at is not None and now >= self._restart_at:
-                self.spawn()
-            return None
-        if not self.serving:
-            return self._check_start(now)
-        if self.process.poll() is not None:
-            return self._stopped(f"exited with {self.process.returncode}", now)
-        return None
-
-    def _check_start(self, now: float) -> str | None:
-        assert self.process is not None and self.process.stdout is not None
-        try:
-            self._output += os.read(self.process.stdout.fileno(), 4096)
-        except BlockingIOError:  # nothing new yet
-            pass
-        if b"listening on" in self._output and b"\n" in self._output.partition(b"listening on")[2]:
-            self.serving = True
-            print(f"neurtmp serve: worker {self.index} serving (pid {self.process.pid})", file=sys.stderr, flush=True)
-            return None
-        if self.process.poll() is not None:
-            return self._stopped(f"exited with {self.process.returncode} before it was serving", now)
-        if now - self._started_at > self.start_timeout:
-            self.process.kill()
-            self.process.wait()
-            return self._stopped(f"printed no 'listening on' line within {self.start_timeout:g} s; killed it", now)
-        return None
-
-    def _stopped(self, reason: str, now: float) -> str:
-        """Forget the process; returns `reason` with the worker's name."""
-        if self.serving and now - self._started_at >= _WORKER_HELD:
-            self._backoff.reset()
-        if self.process is not None and self.process.stdout is not None:
-            self.process.stdout.close()
-        self.process = None
-        self.serving = False
-        return f"worker {self.index} {reason}"
-
-    def restart_later(self) -> float:
-        """Schedule the restart after the next delay of the backoff; returns the delay."""
-        delay = self._backoff.next()
-        self._restart_at = time.monotonic() + delay
-        return delay
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-
-    def wait(self, deadline: float) -> None:
-        """Wait for the process until `deadline` (time.monotonic()); kill it then."""
-        if self.process is None:
-            return
-        try:
-            self.process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 def _supervise_workers(args: argparse.Namespace, count: int) -> int:
-    """Run `count` worker processes sharing the port (SO_REUSEPORT); restart those that die.
+    """Run `count` worker processes sharing the port (`neurtmp.workers`)."""
+    from neurtmp.workers import Supervisor
 
-    Worker 0 holds every stream: it also listens on a private loopback port, and the other
-    workers are edges of it (a publish on them is forwarded to it, their players pull from
-    it), so a player gets any stream whichever worker the kernel gave it. The supervisor
-    holds both ports for as long as it runs (bound with SO_REUSEPORT, not listening), so no
-    other program can take them, not even while a worker restarts.
-    """
     try:
         holder = _bind(args.listen, reuse_port=True)  # keeps the port ours (not listening)
     except ConfigError as exc:
         print(f"neurtmp serve: {exc}", file=sys.stderr)
         return 2
-    with holder, _hold_private_port() as private:
-        shown = _shown(holder)
-        command = [sys.executable, "-m", "neurtmp.cli", *args.argv, "--workers", "1", "--listen", shown,
-                   "--worker-origin", _shown(private)]
-        workers = [_Worker(index, command, args.worker_start_timeout) for index in range(count)]
-        stopping: list[bool] = []
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stopping.append(True))
-        try:
-            print(f"neurtmp serve: worker 0 holds every stream; the other workers reach it on {_shown(private)}",
-                  file=sys.stderr, flush=True)
-            status = _start_workers(workers, stopping)
-            if status == 0 and not stopping:
-                print(f"listening on rtmp://{shown} ({count} workers)", flush=True)
-                _keep_workers(workers, stopping)
-        finally:
-            for worker in workers:
-                worker.stop()
-            deadline = time.monotonic() + args.shutdown_grace + 5
-            for worker in workers:
-                worker.wait(deadline)
-    return status
-
-
-def _hold_private_port() -> socket.socket:
-    """A loopback port for worker 0's private listener, bound with SO_REUSEPORT (and
-    without SO_REUSEADDR) so that only worker 0 can bind it beside us."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-def _start_workers(workers: Sequence[_Worker], stopping: list[bool]) -> int:
-    """Start every worker and wait until each serves; 0, or 2 after one line on stderr
-    when one exits or hangs instead (or 0 at once on SIGINT/SIGTERM)."""
-    for worker in workers:
-        worker.spawn()
-    while not stopping and not all(worker.serving for worker in workers):
-        for worker in workers:
-            problem = worker.check()
-            if problem is not None:
-                print(f"neurtmp serve: {problem}", file=sys.stderr, flush=True)
-                return 2
-        time.sleep(_SUPERVISE_INTERVAL)
-    return 0
-
-
-def _keep_workers(workers: Sequence[_Worker], stopping: list[bool]) -> None:
-    """Restart workers that exit or hang, with growing delays, until SIGINT/SIGTERM."""
-    while not stopping:
-        for worker in workers:
-            problem = worker.check()
-            if problem is not None and not stopping:
-                delay = worker.restart_later()
-                print(f"neurtmp serve: {problem}; restarting in {delay:g} s", file=sys.stderr, flush=True)
-        time.sleep(_SUPERVISE_INTERVAL)
+    with holder:
+        supervisor = Supervisor([sys.executable, "-m", "neurtmp.cli", *args.argv], count, args.worker_start_timeout,
+                                args.shutdown_grace)
+        return supervisor.run(holder)
 
 
 def _proxy(args: argparse.Namespace) -> int:
@@ -667,7 +507,7 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
                        "primary sends no audio or video this long, or leaves (default %(default)s)")
     serve.add_argument("--workers", default="1", metavar="N",
                        help="worker processes sharing the port, for all cores: a number or auto (default %(default)s)")
-    serve.add_argument("--worker-start-timeout", type=float, default=_WORKER_START_TIMEOUT, metavar="SECONDS",
+    serve.add_argument("--worker-start-timeout", type=float, default=START_TIMEOUT, metavar="SECONDS",
                        help="with --workers: time a worker has to start serving before it is killed and "
                        "restarted (default %(default)s)")
     serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)

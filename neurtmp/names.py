@@ -7,10 +7,20 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DEFAULT_TIMEOUT", "host_port", "redact_query", "redact_text", "split_query"]
+__all__ = ["DEFAULT_TIMEOUT", "DRAIN_CALL", "YIELD_MARK", "host_port", "redact_query", "redact_text", "split_query"]
 
 #: Default seconds to wait for the network or for an answer (connect, play, relays).
 DEFAULT_TIMEOUT = 10.0
+
+#: The call a relay makes to the server it publishes to when its own server is being
+#: replaced (a worker of `serve --workers` draining): the name's next publisher succeeds
+#: its publish at a key frame instead of being refused. Honoured on trusted connections.
+DRAIN_CALL = "neurtmp.drain"
+
+#: Connect-object field (true) of a pull relay's local publish that yields to an encoder
+#: publishing the name here (an edge's pulls): the encoder succeeds it at a key frame
+#: instead of being refused.
+YIELD_MARK = "neurtmpYields"
 
 #: Query keys whose values are secrets (tokens, signatures): never written to a log.
 _SECRET_KEYS = re.compile(r"(?i)(^|[?&])((?:sig|signature|token|key|secret|pass(?:word)?|auth)[^=&]*)=([^&]*)")

@@ -21,13 +21,13 @@ from typing import Any
 
 import neurtmp
 from neurtmp import Connection, Packet, Server, Stream
-from neurtmp.handlers import ConnectEventHandler, StreamEventHandler
+from neurtmp.handlers import CallEventHandler, ConnectEventHandler, StreamEventHandler
 from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS
 from neurtmp.live.registry import Registry
 from neurtmp.live.slate import Slate
-from neurtmp.live.stream import BACKUP, DEFAULT_FAILOVER_TIMEOUT, PRIMARY, LivePlayer, LiveStream
+from neurtmp.live.stream import BACKUP, DEFAULT_FAILOVER_TIMEOUT, PRIMARY, SUCCESSOR, LivePlayer, LiveStream
 from neurtmp.live.tracks import DEFAULT_TRACK, MAX_TRACK_ID
-from neurtmp.names import split_query
+from neurtmp.names import DRAIN_CALL, YIELD_MARK, split_query
 
 __all__ = ["LiveApp", "LiveOptions", "play_track", "requested_track"]
 
@@ -145,6 +145,8 @@ class _StreamHandlers:
             live = registry.publish(self.app_name, name, self.publisher, peer, backup=is_backup(name))
             if live is None:
                 return False
+            if live.publisher is self.publisher and self.connection.get_connect_arguments().get(YIELD_MARK):
+                live.drain_publisher()  # a pulled copy: an encoder publishing the name here succeeds it
             self.live = live
             return True
         if self.live is not None and self.publisher is not None:
@@ -160,6 +162,8 @@ class _StreamHandlers:
                 live.on_packet(packet, PRIMARY)
             elif live.backup is self.publisher:
                 live.on_packet(packet, BACKUP)
+            elif live.successor is self.publisher:
+                live.on_packet(packet, SUCCESSOR)
 
     # PlayEventHandler
     def handle_play(self, is_start: bool, stream: Stream) -> bool:
@@ -200,7 +204,24 @@ class _Connect(ConnectEventHandler):
         if self.app.options.apps and connection.app_name not in self.app.options.apps:
             return False
         connection.register_stream_event_handler(_StreamCreated(self.app, connection))
+        if connection.trusted:  # another worker of ours: it may announce its forwards as draining
+            connection.register_remote_call_handler(_Drain(self.app), DRAIN_CALL)
         return True
+
+
+class _Drain(CallEventHandler):
+    """`DRAIN_CALL` from a trusted connection (a worker being replaced): the publishes it
+    forwards go away soon, so their publishers' next publish succeeds them."""
+
+    def __init__(self, app: LiveApp) -> None:
+        self.app = app
+
+    def handle(self, connection: Connection, procedure_name: str, command_arguments: Any,
+               user_arguments: list[Any]) -> tuple[bool, Any]:
+        def forwarded_here(publisher: Any) -> bool:
+            return isinstance(publisher, _Publisher) and publisher.stream.get_connection() is connection
+
+        return True, self.app.registry.drain(forwarded_here)
 
 
 class _StreamCreated(StreamEventHandler):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS, GopCache
@@ -68,6 +69,10 @@ class Registry:
         stream = self.get_or_create(app, name)
         role = "backup" if backup else "publisher"
         old, old_peer = (stream.backup, stream.backup_peer) if backup else (stream.publisher, stream.publisher_peer)
+        if old is not None and not backup and stream.primary_draining and stream.successor is None:
+            stream.start_successor(source, peer)
+            log.info("%s: %s succeeds the draining publisher %s at its first key frame", stream.path, peer, old_peer)
+            return stream
         if old is not None:
             if not self.takeover:
                 log.info("%s: %s from %s refused: %s is its %s", stream.path, role, peer, old_peer, role)
@@ -83,6 +88,18 @@ class Registry:
             stream.start_publishing(source, peer)
         log.info("%s: %spublished by %s", stream.path, "backup " if backup else "", peer)
         return stream
+
+    def drain(self, is_draining: Callable[[Any], bool]) -> int:
+        """Announce the primary publishers `is_draining` says go away soon
+        (`LiveStream.drain_publisher`); how many."""
+        count = 0
+        for stream in self.streams():
+            if stream.publisher is not None and is_draining(stream.publisher):
+                stream.drain_publisher()
+                log.info("%s: its publisher %s is draining; the next publisher succeeds it", stream.path,
+                         stream.publisher_peer)
+                count += 1
+        return count
 
     def unpublish(self, stream: LiveStream, source: Any) -> None:
         if stream.stop_publishing(source):

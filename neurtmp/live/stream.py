@@ -19,6 +19,11 @@ When the primary stalls (no audio or video for `failover_timeout`) or leaves, th
 switches to the backup at its next key frame, by the same splice (its headers first,
 timestamps going on); when the primary is back and sends a key frame, it switches back.
 
+A primary may be announced as draining (`drain_publisher`: its server is being replaced
+and it will publish again through another): the name's next publisher is then its
+successor rather than refused. The primary's media goes on until the successor's first
+key frame, where the successor is spliced in the same way and becomes the primary.
+
 Enhanced RTMP v2 multitrack (`neurtmp.live.tracks`): sequence headers are kept per track,
 and players are of two kinds. A multitrack player (one that announced it, or an
 in-process relay or edge) gets every track as published, each track's headers first and
@@ -52,8 +57,9 @@ log = logging.getLogger(__name__)
 #: Milliseconds between the last message of one publisher and the first of the next.
 _REPUBLISH_GAP_MS = 40
 
-#: The two feeds a name may have.
-PRIMARY, BACKUP = "primary", "backup"
+#: The feeds a name may have: its primary and backup publishers, and the successor of a
+#: draining primary (`LiveStream.drain_publisher`).
+PRIMARY, BACKUP, SUCCESSOR = "primary", "backup", "successor"
 
 #: Seconds without audio or video after which a primary with a backup is failed over.
 DEFAULT_FAILOVER_TIMEOUT = 2.0
@@ -152,11 +158,18 @@ class LiveStream:
         self.backup: Any = None
         self.backup_peer = ""
         self.failover_timeout = failover_timeout
+        #: The primary publisher is going away soon (`drain_publisher`).
+        self.primary_draining = False
+        #: The successor of a draining primary, until its first key frame.
+        self.successor: Any = None
+        self.successor_peer = ""
+        #: Draining primaries succeeded by their successors.
+        self.handovers = 0
         #: Which feed players get: PRIMARY or BACKUP.
         self.active = PRIMARY
         #: Switches between the primary and the backup.
         self.switches = 0
-        self._feeds = {PRIMARY: _Feed(), BACKUP: _Feed()}
+        self._feeds = {PRIMARY: _Feed(), BACKUP: _Feed(), SUCCESSOR: _Feed()}
         self._watchdog: gevent.Greenlet | None = None
         self._players: dict[LivePlayer, _Player] = {}
         #: Multitrack players: every track as published.
@@ -245,6 +258,7 @@ class LiveStream:
         primary takes over again at its first key frame."""
         self.publisher = source
         self.publisher_peer = peer
+        self.primary_draining = False
         self._feeds[PRIMARY] = _Feed(media_at=time.monotonic())
         if self.active == BACKUP:
             log.info("%s: the primary %s is back; switching to it at its first key frame", self.path, peer)
@@ -282,11 +296,48 @@ class LiveStream:
         if self.publisher is None:
             self._switch(BACKUP, "there is no primary")
 
+    def drain_publisher(self) -> None:
+        """The primary publisher goes away soon and will publish again elsewhere: the
+        name's next publisher succeeds it (`start_successor`) instead of being refused."""
+        if self.publisher is not None:
+            self.primary_draining = True
+
+    def start_successor(self, source: Any, peer: str = "") -> None:
+        """`source` succeeds the draining primary: kept warm until its first key frame,
+        where it is spliced in and becomes the primary (the primary's media goes on till
+        then)."""
+        self.successor, self.successor_peer = source, peer
+        self._feeds[SUCCESSOR] = _Feed(media_at=time.monotonic())
+
+    def _promote_successor(self) -> None:
+        """The successor becomes the primary, spliced in at its next key frame (held
+        headers first); the old primary's media is no longer delivered."""
+        log.info("%s: %s succeeds %s", self.path, self.successor_peer, self.publisher_peer or "the gone publisher")
+        self.publisher, self.publisher_peer = self.successor, self.successor_peer
+        self.successor, self.successor_peer = None, ""
+        self.primary_draining = False
+        self.handovers += 1
+        self._feeds[PRIMARY], self._feeds[SUCCESSOR] = self._feeds[SUCCESSOR], _Feed()
+        if self.active != PRIMARY:
+            return  # the backup carries the stream: the new primary's key frame switches back
+        if self._last_timestamp is None:  # nothing delivered yet: it simply starts the stream
+            for held in held_in_order(self._feeds[PRIMARY].held):
+                self._accept(held)
+            return
+        self._cancel_grace_timer()
+        self._splicing, self._pending = True, dict(self._feeds[PRIMARY].held)
+
     def stop_publishing(self, source: Any, grace: bool = True) -> bool:
         """`source` (the primary or the backup) stopped; returns False when it was not
         (or no longer) a publisher of the stream. With a reconnect grace (and `grace`:
         not for a takeover, whose new publisher is already there) the stream stays live
         (see the module docstring); with a backup, the other feed carries it on."""
+        if source is self.successor and source is not None:
+            self.successor, self.successor_peer = None, ""
+            return True
+        if source is self.publisher and source is not None and self.successor is not None:
+            self._promote_successor()  # the draining primary left first: its successor carries on
+            return True
         if source is self.backup and source is not None:
             self.backup, self.backup_peer = None, ""
             if self._watchdog is not None:
@@ -382,6 +433,12 @@ class LiveStream:
     def on_packet(self, packet: Packet, feed: str = PRIMARY) -> None:
         """One message from the publisher (or, with `feed` BACKUP, the backup): cache
         what joiners need, then fan out; a feed not delivered is only kept warm."""
+        if feed == SUCCESSOR:
+            self._feeds[SUCCESSOR].note(packet)
+            if not packet.is_key_frame or self.successor is None:
+                return
+            self._promote_successor()
+            feed = PRIMARY
         self._feeds[feed].note(packet)
         if feed != self.active:
             if not (feed == PRIMARY and packet.is_key_frame and self.publisher is not None):
@@ -571,6 +628,7 @@ class LiveStream:
             "backup": self.backup_peer,
             "active": self.active,
             "switches": self.switches,
+            "handovers": self.handovers,
             "tracks": sorted(self.tracks.video) or sorted(self.tracks.audio),
             "track_views": self.track_views,
         }

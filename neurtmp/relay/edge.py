@@ -102,6 +102,12 @@ class Edge:
         self._pulls.stop()
         self._pushes.stop()
 
+    def drain(self) -> int:
+        """This server is being replaced: tell the origin that its forwarded publishes go
+        away soon (`Relay.drain`), so that each publisher's next publish there succeeds
+        them; how many the origin took."""
+        return self._pushes.drain()
+
     @property
     def players(self) -> Mapping[StreamKey, int]:
         """Players here of each (app, name) that has any (read-only)."""

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 import gevent
 
 import neurtmp
-from neurtmp.names import DEFAULT_TIMEOUT, redact_query
+from neurtmp.names import DEFAULT_TIMEOUT, YIELD_MARK, redact_query
 from neurtmp.relay.relays import RELAY_MARK, Backoff, PullRelay, PushRelay
 
 __all__ = ["Pulls", "Pushes", "StreamKey", "stream_key"]
@@ -129,6 +129,7 @@ class Pulls:
         log.info("%s: pulling %s/%s from %s", self.label, key[0], key[1], redact_query(url))
         relay = PullRelay(self.server, url, *key, timeout=self.timeout, backoff=_copy(self.backoff),
                           verify=self.verify, retry_unreachable=self.retry_unreachable)
+        relay.target_connect_args[YIELD_MARK] = True  # an encoder publishing the name here succeeds it
         self.pulls[key] = relay
         relay.start()
         if key not in self._players and key not in self._stoppers:
@@ -204,6 +205,10 @@ class Pushes:
         if relay is not None:
             relay.finish_on_unpublish()
         return relay
+
+    def drain(self) -> int:
+        """`PushRelay.drain` each push; how many targets took it."""
+        return sum(relay.drain() for relay in list(self.relays.values()))
 
     def stop(self) -> None:
         """Stop every push now."""

@@ -42,7 +42,7 @@ import gevent
 import gevent.event
 
 import neurtmp
-from neurtmp.names import DEFAULT_TIMEOUT, redact_query, redact_text
+from neurtmp.names import DEFAULT_TIMEOUT, DRAIN_CALL, redact_query, redact_text
 
 __all__ = ["RELAY_MARK", "Backoff", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
 
@@ -51,6 +51,8 @@ __all__ = ["RELAY_MARK", "Backoff", "PullRelay", "PushRelay", "Relay", "local_ur
 _MULTITRACK_PLAYER = neurtmp.Capabilities.of(["*"], caps_ex=neurtmp.CapsEx.MULTITRACK | neurtmp.CapsEx.RECONNECT)
 #: What a relay announces when it publishes to a target: it honours reconnect requests.
 _RECONNECTING_PUBLISHER = neurtmp.Capabilities.of(caps_ex=neurtmp.CapsEx.RECONNECT)
+#: Seconds a target has to answer `Relay.drain`.
+_DRAIN_ANSWER_SECONDS = 2.0
 #: Seconds between looks at a new source opened on a reconnect request while the old one plays.
 _STANDBY_POLL_SECONDS = 0.05
 #: Milliseconds a new source's first key frame may lie ahead of the last timestamp relayed
@@ -287,6 +289,21 @@ class Relay:
         if self._greenlet is not None:
             self._greenlet.kill(block=True, timeout=5)
         self._close_target()
+
+    def drain(self) -> bool:
+        """Tell the target that this publish goes away soon (this relay's own server is
+        being replaced, and its publisher will publish again, through another worker): a
+        neurtmp target that trusts this connection (`DRAIN_CALL`) lets the name's next
+        publisher succeed it at a key frame. True when the target said so."""
+        out = self._out
+        if not isinstance(out, neurtmp.Client):
+            return False  # not publishing, or publishing in-process (a pull)
+        try:
+            out.call(DRAIN_CALL, timeout=_DRAIN_ANSWER_SECONDS)
+        except (OSError, neurtmp.NeurtmpError, TimeoutError) as exc:
+            log.debug("%r: the target did not take the drain call: %s", self, exc)
+            return False
+        return True
 
     def finish_on_unpublish(self) -> None:
         """End by itself once the source's publisher is gone (after relaying all it sent)."""

@@ -175,3 +175,54 @@ def test_registry_forgets_a_name_nobody_uses() -> None:
     live.remove_player(player)  # type: ignore[arg-type]
     registry.forget_if_idle(live)
     assert registry.get("live", "cam") is None and registry.streams() == []
+
+
+def test_a_draining_publisher_is_succeeded_at_the_successors_first_key_frame() -> None:
+    registry = Registry()
+    old, new, third = object(), object(), object()
+    live = registry.publish("live", "cam", old, "old")
+    assert live is not None
+    player = FakePlayer()
+    live.add_player(player)  # type: ignore[arg-type]
+    for packet in (video(0, HEADER), video(0, key(0)), video(33, inter(1))):
+        live.on_packet(packet)
+    assert registry.publish("live", "cam", new, "new") is None  # not draining: refused
+    assert registry.drain(lambda publisher: publisher is old) == 1 and live.primary_draining
+    assert registry.publish("live", "cam", new, "new") is live and live.successor is new
+    assert registry.publish("live", "cam", third, "third") is None  # one successor at a time
+    # The old publisher goes on until the successor's first key frame; the successor's
+    # frames before it are not delivered.
+    live.on_packet(video(66, inter(2)), "primary")
+    live.on_packet(video(60, HEADER), "successor")
+    live.on_packet(video(70, inter(7)), "successor")
+    live.on_packet(video(99, key(8)), "successor")
+    assert live.publisher is new and live.successor is None and live.handovers == 1
+    live.on_packet(video(132, inter(3)), "primary")  # (the app no longer routes the old one's media here)
+    live.on_packet(video(132, inter(9)), "primary")
+    got = player.received()
+    assert [payload for _, _, payload in got] == [HEADER, key(0), inter(1), inter(2), HEADER, key(8), inter(3),
+                                                  inter(9)]
+    stamps = [ts for _, ts, _ in got]
+    assert stamps == sorted(stamps) and stamps[5] - stamps[3] <= 100  # the timeline goes on
+    assert neurtmp.StatusCode.PLAY_UNPUBLISH_NOTIFY not in player.statuses
+    registry.unpublish(live, old)  # the old one's end is not the stream's
+    assert live.is_live and live.publisher is new
+
+
+def test_a_draining_publisher_that_leaves_first_hands_over_to_its_waiting_successor() -> None:
+    live = LiveStream("live", "cam", GopCache())
+    old, new = object(), object()
+    player = FakePlayer()
+    live.add_player(player)  # type: ignore[arg-type]
+    live.start_publishing(old, "old")
+    live.on_packet(video(0, HEADER))
+    live.on_packet(video(0, key(0)))
+    live.drain_publisher()
+    live.start_successor(new, "new")
+    live.on_packet(video(480, HEADER), "successor")
+    assert live.stop_publishing(old)
+    assert live.publisher is new and live.is_live
+    live.on_packet(video(500, inter(5)))  # before its first key frame: held back
+    live.on_packet(video(533, key(6)))
+    assert [payload for _, _, payload in player.received()] == [HEADER, key(0), HEADER, key(6)]
+    assert player.statuses == [neurtmp.StatusCode.PLAY_PUBLISH_NOTIFY]

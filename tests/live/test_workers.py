@@ -11,6 +11,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import gevent
@@ -19,6 +20,7 @@ from gevent import subprocess
 
 import neurtmp
 
+from ..conftest import url
 from ..helpers import wait_for
 from ..media import encode_h264
 
@@ -39,18 +41,20 @@ def videos_within(client: neurtmp.Client, count: int, timeout: float = 15) -> in
 
 
 @contextlib.contextmanager
-def supervisor(tmp_path: Any, count: int = 2) -> Iterator[tuple[str, Any]]:
-    """Run `neurtmp serve --workers COUNT` on a free loopback port; yields (base URL, path of
-    its stderr). Stopped with SIGTERM at the end, which must make it exit with status 0."""
+def supervisor(tmp_path: Any, count: int = 2, *options: str) -> Iterator[tuple[str, Any, Any]]:
+    """Run `neurtmp serve --workers COUNT [OPTIONS]` on a free loopback port; yields (base
+    URL, path of its stderr, the process). Stopped with SIGTERM at the end, which must make
+    it exit with status 0."""
     log_path = tmp_path / "stderr.log"
     with open(log_path, "w") as log_file:
         process = subprocess.Popen([sys.executable, "-m", "neurtmp.cli", "serve", "--workers", str(count),
-                                    "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=log_file, text=True)
+                                    "--listen", "127.0.0.1:0", *options],
+                                   stdout=subprocess.PIPE, stderr=log_file, text=True)
     try:
         line = process.stdout.readline()  # type: ignore[union-attr]
         match = re.match(rf"listening on rtmp://(\S+) \({count} workers\)", line)
         assert match, (line, log_path.read_text()[-2000:])
-        yield "rtmp://" + match.group(1), log_path
+        yield "rtmp://" + match.group(1), log_path, process
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
@@ -149,7 +153,7 @@ def test_two_workers_serve_every_player_and_a_dead_worker_is_replaced(tmp_path: 
 
 @pytest.mark.timeout(120)
 def test_the_origin_port_of_worker_0_stays_held_while_it_restarts(tmp_path: Any) -> None:
-    with supervisor(tmp_path) as (base, log_path):
+    with supervisor(tmp_path) as (base, log_path, _):
         log = log_path.read_text()
         origin = re.search(r"the other workers reach it on 127\.0\.0\.1:(\d+)", log)
         assert origin, log
@@ -165,7 +169,7 @@ def test_the_origin_port_of_worker_0_stays_held_while_it_restarts(tmp_path: Any)
 
 @pytest.mark.timeout(120)
 def test_a_worker_that_keeps_dying_is_restarted_after_growing_delays(tmp_path: Any) -> None:
-    with supervisor(tmp_path) as (base, log_path):
+    with supervisor(tmp_path) as (base, log_path, _):
         gaps = []
         for death in range(1, 4):
             os.kill(worker_pid(log_path.read_text(), 1), signal.SIGKILL)
@@ -198,3 +202,70 @@ def test_a_worker_that_never_starts_serving_is_killed_and_reported(tmp_path: Any
     with pytest.raises(OSError) as no_reader:  # no worker is left waiting on the pipe
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
     assert no_reader.value.errno == errno.ENXIO
+
+
+@pytest.mark.timeout(120)
+def test_sigusr2_replaces_every_worker_and_reconnecting_clients_see_no_gap(tmp_path: Any, make_server: Any) -> None:
+    """A push relay publishes to the pool, an edge pulls from it; both honour reconnect
+    requests. SIGUSR2 replaces worker 1, then worker 0 (which holds the stream): the
+    edge's player sees the stream go on, timestamps and arrivals without a gap."""
+    from neurtmp.relay import Backoff, Edge, PushRelay
+
+    from .helpers import ffmpeg_publish, live_server
+    from .test_reconnect_request import Watcher
+
+    local, local_app = live_server(make_server)
+    edge_server, _ = live_server(make_server)
+    encoder = ffmpeg_publish(url(local, "live/cam"), 60)
+    with supervisor(tmp_path, 2, "--shutdown-grace", "4") as (base, log_path, process):
+        try:
+            wait_for(lambda: local_app.registry.get("live", "cam") is not None, 20)
+            push = PushRelay(local, "live", "cam", f"{base}/live/cam", timeout=5, backoff=Backoff(0.2, 1),
+                             source_live=True).start()
+            edge = Edge(edge_server, base, timeout=5, backoff=Backoff(0.2, 1)).start()
+            player = Watcher(neurtmp.connect(url(edge_server, "live"), timeout=5))
+            player.client.play("cam")
+            wait_for(lambda: len(player.videos) >= 25, 20, "the edge's player gets the pushed stream")
+            log = log_path.read_text()
+            old_pids = [worker_pid(log, 0), worker_pid(log, 1)]
+            before = len(player.videos)
+
+            process.send_signal(signal.SIGUSR2)
+            wait_for(lambda: "every worker replaced" in log_path.read_text(), 60, "both workers replaced")
+            count = len(player.videos)
+            wait_for(lambda: len(player.videos) >= count + 25, 10, "video goes on after the replacement")
+
+            log = log_path.read_text()
+            assert re.search(r"worker 1 replaced: .*\n(.*\n)*.*worker 0 replaced: ", log), log[-3000:]
+            new_pids = [worker_pid(log, 0), worker_pid(log, 1)]
+            assert set(new_pids).isdisjoint(old_pids)
+            for pid in old_pids:
+                with pytest.raises(ProcessLookupError):  # the old processes drained and exited
+                    os.kill(pid, 0)
+            pull = edge.pulls[("live", "cam")]
+            assert push.target_switches + pull.source_switches >= 2, (push.target_switches, pull.source_switches)
+            assert push.published == 1 and pull.published == 1  # one publish each, throughout
+            assert "NetStream.Play.UnpublishNotify" not in player.statuses
+            stamps = [ts for _, ts in player.videos[before - 1:]]
+            assert all(a <= b for a, b in pairwise(stamps)), "timestamps go back"
+            assert max(b - a for a, b in pairwise(stamps)) <= 500  # no jump
+            arrivals = [t for t, _ in player.videos[before - 1:]]
+            assert max(b - a for a, b in pairwise(arrivals)) < 1.5  # no stall either
+            player.close()
+            edge.stop()
+            push.stop()
+        finally:
+            encoder.kill()
+            encoder.wait()
+
+
+@pytest.mark.timeout(60)
+def test_sighup_is_passed_on_to_every_worker(tmp_path: Any) -> None:
+    with supervisor(tmp_path, 2, "--deny-play", "127.0.0.1") as (base, log_path, process):
+        pids = [worker_pid(log_path.read_text(), index) for index in (0, 1)]
+        process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "SIGHUP passed on to 2 workers" in log_path.read_text(), 10)
+        for index in (0, 1):
+            wait_for(lambda index=index: re.search(rf"\[worker {index}\] .*reload", log_path.read_text()), 10,
+                     f"worker {index} reloaded")
+        assert process.poll() is None and [worker_pid(log_path.read_text(), i) for i in (0, 1)] == pids
