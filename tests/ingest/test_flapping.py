@@ -16,7 +16,7 @@ from ..helpers import wait_for
 from .test_ingest import ingest, publish, wait_master  # noqa: F401 (the fixture)
 
 #: Publish / gap per flap, seconds, and how many flaps.
-_UP, _DOWN, _FLAPS = 1.5, 1.0, 8
+_UP, _DOWN, _FLAPS = 1.0, 0.5, 5
 
 
 def transcoders(output_dir: str) -> list[psutil.Process]:

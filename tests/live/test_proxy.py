@@ -44,9 +44,9 @@ def remote_with_connect_log(make_server: Any) -> tuple[Any, Any, list[dict[str, 
         return False  # the live app claims it
 
     server = make_server(record)
-    from neurtmp.live import LiveApp
+    from neurtmp.live import LiveApp, LiveOptions
 
-    app = LiveApp()
+    app = LiveApp(LiveOptions(reconnect_grace=0))  # its players' stream ends with the publish
     app.install(server)
     return server, app, connects
 
