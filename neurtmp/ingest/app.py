@@ -40,6 +40,7 @@ from neurtmp.ingest import _process
 from neurtmp.ingest.access import BitrateMeter, check_key, check_token, split_name
 from neurtmp.ingest.config import IngestConfig
 from neurtmp.ingest.ladder import COPY
+from neurtmp.ingest.multitrack import legacy_tracks
 from neurtmp.ingest.outputs import Outputs
 from neurtmp.ingest.renditions import language_list
 from neurtmp.ingest.session import Session
@@ -95,13 +96,21 @@ class Publisher:
     meter: BitrateMeter = field(default_factory=BitrateMeter)
     published_at: float = field(default_factory=time.monotonic)
     over_limit_since: float | None = None
-    #: Its own input size, from its sequence header (else its metadata).
+    #: Its own input size, from its sequence header (else its metadata): with several
+    #: video tracks (Enhanced RTMP v2 multitrack), the tallest track's.
     input_size: tuple[int, int] | None = None
+    #: Each video track's size, from its sequence header.
+    track_sizes: dict[int, tuple[int, int]] = field(default_factory=dict)
     refused: bool = False
 
     def note_size(self, packet: neurtmp.Packet) -> None:
         if packet.type_id == neurtmp.MessageType.VIDEO and packet.is_sequence_header:
-            self.input_size = header_size(packet.payload) or self.input_size
+            for track, part in legacy_tracks(packet.payload):
+                size = header_size(part)
+                if size is not None:
+                    self.track_sizes[track] = size
+            if self.track_sizes:
+                self.input_size = max(self.track_sizes.values(), key=lambda size: size[1])
         elif isinstance(packet, neurtmp.DataPacket) and packet.name == "onMetaData" and self.input_size is None:
             self.input_size = metadata_size(packet.metadata or {})
 

@@ -7,14 +7,19 @@ segments are cut at key frames, and players switch rungs at segment boundaries. 
 cannot be asked that before it starts, so the transcoder holds the input from the
 highest track's first key frame until that track has had `PROBE_KEY_FRAMES` key frames
 (`MAX_PROBE_TAGS` at most), notes each track's key frames and bytes here, decides,
-starts ffmpeg and hands it what it held. The decision is kept for the stream.
+starts ffmpeg and hands it what it held. While the tracks are passed through, their key
+frames are checked on (`AlignmentWatch`); an encoder whose tracks drift apart later has
+its ladder transcoded from then on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["MAX_PROBE_TAGS", "PROBE_KEY_FRAMES", "TrackProbe", "video_kind"]
+import neurtmp
+
+__all__ = ["MAX_PROBE_TAGS", "PROBE_KEY_FRAMES", "AlignmentWatch", "TrackProbe", "legacy_tracks", "video_kind"]
 
 #: Key frames of the highest track seen before deciding: two whole GOPs.
 PROBE_KEY_FRAMES = 3
@@ -23,6 +28,15 @@ PROBE_KEY_FRAMES = 3
 MAX_PROBE_TAGS = 2048
 #: Key frames this many milliseconds apart are at the same instant (FLV's clock is ms).
 ALIGN_TOLERANCE_MS = 1
+
+
+def legacy_tracks(payload: bytes) -> list[tuple[int, bytes]]:
+    """Each track of a video message, unwrapped to its legacy (or E-RTMP v1) form:
+    [(track id, payload)]; a malformed message is taken as track 0 whole (ffmpeg judges it)."""
+    try:
+        return neurtmp.split_video(payload, neurtmp.TrackForm.LEGACY)
+    except Exception:
+        return [(0, payload)]
 
 
 def video_kind(payload: bytes) -> tuple[bool, bool]:
@@ -99,3 +113,48 @@ class TrackProbe:
         end = reference[-1] if len(reference) > 1 else entry.last_time
         span = max(1, end - self.start)
         return entry.bytes * 8 // span  # bits per ms = kbit/s
+
+
+class AlignmentWatch:
+    """The passed-through tracks' key frames, checked against the reference track's as
+    the stream goes on: each GOP of the reference must start, in every other track, with
+    one key frame at its instant and have no other. A GOP is judged once the reference's
+    next-but-one key frame has come (a track's key frame of an instant may come a little
+    after the reference's).
+
+    Args:
+        reference: the track the others are measured against.
+        tracks: the other tracks passed through.
+    """
+
+    def __init__(self, reference: int, tracks: Iterable[int]) -> None:
+        self.reference = reference
+        self._keys: dict[int, list[int]] = {track: [] for track in tracks if track != reference}
+        self._reference_keys: list[int] = []
+        #: What was seen, once the key frames are no longer aligned.
+        self.misaligned: str | None = None
+
+    def note(self, track: int, timestamp: int, key: bool) -> bool:
+        """One frame of `track`; False once the key frames are seen misaligned."""
+        if self.misaligned is not None:
+            return False
+        if not key:
+            return True
+        if track in self._keys:
+            self._keys[track].append(timestamp)
+            return True
+        if track != self.reference:
+            return True
+        self._reference_keys.append(timestamp)
+        if len(self._reference_keys) < 3:
+            return True
+        start, end = self._reference_keys[-3], self._reference_keys[-2]
+        self._reference_keys = self._reference_keys[-2:]
+        for other, times in self._keys.items():
+            within = [t for t in times if t < end - ALIGN_TOLERANCE_MS]
+            self._keys[other] = times[len(within):]
+            if len(within) != 1 or abs(within[0] - start) > ALIGN_TOLERANCE_MS:
+                self.misaligned = (f"track {other} had key frames at {within} ms in track {self.reference}'s "
+                                   f"GOP from {start} to {end} ms")
+                return False
+        return True

@@ -34,7 +34,7 @@ import neurtmp
 from neurtmp.codec import avc, flv
 from neurtmp.ingest import _process
 from neurtmp.ingest.ladder import Rung, ffmpeg_command, plan_rungs, rungs_for
-from neurtmp.ingest.multitrack import MAX_PROBE_TAGS, TrackProbe, video_kind
+from neurtmp.ingest.multitrack import MAX_PROBE_TAGS, AlignmentWatch, TrackProbe, legacy_tracks, video_kind
 from neurtmp.ingest.renditions import AudioRendition, audio_renditions
 
 __all__ = ["Transcoder", "header_size", "metadata_size"]
@@ -162,6 +162,8 @@ class Transcoder:
         self._source = 0
         self._reference: int | None = None
         self._probe: TrackProbe | None = None
+        #: While tracks are passed through: their key frames checked on.
+        self._alignment: AlignmentWatch | None = None
         self._held: list[tuple[int, int, bytes]] = []
         #: Multitrack: the tracks ffmpeg has had a key frame of in this run.
         self._keyed: set[int] = set()
@@ -196,7 +198,7 @@ class Transcoder:
             return
         if type_id != neurtmp.MessageType.VIDEO:
             return
-        parts = self._tracks_of(payload)
+        parts = legacy_tracks(payload)
         if self._track_headers or any(track != 0 for track, _ in parts):
             if not self._track_headers and self._video_header is not None:  # track 0 came first, as legacy
                 self._track_headers[0] = self._video_header
@@ -237,13 +239,6 @@ class Transcoder:
         except Exception:  # malformed: taken as the default track's (ffmpeg judges it)
             return [0]
 
-    @staticmethod
-    def _tracks_of(payload: bytes) -> list[tuple[int, bytes]]:
-        try:
-            return neurtmp.split_video(payload, neurtmp.TrackForm.LEGACY)
-        except Exception:  # malformed: taken as one legacy message (ffmpeg judges it)
-            return [(0, payload)]
-
     def _feed_multitrack(self, timestamp: int, payload: bytes, parts: list[tuple[int, bytes]]) -> None:
         kinds = [(track, *video_kind(legacy), len(legacy)) for track, legacy in parts]
         if all(header for _, _, header, _ in kinds):
@@ -257,6 +252,11 @@ class Transcoder:
         if self._process is None and not self._stopping and self.status == "waiting":
             if not self._probe_or_start(timestamp, payload, kinds):
                 return
+        if self._alignment is not None and self._process is not None:
+            for track, key, _, _ in kinds:
+                if not self._alignment.note(track, timestamp, key):
+                    self._transcode_every_rung(self._alignment.misaligned or "")
+                    return
         # a track joins ffmpeg's input at its first key frame of the run
         for track, key, _, _ in kinds:
             if key:
@@ -301,7 +301,7 @@ class Transcoder:
             return False
         for tag_type, held_time, held_payload in held:
             if tag_type == _TAG_VIDEO:
-                self._feed_multitrack(held_time, held_payload, self._tracks_of(held_payload))
+                self._feed_multitrack(held_time, held_payload, legacy_tracks(held_payload))
             else:
                 self._queue_tag(tag_type, held_time, held_payload)
         return True
@@ -315,10 +315,35 @@ class Transcoder:
         if self.keyframes_aligned:
             self.rungs = plan_rungs([(*self._track_sizes[t], self._probe.kbps(t)) for t in tracks],
                                     self.passthrough_heights)
+            copied = [tracks[rung.copy_of] for rung in self.rungs if rung.copy_of is not None]
+            self._alignment = AlignmentWatch(self._reference, copied) if copied else None
         else:
             log.warning("%s: the encoder's key frames are not aligned across its %d video tracks: transcoding "
                         "every rung from track %d", self.key, len(tracks), self._reference)
             self.rungs = rungs_for(*self._track_sizes[self._reference])
+
+    def _transcode_every_rung(self, seen: str) -> None:
+        """The passed-through tracks' key frames drifted apart: the same ladder, every
+        rung transcoded from the reference track, in a new ffmpeg run started at its next
+        key frame (the playlists go on after a discontinuity)."""
+        log.warning("%s: the encoder's key frames are no longer aligned across its video tracks (%s): "
+                    "transcoding every rung from track %s from now on", self.key, seen, self._reference)
+        self.keyframes_aligned = False
+        self._alignment = None
+        self.rungs = [Rung(rung.name, rung.width, rung.height, rung.bitrate_kbps) for rung in self.rungs]
+        process, self._process = self._process, None
+        self.status = "restarting"
+        gevent.spawn(self._end_run, process)
+
+    def _end_run(self, process: _process.Child | None) -> None:
+        """Kill a run's ffmpeg (out of the publisher's greenlet); the next starts at the
+        next key frame once it is gone."""
+        if process is not None:
+            self._kill(process)
+        self.restarts += 1
+        if not self._stopping:
+            self.status = "waiting"
+            self._skipping_video = False
 
     def _start_logged(self, timestamp: int) -> None:
         try:

@@ -19,7 +19,7 @@ from gevent import subprocess
 import neurtmp
 from neurtmp.codec import avc
 from neurtmp.ingest.ladder import Rung, plan_rungs
-from neurtmp.ingest.multitrack import TrackProbe
+from neurtmp.ingest.multitrack import AlignmentWatch, TrackProbe
 from neurtmp.ingest.renditions import AudioRendition, audio_renditions, label_master, language_list
 
 from ..helpers import wait_for
@@ -29,17 +29,23 @@ from .test_ingest import Ingest, ingest, segments, wait_master  # noqa: F401 (th
 
 
 def publish_ladder(target: str, seconds: float, gops: tuple[int, int] = (30, 30),
-                   tones: tuple[int, ...] = (440,)) -> subprocess.Popen:
-    """ffmpeg 9 publishing 640x480 (track 0) and 320x240 (track 1), Enhanced RTMP v2,
-    and an audio track of a sine of each frequency in `tones` (tracks 0, 1, ...)."""
+                   tones: tuple[int, ...] = (440,), smallest_first: bool = False,
+                   drift_after: int | None = None) -> subprocess.Popen:
+    """ffmpeg 9 publishing 640x480 (track 0) and 320x240 (track 1), Enhanced RTMP v2 (with
+    `smallest_first`, the other way round), and an audio track of a sine of each frequency
+    in `tones` (tracks 0, 1, ...). With `drift_after` N, track 1's key frames are those of
+    track 0 (every second) for N seconds, then half a second later."""
+    drift = [] if drift_after is None else [
+        "-force_key_frames:v:1", f"expr:gte(t,if(lt(n_forced,{drift_after}),n_forced,n_forced-0.5))"]
+    videos = ["-map", "[b2]", "-map", "[a]"] if smallest_first else ["-map", "[a]", "-map", "[b2]"]
     sines = [arg for tone in tones for arg in ("-f", "lavfi", "-i", f"sine=frequency={tone}")]
     audio_maps = [arg for index in range(len(tones)) for arg in ("-map", f"{index + 1}:a")]
     return subprocess.Popen(
         [FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30",
          *sines, "-t", str(seconds),
-         "-filter_complex", "[0:v]split=2[a][b];[b]scale=320:240[b2]", "-map", "[a]", "-map", "[b2]", *audio_maps,
+         "-filter_complex", "[0:v]split=2[a][b];[b]scale=320:240[b2]", *videos, *audio_maps,
          "-c:v", "libx264", "-preset", "ultrafast", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
-         "-g:v:0", str(gops[0]), "-g:v:1", str(gops[1]), "-c:a", "aac", "-f", "flv", target],
+         "-g:v:0", str(gops[0]), "-g:v:1", str(gops[1]), *drift, "-c:a", "aac", "-f", "flv", target],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -167,6 +173,22 @@ def test_misaligned_key_frames_are_transcoded_and_said(ingest: Any, caplog: Any)
 MPD = "{urn:mpeg:dash:schema:mpd:2011}"
 
 
+def test_the_alignment_watch_sees_tracks_drift_apart_one_gop_late() -> None:
+    watch = AlignmentWatch(0, [0, 1])
+    # aligned GOPs of 1 s; track 1's key frame of an instant comes after track 0's
+    for t in range(0, 4000, 100):
+        assert watch.note(0, t, t % 1000 == 0)
+        assert watch.note(1, t, t % 1000 == 0)
+    assert watch.misaligned is None
+    # from 4 s, track 1 puts a key frame mid-GOP too: seen once track 0's GOP from 4 s is judged
+    verdicts = []
+    for t in range(4000, 7000, 100):
+        verdicts.append(watch.note(0, t, t % 1000 == 0))
+        verdicts.append(watch.note(1, t, t % 500 == 0))
+    assert verdicts[-1] is False and watch.misaligned is not None
+    assert "track 1 had key frames at [4000, 4500] ms" in watch.misaligned
+
+
 def test_audio_renditions_take_the_operators_languages_else_the_encoders_metadata() -> None:
     metadata = {"audioTrackIdInfoMap": {"2": {"language": "de"}, "1": {"lang": "fr", "audiodatarate": 96}}}
     assert audio_renditions([2, 0, 1], ("en",), metadata) == (
@@ -190,6 +212,52 @@ def test_the_master_playlists_audio_entries_are_named() -> None:
         '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="group_A1",NAME="Track 1",DEFAULT=NO,AUTOSELECT=YES,CHANNELS="2",'
         'URI="media_2.m3u8"']
     assert labelled.endswith("media_0.m3u8\n") and label_master(master, ()) == master
+
+
+@pytest.mark.timeout(90)
+def test_tracks_that_drift_apart_later_get_every_rung_transcoded_from_then_on(ingest: Any,  # noqa: F811
+                                                                            caplog: Any) -> None:
+    app = ingest(passthrough_heights="240")
+    with caplog.at_level(logging.WARNING):
+        encoder = publish_ladder(app.rtmp("drift"), 15, gops=(30, 1000), drift_after=4)
+        try:
+            wait_master(app, "drift", 30)
+            stream = app.app.streams["drift"]
+            wait_for(lambda: stream.describe()["keyframes_aligned"] is False, 20, "the drift seen")
+            assert [r["encoder"] for r in stream.describe()["rungs"]] == ["x264"] * 3
+            wait_for(lambda: stream.transcoder.status == "encoding", 10, "the new run")
+            assert stream.transcoder.restarts == 1
+            # the same ladder goes on, after a discontinuity, with x264's bitstream on the 240p rung
+            wait_for(lambda: len(app.text("/streams/drift/media_2.m3u8").partition("\n#EXT-X-DISCONTINUITY\n")[2]
+                                 .split("#EXTINF")) >= 3, 20, "segments of the new run")
+            playlist = app.text("/streams/drift/media_2.m3u8")
+            after = segments(playlist.partition("\n#EXT-X-DISCONTINUITY\n")[2])
+            init = re.findall(r'#EXT-X-MAP:URI="([^"]+)"', playlist)[-1]
+            data = app.get(f"/streams/drift/{init}")[2] + app.get(f"/streams/drift/{after[0]}")[2]
+            with av.open(io.BytesIO(data)) as container:
+                extradata = container.streams.video[0].codec_context.extradata
+                frames = list(container.decode(video=0))
+            assert frames[0].width == 320 and avc.parse_decoder_configuration(extradata).sps[0] != \
+                published_sps(app, "drift", 1)
+        finally:
+            encoder.kill()
+            encoder.wait()
+    assert [r.message for r in caplog.records if "no longer aligned" in r.message]
+
+
+@pytest.mark.timeout(60)
+def test_the_resolution_limit_judges_every_track(ingest: Any, caplog: Any) -> None:  # noqa: F811
+    app = ingest(max_resolution=400)
+    with caplog.at_level(logging.WARNING):
+        encoder = publish_ladder(app.rtmp("tall"), 15, smallest_first=True)  # track 0 240p, track 1 480p
+        try:
+            wait_for(lambda: any("disconnected" in r.message for r in caplog.records), 20)
+            assert encoder.wait(timeout=15) != 0  # ffmpeg saw its connection dropped
+        finally:
+            encoder.kill()
+            encoder.wait()
+    line = next(r.message for r in caplog.records if "disconnected" in r.message)
+    assert "403 resolution 480p is above 400p" in line, line
 
 
 def test_passthrough_heights_are_validated() -> None:
