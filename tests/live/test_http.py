@@ -186,6 +186,16 @@ def test_the_stats_page_plays_a_stream_over_http_flv_in_chromium(http_stack: Any
             assert browser.run("return window.pageErrors") == []
             wait_for(lambda: len(http_app.players) == 1, 5, "the page's player is an HTTP-FLV client")
             browser.screenshot(tmp_path / "stats.png")
+            # mpegts.js over WebSocket-FLV (ws://HOST/live/cam.flv): the same stream, decoded
+            browser.open(base + "/?transport=ws")
+            browser.wait("return document.querySelector('tr[data-stream=\"live/cam\"] button') !== null",
+                         "the page lists live/cam again")
+            browser.run("document.querySelector('tr[data-stream=\"live/cam\"] button').click()")
+            browser.wait("const v = document.getElementById('video');"
+                         "return v.currentTime > 1.5 && v.videoWidth > 0", "the video plays over ws://", timeout=60)
+            assert browser.run("return window.pageErrors") == []
+            wait_for(lambda: any(p.websocket for p in http_app.players.values()), 5,
+                     "the page's player is a WebSocket client")
     finally:
         publisher.kill()
         publisher.wait()

@@ -1,5 +1,8 @@
-// The stats page: polls the JSON API, plays a stream over HTTP-FLV with mpegts.js.
+// The stats page: polls the JSON API, plays a stream over HTTP-FLV with mpegts.js
+// (over WebSocket-FLV, ws://HOST/APP/NAME.flv, with ?transport=ws).
 "use strict";
+
+const overWebSocket = new URLSearchParams(location.search).get("transport") === "ws";
 
 const tokenInput = document.getElementById("token");
 tokenInput.value = localStorage.getItem("neurtmp-token") || "";
@@ -37,7 +40,9 @@ let player = null;
 function play(app, name) {
   const video = document.getElementById("video");
   if (player) { player.destroy(); player = null; }
-  player = mpegts.createPlayer({ type: "flv", isLive: true, url: `/${app}/${name}.flv` });
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const url = overWebSocket ? `${scheme}//${location.host}/${app}/${name}.flv` : `/${app}/${name}.flv`;
+  player = mpegts.createPlayer({ type: "flv", isLive: true, url });
   player.attachMediaElement(video);
   player.load();
   video.play().catch(e => window.pageErrors.push(String(e)));
