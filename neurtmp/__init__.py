@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from neurtmp.protocol.ertmp import TrackForm, split_audio, split_video
     from neurtmp.protocol.message import MessageType
     from neurtmp.protocol.packet import DataPacket, Packet, absent_track_metadata
+    from neurtmp.protocol.tracks import DEFAULT_TRACK, one_track, split_tracks
     from neurtmp.server import Factory, Server, ServerOptions
     from neurtmp.stream import Stream
 
@@ -68,6 +69,9 @@ _LAZY = {
     "DataPacket": "neurtmp.protocol.packet",
     "Packet": "neurtmp.protocol.packet",
     "absent_track_metadata": "neurtmp.protocol.packet",
+    "DEFAULT_TRACK": "neurtmp.protocol.tracks",
+    "one_track": "neurtmp.protocol.tracks",
+    "split_tracks": "neurtmp.protocol.tracks",
     "Factory": "neurtmp.server",
     "Server": "neurtmp.server",
     "ServerOptions": "neurtmp.server",
@@ -97,6 +101,7 @@ __all__ = [
     "Capabilities",
     "CapsEx",
     "ChunkError",
+    "DEFAULT_TRACK",
     "Client",
     "CodecError",
     "ConfigError",
@@ -134,6 +139,8 @@ __all__ = [
     "events",
     "parse_rtmp_url",
     "reconnect_target",
+    "one_track",
     "split_audio",
+    "split_tracks",
     "split_video",
 ]

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import neurtmp
-from neurtmp import Connection, Packet, Server, Stream
+from neurtmp import DEFAULT_TRACK, Connection, Packet, Server, Stream
 from neurtmp.handlers import CallEventHandler, ConnectEventHandler, StreamEventHandler
 from neurtmp.live.gop import DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS
 from neurtmp.live.registry import Registry
 from neurtmp.live.slate import Slate
 from neurtmp.live.stream import BACKUP, DEFAULT_FAILOVER_TIMEOUT, PRIMARY, SUCCESSOR, LivePlayer, LiveStream
-from neurtmp.live.tracks import DEFAULT_TRACK, MAX_TRACK_ID
+from neurtmp.live.tracks import MAX_TRACK_ID
 from neurtmp.names import DRAIN_CALL, YIELD_MARK, split_query
 
 __all__ = ["LiveApp", "LiveOptions", "play_track", "requested_track"]

@@ -43,12 +43,21 @@ from typing import Any, Protocol
 import gevent
 from gevent.event import AsyncResult
 
-from neurtmp import DataPacket, MessageType, Packet, StatusCode, TrackForm, absent_track_metadata
+from neurtmp import (
+    DEFAULT_TRACK,
+    DataPacket,
+    MessageType,
+    Packet,
+    StatusCode,
+    TrackForm,
+    absent_track_metadata,
+    split_tracks,
+)
 from neurtmp.fanout import Member
 from neurtmp.live.audience import Audience
 from neurtmp.live.gop import GopCache
 from neurtmp.live.slate import Slate, SlateLoop
-from neurtmp.live.tracks import DEFAULT_TRACK, TrackHeaders, TrackView, split_tracks, start_on_key_frames, track_ids
+from neurtmp.live.tracks import TrackHeaders, TrackView, start_on_key_frames, track_ids
 
 __all__ = ["LivePlayer", "LiveStream"]
 

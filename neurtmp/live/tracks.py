@@ -19,36 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from neurtmp import DataPacket, MessageType, Packet, TrackForm, split_audio, split_video
+from neurtmp import DEFAULT_TRACK, DataPacket, MessageType, Packet, TrackForm, split_tracks
 from neurtmp.live.audience import Audience, Viewer
 from neurtmp.live.gop import GopCache
 
-__all__ = ["DEFAULT_TRACK", "MAX_TRACK_ID", "TrackHeaders", "TrackView", "split_tracks", "start_on_key_frames",
-           "track_ids"]
+__all__ = ["MAX_TRACK_ID", "TrackHeaders", "TrackView", "start_on_key_frames", "track_ids"]
 
-#: The track a legacy player gets unless its play name asks for another (``?track=N``).
-DEFAULT_TRACK = 0
 #: The highest track id (a UI8 in the Multitrack header).
 MAX_TRACK_ID = 255
-
-
-def split_tracks(packet: Packet, form: TrackForm = TrackForm.LEGACY) -> list[tuple[int, Packet]]:
-    """Each track's part of an audio or video message, as a packet of its own:
-    [(track id, packet)]. A message that is not Multitrack (or not audio or video, or
-    malformed) comes back as itself, track 0: no copy, no new packet."""
-    if packet.type_id == MessageType.VIDEO:
-        split = split_video
-    elif packet.type_id == MessageType.AUDIO:
-        split = split_audio
-    else:
-        return [(DEFAULT_TRACK, packet)]
-    try:
-        parts = split(packet.payload, form)
-    except Exception:  # a malformed extended tag: players get it as published
-        return [(DEFAULT_TRACK, packet)]
-    if len(parts) == 1 and (parts[0][1] is packet.payload or parts[0][1] == packet.payload):
-        return [(parts[0][0], packet)]  # (E-RTMP v1 comes back rebuilt, the same bytes)
-    return [(track, Packet(packet.type_id, packet.timestamp, payload)) for track, payload in parts]
 
 
 def track_ids(packet: Packet) -> tuple[int, ...]:

@@ -3,7 +3,7 @@
 Installed with `Recorder.install(server)`: a server-wide publish observer starts a
 `Recording` for each publish (of every app, or of the chosen ones) and ends it on
 unpublish; a server-wide media handler gives it every message (of a multitrack stream,
-track 0 unwrapped: `neurtmp.record.track0`). It never refuses a publish and never stops
+track 0 unwrapped: `neurtmp.one_track`). It never refuses a publish and never stops
 a stream: a recording that cannot be written stops alone.
 """
 
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from neurtmp import Packet, Server, Stream
+from neurtmp import DEFAULT_TRACK, Packet, Server, Stream, one_track
 from neurtmp.names import redact_query, split_query
 from neurtmp.record.flv_file import FlvFile
 from neurtmp.record.mp4_file import Mp4File, load_pyav
@@ -23,7 +23,6 @@ from neurtmp.record.naming import safe_component
 from neurtmp.record.options import RecordOptions, check_directory
 from neurtmp.record.recording import DoneCallback, FileDone, Recording, SinkFactory
 from neurtmp.record.segmenter import Segmenter
-from neurtmp.record.track0 import track0
 
 __all__ = ["Recorder"]
 
@@ -117,7 +116,7 @@ class Recorder:
         """Server-wide media handler: the message goes to the stream's recording, if any."""
         recording = self._recordings.get(stream)
         if recording is not None:
-            kept = track0(packet)  # (of a multitrack stream, track 0)
+            kept = one_track(packet, DEFAULT_TRACK)  # (of a multitrack stream, track 0)
             if kept is not None:
                 recording.push(kept)
 

@@ -44,7 +44,7 @@ import gevent.event
 import neurtmp
 from neurtmp.names import DEFAULT_TIMEOUT, DRAIN_CALL, redact_query, redact_text
 
-__all__ = ["RELAY_MARK", "Backoff", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
+__all__ = ["RELAY_MARK", "Backoff", "LegacyTrack", "PullRelay", "PushRelay", "Relay", "local_url", "parse_local_name"]
 
 #: What a relay announces when it plays a source: it takes every track of a multitrack
 #: stream (and any codec), passing them on as they come, and honours reconnect requests.
@@ -200,6 +200,26 @@ def _as_packet(event: Any) -> neurtmp.Packet | None:
     return None
 
 
+class LegacyTrack:
+    """One track of a multitrack stream, unwrapped (legacy AVC/AAC, or E-RTMP v1 FourCC),
+    for a target that cannot take multitrack: video track `track`, and audio track
+    `track` when the stream has one, else the default audio track."""
+
+    def __init__(self, track: int = neurtmp.DEFAULT_TRACK) -> None:
+        self.track = track
+        self._audio_tracks: set[int] = set()
+
+    def pick(self, packet: neurtmp.Packet) -> neurtmp.Packet | None:
+        """The packet's part for the target; None when it has none."""
+        if packet.type_id != neurtmp.MessageType.AUDIO:
+            return neurtmp.one_track(packet, self.track)
+        parts = neurtmp.split_tracks(packet)
+        if packet.is_sequence_header:
+            self._audio_tracks.update(track for track, _ in parts)
+        wanted = self.track if self.track in self._audio_tracks else neurtmp.DEFAULT_TRACK
+        return next((part for track, part in parts if track == wanted), None)
+
+
 class Relay:
     """Play `source` and publish it to `target` while it is live (see module docstring).
 
@@ -213,10 +233,14 @@ class Relay:
         verify: check the certificates of rtmps:// servers (False: accept self-signed).
         retry_unreachable: retry a source that could not be played even once (False: end
             after a failed first try; `error` says why).
+        legacy_track: the track a target that cannot take multitrack gets of a multitrack
+            stream (one that did not state Enhanced RTMP Multitrack in its connect answer:
+            nginx-rtmp, SRS, older servers), unwrapped (`LegacyTrack`).
     """
 
     def __init__(self, source: str, target: str, timeout: float = DEFAULT_TIMEOUT, backoff: Backoff | None = None,
-                 source_live: bool = False, verify: bool = True, retry_unreachable: bool = True) -> None:
+                 source_live: bool = False, verify: bool = True, retry_unreachable: bool = True,
+                 legacy_track: int = neurtmp.DEFAULT_TRACK) -> None:
         for url in (source, target):
             if not neurtmp.parse_rtmp_url(url).stream:
                 raise neurtmp.ConfigError(f"relay URL {url!r} names no stream (rtmp://HOST/APP/NAME)")
@@ -242,6 +266,9 @@ class Relay:
         self._finish_on_unpublish = False
         self._greenlet: gevent.Greenlet | None = None
         self._cache = _StartCache()
+        self.legacy_track = legacy_track
+        #: Targets that cannot take multitrack (by id), and what they get of each message.
+        self._legacy_targets: dict[int, LegacyTrack] = {}
         self._out: Publisher | None = None
         self._out_retry_at = 0.0
         self._needs_key = True
@@ -470,7 +497,7 @@ class Relay:
                     return  # a far side joining mid-GOP waits for a key frame
                 self._needs_key = False
         try:
-            self._out.send_packet(packet)
+            self._send(self._out, packet)
             self.packets_sent += 1
         except (OSError, neurtmp.NeurtmpError) as exc:
             self._target_failed(exc)
@@ -485,7 +512,7 @@ class Relay:
             return False
         try:
             for cached in self._cache.packets():
-                out.send_packet(cached)
+                self._send(out, cached)
         except (OSError, neurtmp.NeurtmpError, TimeoutError) as exc:
             out.close()
             self._target_failed(exc)
@@ -518,7 +545,7 @@ class Relay:
             out = self._publish_target(url)
             try:
                 for cached in self._cache.packets():
-                    out.send_packet(cached)
+                    self._send(out, cached)
             except BaseException:
                 out.close()
                 raise
@@ -540,6 +567,7 @@ class Relay:
         self.target_switches += 1
         log.info("%r: switched to the new target", self)
         if old is not None:
+            self._legacy_targets.pop(id(old), None)
             old.close()
 
     def _publish_target(self, url: str | None = None) -> Publisher:
@@ -551,7 +579,20 @@ class Relay:
         except BaseException:
             client.close()
             raise
+        if not client.server_capabilities.multitrack:
+            self._legacy_targets[id(client)] = LegacyTrack(self.legacy_track)
         return client
+
+    def _send(self, out: Publisher, packet: neurtmp.Packet) -> None:
+        """One message to a target: as it is, or its `legacy_track` for a target that
+        cannot take multitrack."""
+        legacy = self._legacy_targets.get(id(out))
+        if legacy is not None:
+            picked = legacy.pick(packet)
+            if picked is None:
+                return
+            packet = picked
+        out.send_packet(packet)
 
     def _target_failed(self, error: BaseException) -> None:
         self._close_target()
@@ -565,6 +606,7 @@ class Relay:
         self._opening_next_out = False
         for publisher in (out, next_out):
             if publisher is not None:
+                self._legacy_targets.pop(id(publisher), None)
                 publisher.close()
 
 
@@ -602,10 +644,11 @@ class PushRelay(Relay):
 
     def __init__(self, server: neurtmp.Server, local_app: str, local_name: str, url: str,
                  timeout: float = DEFAULT_TIMEOUT, backoff: Backoff | None = None, source_live: bool = False,
-                 verify: bool = True) -> None:
+                 verify: bool = True, legacy_track: int = neurtmp.DEFAULT_TRACK) -> None:
         self.server = server
         self.local_app, self.local_name = local_app, local_name
-        super().__init__(f"rtmp://127.0.0.1/{local_app}/{local_name}", url, timeout, backoff, source_live, verify)
+        super().__init__(f"rtmp://127.0.0.1/{local_app}/{local_name}", url, timeout, backoff, source_live, verify,
+                         legacy_track=legacy_track)
 
     def start(self) -> Relay:
         self.source = local_url(self.server, self.local_app, self.local_name)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from neurtmp import MessageType, Packet
+from neurtmp import MessageType, Packet, split_tracks
 from neurtmp.live import LiveStream
 from neurtmp.live.app import requested_track
 from neurtmp.live.gop import GopCache
-from neurtmp.live.tracks import split_tracks
 from neurtmp.protocol import ertmp
 
 from .test_registry import AUDIO_HEADER, HEADER, FakePlayer, inter, key, video
