@@ -234,6 +234,8 @@ class IngestApp:
             if found is not None:  # the stream goes on (the grace, the backup) or ends: the tap hears
                 found[0].publishers.pop(stream, None)
                 log.info("%s: %s of %r left", peer, "backup" if found[1].backup else "publisher", key)
+                if not found[0].publishers and self.config.reconnect_grace > 0:
+                    found[0].transcoder.publisher_gone()  # the slate comes, track 0 alone
             return True
         refusal = self._refusal(key, query, backup)
         if refusal is not None:

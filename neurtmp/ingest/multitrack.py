@@ -19,13 +19,17 @@ from dataclasses import dataclass, field
 
 import neurtmp
 
-__all__ = ["MAX_PROBE_TAGS", "PROBE_KEY_FRAMES", "AlignmentWatch", "TrackProbe", "legacy_tracks", "video_kind"]
+__all__ = ["MAX_PROBE_TAGS", "PROBE_KEY_FRAMES", "RECOVERY_GOPS", "AlignmentWatch", "TrackProbe", "legacy_tracks",
+           "video_kind"]
 
 #: Key frames of the highest track seen before deciding: two whole GOPs.
 PROBE_KEY_FRAMES = 3
 #: Messages held while probing (about 15 s of a 3-track 30 fps stream with audio); past
 #: it the decision is taken on what was seen.
 MAX_PROBE_TAGS = 2048
+#: Aligned GOPs in a row after which tracks transcoded for a while (the slate of a reconnect
+#: grace, which has one track) are passed through again.
+RECOVERY_GOPS = 2
 #: Key frames this many milliseconds apart are at the same instant (FLV's clock is ms).
 ALIGN_TOLERANCE_MS = 1
 
@@ -116,11 +120,13 @@ class TrackProbe:
 
 
 class AlignmentWatch:
-    """The passed-through tracks' key frames, checked against the reference track's as
-    the stream goes on: each GOP of the reference must start, in every other track, with
-    one key frame at its instant and have no other. A GOP is judged once the reference's
-    next-but-one key frame has come (a track's key frame of an instant may come a little
-    after the reference's).
+    """Tracks' key frames checked against the reference track's as the stream goes on:
+    each GOP of the reference must start, in every other track, with one key frame at its
+    instant and have no other. A GOP is judged once the reference's next-but-one key frame
+    has come (a track's key frame of an instant may come a little after the reference's).
+    Watches a run that passes tracks through (it ends at the first misaligned GOP), or a
+    run that transcodes them for a while (it may pass them through again after
+    `RECOVERY_GOPS` aligned ones).
 
     Args:
         reference: the track the others are measured against.
@@ -131,13 +137,13 @@ class AlignmentWatch:
         self.reference = reference
         self._keys: dict[int, list[int]] = {track: [] for track in tracks if track != reference}
         self._reference_keys: list[int] = []
-        #: What was seen, once the key frames are no longer aligned.
+        #: What the last misaligned GOP showed (None: none was).
         self.misaligned: str | None = None
+        #: Aligned GOPs judged in a row.
+        self.aligned_gops = 0
 
     def note(self, track: int, timestamp: int, key: bool) -> bool:
-        """One frame of `track`; False once the key frames are seen misaligned."""
-        if self.misaligned is not None:
-            return False
+        """One frame of `track`; False when it made a GOP be judged misaligned."""
         if not key:
             return True
         if track in self._keys:
@@ -150,11 +156,15 @@ class AlignmentWatch:
             return True
         start, end = self._reference_keys[-3], self._reference_keys[-2]
         self._reference_keys = self._reference_keys[-2:]
+        problem = None
         for other, times in self._keys.items():
             within = [t for t in times if t < end - ALIGN_TOLERANCE_MS]
             self._keys[other] = times[len(within):]
-            if len(within) != 1 or abs(within[0] - start) > ALIGN_TOLERANCE_MS:
-                self.misaligned = (f"track {other} had key frames at {within} ms in track {self.reference}'s "
-                                   f"GOP from {start} to {end} ms")
-                return False
+            if problem is None and (len(within) != 1 or abs(within[0] - start) > ALIGN_TOLERANCE_MS):
+                problem = (f"track {other} had key frames at {within} ms in track {self.reference}'s "
+                           f"GOP from {start} to {end} ms")
+        if problem is not None:
+            self.misaligned, self.aligned_gops = problem, 0
+            return False
+        self.aligned_gops += 1
         return True

@@ -34,7 +34,14 @@ import neurtmp
 from neurtmp.codec import avc, flv
 from neurtmp.ingest import _process
 from neurtmp.ingest.ladder import Rung, ffmpeg_command, plan_rungs, rungs_for
-from neurtmp.ingest.multitrack import MAX_PROBE_TAGS, AlignmentWatch, TrackProbe, legacy_tracks, video_kind
+from neurtmp.ingest.multitrack import (
+    MAX_PROBE_TAGS,
+    RECOVERY_GOPS,
+    AlignmentWatch,
+    TrackProbe,
+    legacy_tracks,
+    video_kind,
+)
 from neurtmp.ingest.renditions import AudioRendition, audio_renditions
 
 __all__ = ["Transcoder", "header_size", "metadata_size"]
@@ -162,8 +169,14 @@ class Transcoder:
         self._source = 0
         self._reference: int | None = None
         self._probe: TrackProbe | None = None
+        #: The ladder passing the encoder's tracks through, once the probe chose it.
+        self._plan: list[Rung] | None = None
         #: While tracks are passed through: their key frames checked on.
         self._alignment: AlignmentWatch | None = None
+        #: While the plan's tracks are transcoded for a while (the slate): watched to come back.
+        self._recovery: AlignmentWatch | None = None
+        #: The track whose key frame starts a run, and that transcoded rungs are scaled from.
+        self._start_track = neurtmp.DEFAULT_TRACK
         self._held: list[tuple[int, int, bytes]] = []
         #: Multitrack: the tracks ffmpeg has had a key frame of in this run.
         self._keyed: set[int] = set()
@@ -252,11 +265,8 @@ class Transcoder:
         if self._process is None and not self._stopping and self.status == "waiting":
             if not self._probe_or_start(timestamp, payload, kinds):
                 return
-        if self._alignment is not None and self._process is not None:
-            for track, key, _, _ in kinds:
-                if not self._alignment.note(track, timestamp, key):
-                    self._transcode_every_rung(self._alignment.misaligned or "")
-                    return
+        if self._process is not None and self._watch_alignment(timestamp, kinds):
+            return  # a new run starts at the next key frame
         # a track joins ffmpeg's input at its first key frame of the run
         for track, key, _, _ in kinds:
             if key:
@@ -279,8 +289,8 @@ class Transcoder:
             self._reference = max(self._track_sizes, key=lambda t: self._track_sizes[t][1])
             self.input_size = self._track_sizes[self._reference]
         reference = self._reference
-        if self.rungs:  # a restart: the decision stands; start at the highest track's key frame
-            if not any(track == reference and key for track, key, _, _ in kinds):
+        if self.rungs:  # a restart: the decision stands; start at the source track's key frame
+            if not any(track == self._start_track and key for track, key, _, _ in kinds):
                 return False
             self._start_logged(timestamp)
             return self._process is not None
@@ -311,26 +321,81 @@ class Transcoder:
         assert self._probe is not None and self._reference is not None
         tracks = sorted(self._track_sizes)
         self._source = tracks.index(self._reference)
+        self._start_track = self._reference
         self.keyframes_aligned = self._probe.aligned()
         if self.keyframes_aligned:
             self.rungs = plan_rungs([(*self._track_sizes[t], self._probe.kbps(t)) for t in tracks],
                                     self.passthrough_heights)
-            copied = [tracks[rung.copy_of] for rung in self.rungs if rung.copy_of is not None]
-            self._alignment = AlignmentWatch(self._reference, copied) if copied else None
+            if any(rung.copy_of is not None for rung in self.rungs):
+                self._plan = list(self.rungs)
+                self._alignment = self._watch_plan()
         else:
             log.warning("%s: the encoder's key frames are not aligned across its %d video tracks: transcoding "
                         "every rung from track %d", self.key, len(tracks), self._reference)
             self.rungs = rungs_for(*self._track_sizes[self._reference])
 
-    def _transcode_every_rung(self, seen: str) -> None:
-        """The passed-through tracks' key frames drifted apart: the same ladder, every
-        rung transcoded from the reference track, in a new ffmpeg run started at its next
-        key frame (the playlists go on after a discontinuity)."""
-        log.warning("%s: the encoder's key frames are no longer aligned across its video tracks (%s): "
-                    "transcoding every rung from track %s from now on", self.key, seen, self._reference)
-        self.keyframes_aligned = False
+    # -- passing tracks through, or not, as the input goes ---------------------------------
+
+    def publisher_gone(self) -> None:
+        """The stream's publisher left, and the stream goes on with the slate of the
+        reconnect grace, which has track 0 alone: a run passing the encoder's tracks
+        through gives way to one transcoding every rung from track 0, until the encoder's
+        tracks are back with their key frames aligned (`RECOVERY_GOPS`)."""
+        if self._process is not None and self._alignment is not None:
+            log.info("%s: the publisher left: every rung transcoded from track %d (the slate) until the encoder's "
+                     "tracks are back", self.key, neurtmp.DEFAULT_TRACK)
+            self._leave_passthrough(neurtmp.DEFAULT_TRACK, recoverable=True)
+
+    def _watch_plan(self) -> AlignmentWatch:
+        assert self._plan is not None and self._reference is not None
+        tracks = sorted(self._track_sizes)
+        return AlignmentWatch(self._reference, [tracks[rung.copy_of] for rung in self._plan
+                                                if rung.copy_of is not None])
+
+    def _watch_alignment(self, timestamp: int, kinds: list[tuple[int, bool, bool, int]]) -> bool:
+        """Note a message's key frames; True when the run is to be replaced (its tracks'
+        key frames drifted apart, or came back aligned after a while transcoded)."""
+        if self._alignment is not None:
+            assert self._reference is not None  # (set with the plan)
+            for track, key, _, _ in kinds:
+                if not self._alignment.note(track, timestamp, key):
+                    log.warning("%s: the encoder's key frames are no longer aligned across its video tracks (%s): "
+                                "transcoding every rung from track %s from now on", self.key,
+                                self._alignment.misaligned, self._reference)
+                    self.keyframes_aligned = False
+                    self._leave_passthrough(self._reference, recoverable=False)
+                    return True
+        elif self._recovery is not None:
+            for track, key, _, _ in kinds:
+                self._recovery.note(track, timestamp, key)
+            if self._recovery.aligned_gops >= RECOVERY_GOPS:
+                log.info("%s: the encoder's tracks are back, key frames aligned: passing them through again",
+                         self.key)
+                self._recovery = None
+                assert self._plan is not None and self._reference is not None
+                self.rungs = list(self._plan)
+                self._start_track = self._reference
+                self._source = sorted(self._track_sizes).index(self._reference)
+                self._alignment = self._watch_plan()
+                self._replace_run()
+                return True
+        return False
+
+    def _leave_passthrough(self, source_track: int, recoverable: bool) -> None:
+        """The same ladder, every rung transcoded from `source_track`, in a new run (the
+        playlists go on after a discontinuity); with `recoverable`, the tracks are
+        watched to be passed through again."""
         self._alignment = None
+        self._recovery = self._watch_plan() if recoverable else None
         self.rungs = [Rung(rung.name, rung.width, rung.height, rung.bitrate_kbps) for rung in self.rungs]
+        tracks = sorted(self._track_sizes)
+        self._start_track = source_track if source_track in tracks else tracks[0]
+        self._source = tracks.index(self._start_track)
+        self._replace_run()
+
+    def _replace_run(self) -> None:
+        """End the running ffmpeg; the next run starts at the source track's next key
+        frame once it is gone."""
         process, self._process = self._process, None
         self.status = "restarting"
         gevent.spawn(self._end_run, process)

@@ -24,6 +24,7 @@ from neurtmp.ingest.renditions import AudioRendition, audio_renditions, label_ma
 
 from ..helpers import wait_for
 from ..live.helpers import FFMPEG
+from ..live.test_grace import colour_name
 from .test_grpc import Served
 from .test_ingest import Ingest, ingest, segments, wait_master  # noqa: F401 (the fixture)
 
@@ -185,8 +186,13 @@ def test_the_alignment_watch_sees_tracks_drift_apart_one_gop_late() -> None:
     for t in range(4000, 7000, 100):
         verdicts.append(watch.note(0, t, t % 1000 == 0))
         verdicts.append(watch.note(1, t, t % 500 == 0))
-    assert verdicts[-1] is False and watch.misaligned is not None
-    assert "track 1 had key frames at [4000, 4500] ms" in watch.misaligned
+    assert verdicts.index(False) == 40 and watch.aligned_gops == 0  # judged at track 0's key frame of 6 s
+    assert watch.misaligned is not None and "track 1 had key frames at [4000, 4500] ms" in watch.misaligned
+    # aligned again: counted GOP by GOP (a run transcoding for a while may pass the tracks through again)
+    for t in range(7000, 10100, 100):
+        watch.note(1, t, t % 1000 == 0)
+        watch.note(0, t, t % 1000 == 0)
+    assert watch.aligned_gops == 2
 
 
 def test_audio_renditions_take_the_operators_languages_else_the_encoders_metadata() -> None:
@@ -243,6 +249,58 @@ def test_tracks_that_drift_apart_later_get_every_rung_transcoded_from_then_on(in
             encoder.kill()
             encoder.wait()
     assert [r.message for r in caplog.records if "no longer aligned" in r.message]
+
+
+def latest_segment(app: Ingest, key: str, media: str) -> tuple[str, bytes, int]:
+    """(what the newest segment of a media playlist shows: colour_name of its first frame,
+    its SPS, its media sequence number), decoded with PyAV."""
+    playlist = app.text(f"/streams/{key}/{media}")
+    init = re.findall(r'#EXT-X-MAP:URI="([^"]+)"', playlist)[-1]
+    first = int(re.search(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", playlist).group(1))  # type: ignore[union-attr]
+    listed = segments(playlist)
+    data = app.get(f"/streams/{key}/{init}")[2] + app.get(f"/streams/{key}/{listed[-1]}")[2]
+    with av.open(io.BytesIO(data)) as container:
+        extradata = container.streams.video[0].codec_context.extradata
+        frame = next(container.decode(video=0))
+    colour = colour_name(frame.to_ndarray(format="rgb24").mean(axis=(0, 1)))
+    return colour, avc.parse_decoder_configuration(extradata).sps[0], first + len(listed) - 1
+
+
+@pytest.mark.timeout(90)
+def test_a_passed_through_ladder_carries_the_slate_through_a_publisher_gap_then_passes_through_again(
+        ingest: Any) -> None:  # noqa: F811
+    app = ingest(passthrough_heights="240", reconnect_grace=10.0)
+    encoder = publish_ladder(app.rtmp("gap"), 40)
+    try:
+        wait_master(app, "gap", 30)
+        stream = app.app.streams["gap"]
+
+        def encoders() -> list[str]:
+            return [rung["encoder"] for rung in stream.describe()["rungs"]]
+
+        assert encoders() == ["copy", "x264", "copy"]
+        wait_for(lambda: app.get("/streams/gap/media_2.m3u8")[0] == 200, 20)
+        numbers = [latest_segment(app, "gap", "media_2.m3u8")[2]]
+        encoder.kill()  # the encoder drops: the slate (track 0 alone) for up to 10 s
+        encoder.wait()
+        wait_for(lambda: encoders() == ["x264"] * 3, 10, "every rung transcoded while the slate plays")
+
+        def shows(colour: str) -> bool:
+            seen, sps, number = latest_segment(app, "gap", "media_2.m3u8")
+            numbers.append(number)
+            return seen == colour
+
+        # the 240p rung, the encoder's own track until then, goes on with the slate
+        wait_for(lambda: shows("slate"), 15, "the slate on the 240p rung")
+        encoder = publish_ladder(app.rtmp("gap"), 40)  # back within the grace
+        wait_for(lambda: encoders() == ["copy", "x264", "copy"], 20, "the encoder's tracks passed through again")
+        wait_for(lambda: shows("other") and latest_segment(app, "gap", "media_2.m3u8")[1] ==
+                 published_sps(app, "gap", 1), 20, "the encoder's own 240p track on its rung again")
+        assert numbers == sorted(numbers)  # the rung's playlist never went back
+        assert stream.describe()["keyframes_aligned"] is True and stream.transcoder.restarts == 2
+    finally:
+        encoder.kill()
+        encoder.wait()
 
 
 @pytest.mark.timeout(60)
