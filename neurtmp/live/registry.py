@@ -102,6 +102,6 @@ class Registry:
         return count
 
     def unpublish(self, stream: LiveStream, source: Any) -> None:
-        if stream.stop_publishing(source):
+        if stream.stop_publishing(source) and not stream.is_live:  # (not within a grace, nor carried on)
             log.info("%s: unpublished", stream.path)
         self.forget_if_idle(stream)

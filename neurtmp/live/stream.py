@@ -406,8 +406,10 @@ class LiveStream:
     def _enter_grace(self) -> None:
         self._in_grace, self._splicing, self._pending = True, False, {}
         self._grace_timer = gevent.spawn_later(self.reconnect_grace, self._grace_over)
+        clip = self._slate_clip
+        no_slate = self._slate is None or (clip is not None and clip.ready() and clip.value is None)
         log.info("%s: publisher gone; live for %g s more (%s)", self.path, self.reconnect_grace,
-                 "slate" if self._slate is not None else "last frame")
+                 "last frame" if no_slate else "slate")
         if self._slate is None or (self._slate_loop is not None and self._slate_loop.playing):
             return
         if self._slate_clip is None:

@@ -242,3 +242,13 @@ def check_page_plays(base_url: str, key: str, *, select: bool = True, timeout: f
         assert state["errors"] == [], f"JS errors: {state}"
         state["frame"] = frame
         return state
+
+
+def longest_stall(samples: list[tuple[float, float]]) -> float:
+    """The longest time (s) over which the sampled clock did not advance."""
+    stall, since = 0.0, samples[0][0]
+    for (when, position), (_, before) in zip(samples[1:], samples[:-1], strict=True):
+        if position > before:
+            since = when
+        stall = max(stall, when - since)
+    return stall

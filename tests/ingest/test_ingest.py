@@ -262,20 +262,25 @@ def read_status(client: neurtmp.Client, timeout: float = 20) -> neurtmp.events.S
     raise AssertionError("no status")
 
 
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("limit", ["bitrate", "resolution"])
-def test_limits_disconnect_with_403(ingest: Any, caplog: Any, limit: str) -> None:
-    settings = {"max_bitrate": 0.2, "bitrate_grace": 1.0} if limit == "bitrate" else {"max_resolution": 240}
-    app = ingest(**settings)
+def disconnection(caplog: Any, encoder: subprocess.Popen) -> str:
+    """The log line of the ingest disconnecting a publisher over a limit (an ffmpeg
+    publishing, which must see its connection dropped)."""
     with caplog.at_level(logging.WARNING):
-        encoder = publish(app.rtmp("big"), "640x360", 15)
         try:
             wait_for(lambda: any("disconnected" in r.message for r in caplog.records), 20)
             assert encoder.wait(timeout=15) != 0  # ffmpeg saw its connection dropped
         finally:
             encoder.kill()
             encoder.wait()
-    line = next(r.message for r in caplog.records if "disconnected" in r.message)
+    return next(r.message for r in caplog.records if "disconnected" in r.message)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("limit", ["bitrate", "resolution"])
+def test_limits_disconnect_with_403(ingest: Any, caplog: Any, limit: str) -> None:
+    settings = {"max_bitrate": 0.2, "bitrate_grace": 1.0} if limit == "bitrate" else {"max_resolution": 240}
+    app = ingest(**settings)
+    line = disconnection(caplog, publish(app.rtmp("big"), "640x360", 15))
     assert f"403 {limit}" in line, line
     wait_for(lambda: "big" not in app.app.streams, 10)
     if limit == "resolution":

@@ -26,7 +26,7 @@ from ..helpers import wait_for
 from ..live.helpers import FFMPEG
 from ..live.test_grace import colour_name
 from .test_grpc import Served
-from .test_ingest import Ingest, ingest, segments, wait_master  # noqa: F401 (the fixture)
+from .test_ingest import Ingest, disconnection, ingest, segments, wait_master  # noqa: F401 (the fixture)
 
 
 def publish_ladder(target: str, seconds: float, gops: tuple[int, int] = (30, 30),
@@ -306,15 +306,7 @@ def test_a_passed_through_ladder_carries_the_slate_through_a_publisher_gap_then_
 @pytest.mark.timeout(60)
 def test_the_resolution_limit_judges_every_track(ingest: Any, caplog: Any) -> None:  # noqa: F811
     app = ingest(max_resolution=400)
-    with caplog.at_level(logging.WARNING):
-        encoder = publish_ladder(app.rtmp("tall"), 15, smallest_first=True)  # track 0 240p, track 1 480p
-        try:
-            wait_for(lambda: any("disconnected" in r.message for r in caplog.records), 20)
-            assert encoder.wait(timeout=15) != 0  # ffmpeg saw its connection dropped
-        finally:
-            encoder.kill()
-            encoder.wait()
-    line = next(r.message for r in caplog.records if "disconnected" in r.message)
+    line = disconnection(caplog, publish_ladder(app.rtmp("tall"), 15, smallest_first=True))  # 240p, 480p tracks
     assert "403 resolution 480p is above 400p" in line, line
 
 

@@ -23,7 +23,7 @@ from ..conftest import url
 from ..helpers import wait_for
 from ..live.helpers import FFMPEG, live_server
 from ..live.test_grace import colour_name, ffmpeg_publish_colour
-from .browser import MISSING, Browser, chromium_paths
+from .browser import MISSING, Browser, chromium_paths, longest_stall
 from .test_grace import publish_colour, stop
 from .test_ingest import ingest, segments, wait_master  # noqa: F401 (the fixture)
 
@@ -78,16 +78,6 @@ class PlaylistWatch:
 
     def stop(self) -> None:
         self.greenlet.kill()
-
-
-def longest_stall(samples: list[tuple[float, float]]) -> float:
-    """The longest time (s) over which the sampled clock did not advance."""
-    stall, since = 0.0, samples[0][0]
-    for (when, position), (_, before) in zip(samples[1:], samples[:-1], strict=True):
-        if position > before:
-            since = when
-        stall = max(stall, when - since)
-    return stall
 
 
 @pytest.mark.timeout(120)

@@ -75,6 +75,7 @@ def test_late_joiner_starts_on_a_key_frame_at_once(make_server: Any) -> None:
     assert first_key_ms is not None and first_key_ms < 2000
     assert videos[1].timestamp < videos[-1].timestamp
     client.close()
+    publisher.kill()  # (its 8 s are not needed past this point)
     publisher.wait(30)
 
 

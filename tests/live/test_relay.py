@@ -153,7 +153,9 @@ def test_neurtmp_serve_command(tmp_path: Any) -> None:
         publisher.close()
         player.close()
     [err] = log
-    assert "live/cam: published by 127.0.0.1:" in err and "live/cam: unpublished" in err
+    assert "live/cam: published by 127.0.0.1:" in err
+    assert "live/cam: publisher gone; live for 10 s more" in err  # the default reconnect grace
+    assert "live/cam: unpublished" not in err  # (not yet: the grace runs)
     assert "plays (waiting for a publisher)" in err
     assert len(list(tmp_path.iterdir())) >= 6  # three connections, two files each
 
