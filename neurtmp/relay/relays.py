@@ -58,6 +58,9 @@ _STANDBY_POLL_SECONDS = 0.05
 #: Milliseconds a new source's first key frame may lie ahead of the last timestamp relayed
 #: and keep its own (a source on the same clock); further, or behind, it is rebased.
 _MAX_SPLICE_GAP_MS = 1000
+#: Milliseconds a new source's first key frame may lie behind the last timestamp relayed
+#: and be taken for the start of its fast start's cached GOP (the same stream: skipped).
+_MAX_REPLAY_MS = 10_000
 #: Milliseconds between the last message relayed and a rebased first key frame when no
 #: frame interval is known yet.
 _DEFAULT_FRAME_MS = 33
@@ -155,10 +158,17 @@ def _is_key_frame(packet: neurtmp.Packet) -> bool:
 
 class _Standby:
     """A new source opened on a reconnect request: played, and read ahead until its first
-    key frame, while the old source goes on (`ready` is set then, or on failure)."""
+    key frame, while the old source goes on (`ready` is set then, or on failure).
 
-    def __init__(self, play: Callable[[str], neurtmp.Client], url: str, timeout: float) -> None:
+    A server's fast start begins with its cached GOP: when `relayed` says that GOP's key
+    frame shows what the old source already relayed (the same stream, on the same clock),
+    the standby reads on to the next key frame, so that nothing is shown twice.
+    """
+
+    def __init__(self, play: Callable[[str], neurtmp.Client], url: str, timeout: float,
+                 relayed: Callable[[int], bool] = lambda timestamp: False) -> None:
         self.url = url
+        self._relayed = relayed
         self.client: neurtmp.Client | None = None
         #: What the new source sent up to its first key frame (included).
         self.events: list[Any] = []
@@ -167,6 +177,7 @@ class _Standby:
         self._greenlet = gevent.spawn(self._run, play, timeout)
 
     def _run(self, play: Callable[[str], neurtmp.Client], timeout: float) -> None:
+        skipped = False
         try:
             self.client = play(self.url)
             while True:
@@ -176,7 +187,9 @@ class _Standby:
                 self.events.append(event)
                 packet = _as_packet(event)
                 if packet is not None and _is_key_frame(packet):
-                    return
+                    if skipped or not self._relayed(packet.timestamp):
+                        return
+                    skipped = True  # the fast start's cached GOP: wait for the live key frame
         except (OSError, neurtmp.NeurtmpError, TimeoutError) as exc:
             self.error = exc
         finally:
@@ -428,7 +441,14 @@ class Relay:
             log.warning("%r: source: reconnect request with a bad tcUrl: %s", self, exc)
             return
         log.info("%r: source asks to reconnect; playing %s", self, redact_query(url))
-        self._standby = _Standby(self._play_source, url, self.timeout)
+        self._standby = _Standby(self._play_source, url, self.timeout, self._relayed_already)
+
+    def _relayed_already(self, timestamp: int) -> bool:
+        """Whether a new source's key frame at `timestamp` is at or behind the last message
+        relayed, on the same clock (at most `_MAX_REPLAY_MS` behind)."""
+        if self._last_ts is None:
+            return False
+        return 0 <= self._last_ts - (timestamp + self._offset) <= _MAX_REPLAY_MS
 
     def _switch_source(self, old: neurtmp.Client, standby: _Standby) -> neurtmp.Client:
         """Go on with the new source from its first key frame (timestamps continuing the
