@@ -111,6 +111,7 @@ class Connection:
         self._connect_event: ev.ConnectRequested | None = None
         self._streams: dict[int, Stream] = {}
         self._closed = False
+        self._asked_to_reconnect = False
         self._close_reason = ""
         self._started = time.monotonic()
         self._last_received = self._started
@@ -139,6 +140,12 @@ class Connection:
         """True for the in-process connections of `Server.publish_local` and
         `Server.play_local` (relays, edges), which have no network peer."""
         return self._local
+
+    @property
+    def asked_to_reconnect(self) -> bool:
+        """Whether `request_reconnect` was sent: the client is moving to another
+        connection (another server, or another worker of this one)."""
+        return self._asked_to_reconnect
 
     @property
     def trusted(self) -> bool:
@@ -291,6 +298,7 @@ class Connection:
         if self._closed or self._connect_event is None or not self.client_capabilities.reconnect:
             return False
         self._protocol.send_reconnect_request(tc_url, description)
+        self._asked_to_reconnect = True
         self.flush()
         log.info("%s: asked to reconnect%s", self._peer, f" to {redact_query(tc_url)}" if tc_url else "")
         return True

@@ -150,7 +150,9 @@ class _StreamHandlers:
             self.live = live
             return True
         if self.live is not None and self.publisher is not None:
-            registry.unpublish(self.live, self.publisher)
+            # a publisher asked to reconnect (this server going away) publishes elsewhere
+            # now: no reconnect grace here
+            registry.unpublish(self.live, self.publisher, grace=not self.connection.asked_to_reconnect)
         self.live = None
         return True
 

@@ -101,7 +101,9 @@ class Registry:
                 count += 1
         return count
 
-    def unpublish(self, stream: LiveStream, source: Any) -> None:
-        if stream.stop_publishing(source) and not stream.is_live:  # (not within a grace, nor carried on)
+    def unpublish(self, stream: LiveStream, source: Any, grace: bool = True) -> None:
+        """`source` stopped publishing `stream` (`LiveStream.stop_publishing`; without
+        `grace`, no reconnect grace: the stream ends unless another feed carries it)."""
+        if stream.stop_publishing(source, grace) and not stream.is_live:  # (not within a grace, nor carried on)
             log.info("%s: unpublished", stream.path)
         self.forget_if_idle(stream)

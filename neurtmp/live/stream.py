@@ -65,6 +65,9 @@ log = logging.getLogger(__name__)
 
 #: Milliseconds between the last message of one publisher and the first of the next.
 _REPUBLISH_GAP_MS = 40
+#: Milliseconds a new publisher's first message may lie ahead of the last one and keep its
+#: timestamp (the same clock: a successor, a relay back on the same source).
+_MAX_CONTINUE_MS = 1000
 
 #: The feeds a name may have: its primary and backup publishers, and the successor of a
 #: draining primary (`LiveStream.drain_publisher`).
@@ -478,9 +481,7 @@ class LiveStream:
         if not packet.is_key_frame:
             return
         self._stop_slate()
-        assert self._last_timestamp is not None
-        self._offset = (self._last_timestamp + _REPUBLISH_GAP_MS - packet.timestamp) & 0xFFFFFFFF
-        self._offset_pending = False
+        self._offset_pending = True  # (`_fix_timestamp` continues the timeline)
         self._splicing = self._in_grace = False
         self._splice_floor = packet.timestamp
         key = self._fix_timestamp(packet)
@@ -525,8 +526,13 @@ class LiveStream:
 
     def _fix_timestamp(self, packet: Packet) -> Packet:
         if self._offset_pending:
+            # A new publisher's first message: on the stream's clock already when it lies
+            # just ahead of the last one (a successor, a relay back on the same source),
+            # else (an encoder starting again at 0) moved to just after it.
             assert self._last_timestamp is not None
-            self._offset = (self._last_timestamp + _REPUBLISH_GAP_MS - packet.timestamp) & 0xFFFFFFFF
+            ahead = ((packet.timestamp + self._offset - self._last_timestamp + 2**31) & 0xFFFFFFFF) - 2**31
+            if not 0 < ahead <= _MAX_CONTINUE_MS:
+                self._offset = (self._last_timestamp + _REPUBLISH_GAP_MS - packet.timestamp) & 0xFFFFFFFF
             self._offset_pending = False
         if self._offset and not (isinstance(packet, DataPacket) and packet.timestamp == 0):
             # (metadata stays at 0: ffmpeg makes a subtitle stream of onMetaData at any other time)
