@@ -16,11 +16,14 @@ child) is sampled with psutil. Figures:
   ingest_cpu          the ingest process's own CPU (cores), without its ffmpeg
 
 With --multitrack the input is one Enhanced RTMP v2 ladder (1280x720, 854x480, 640x360,
-key frames aligned) published three ways: only its 720p track (every rung transcoded), all
-three tracks (every rung passed through, -c copy), and 720p + 360p (480p transcoded from
-720p); "rungs" says which rung was copied and which transcoded.
+or with --top 1080 1920x1080, 1280x720, 854x480; key frames aligned) published three
+ways: only its top track (every rung transcoded), all three tracks (every rung of those
+heights passed through, -c copy; with --top 1080 the 360p rung is transcoded), and the
+top and bottom tracks (the middle rung transcoded); "rungs" says which rung was copied
+and which transcoded.
 
-    python bench/ingest.py [--sizes 1280x720,1920x1080] [--seconds 20] [--encoder x264] [--multitrack]
+    python bench/ingest.py [--sizes 1280x720,1920x1080] [--seconds 20] [--encoder x264]
+                           [--multitrack [--top 1080]]
 """
 
 from __future__ import annotations
@@ -66,18 +69,27 @@ def source(size: str, seconds: int) -> pathlib.Path:
     return path
 
 
-def multitrack_source(seconds: int) -> pathlib.Path:
-    """A cached multitrack FLV: 1280x720, 854x480 and 640x360 tracks of one source, key
-    frames every 2 s on each, and AAC."""
+#: The encoder's own ladders --multitrack can publish: top track height -> (size, kbit/s) per track.
+MULTITRACK_LADDERS = {
+    720: (("1280x720", 3000), ("854x480", 1500), ("640x360", 800)),
+    1080: (("1920x1080", 5000), ("1280x720", 3000), ("854x480", 1500)),
+}
+
+
+def multitrack_source(seconds: int, top: int = 720) -> pathlib.Path:
+    """A cached multitrack FLV: the three tracks of MULTITRACK_LADDERS[top] of one source,
+    key frames every 2 s on each, and AAC."""
     CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"ingest-multitrack-{seconds}s.flv"
+    ladder = MULTITRACK_LADDERS[top]
+    path = CACHE / f"ingest-multitrack-{top}p-{seconds}s.flv"
     if not path.exists():
-        graph = "[0:v]split=3[a][b][c];[b]scale=854:480[b2];[c]scale=640:360[c2]"
+        scales = ";".join(f"[s{i}]scale={size.replace('x', ':')}[v{i}]" for i, (size, _) in enumerate(ladder))
+        graph = f"[0:v]split=3[s0][s1][s2];{scales}"
+        rates = [arg for i, (_, kbps) in enumerate(ladder) for arg in (f"-b:v:{i}", f"{kbps}k")]
         subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440", "-t", str(seconds),
-                        "-filter_complex", graph, "-map", "[a]", "-map", "[b2]", "-map", "[c2]", "-map", "1:a",
-                        "-c:v", "libx264", "-preset", "veryfast", "-b:v:0", "3000k", "-b:v:1", "1500k",
-                        "-b:v:2", "800k",
+                        f"testsrc2=size={ladder[0][0]}:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
+                        "-t", str(seconds), "-filter_complex", graph, "-map", "[v0]", "-map", "[v1]", "-map", "[v2]",
+                        "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast", *rates,
                         "-g", "60", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", str(path)],
                        check=True)
     return path
@@ -100,11 +112,11 @@ def cpu_seconds(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-def run(size: str, seconds: int, encoder: str, tracks: str | None = None) -> dict[str, object]:
+def run(size: str, seconds: int, encoder: str, tracks: str | None = None, top: int = 720) -> dict[str, object]:
     """One publish of `size` (or, with `tracks`, of these tracks of the multitrack source,
     e.g. "0,2") to a fresh ingest process."""
     rtmp_port, http_port = free_port(), free_port()
-    media_file = source(size, seconds) if tracks is None else multitrack_source(seconds)
+    media_file = source(size, seconds) if tracks is None else multitrack_source(seconds, top)
     maps = [] if tracks is None else [arg for t in tracks.split(",") for arg in ("-map", f"0:v:{t}")] + ["-map", "0:a"]
     with tempfile.TemporaryDirectory() as out:
         ingest = subprocess.Popen([sys.executable, "-m", "neurtmp.cli", "ingest", "--host", "127.0.0.1",
@@ -162,7 +174,7 @@ def run(size: str, seconds: int, encoder: str, tracks: str | None = None) -> dic
     delays = [at - int(re.search(r"(\d+)\.m4s$", name).group(1)) * SEGMENT  # type: ignore[union-attr]
               for name, at in listed.items()]
     return {
-        "input": size if tracks is None else f"multitrack tracks {tracks}",
+        "input": size if tracks is None else f"multitrack {top}p ladder, tracks {tracks}",
         "encoder": encoder,
         "rungs": rungs,
         "seconds": seconds,
@@ -184,10 +196,13 @@ def main() -> None:
     parser.add_argument("--encoder", default="x264", choices=["x264", "nvenc_h264"])
     parser.add_argument("--multitrack", action="store_true",
                         help="a multitrack ladder: transcoded vs passed through vs half and half")
+    parser.add_argument("--top", type=int, default=720, choices=sorted(MULTITRACK_LADDERS),
+                        help="with --multitrack: the top track's height (720: 720/480/360, 1080: 1080/720/480)")
     args = parser.parse_args()
     if args.multitrack:
         for tracks in ("0", "0,1,2", "0,2"):
-            print(json.dumps(run("1280x720", args.seconds, args.encoder, tracks)), flush=True)
+            print(json.dumps(run(MULTITRACK_LADDERS[args.top][0][0], args.seconds, args.encoder, tracks, args.top)),
+                  flush=True)
         return
     for size in args.sizes.split(","):
         print(json.dumps(run(size, args.seconds, args.encoder)), flush=True)
