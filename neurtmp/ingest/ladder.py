@@ -117,11 +117,15 @@ def _video_codec(encoder: str, preset: str, spec: str) -> list[str]:
 
 
 def ffmpeg_command(ffmpeg: str, rungs: list[Rung], out_dir: str, encoder: str, preset: str,
-                   segment_duration: float, audio: Sequence[AudioRendition], source: int = 0) -> list[str]:
+                   segment_duration: float, audio: Sequence[AudioRendition], source: int = 0,
+                   audio_inputs: Sequence[int] | None = None) -> list[str]:
     """The ffmpeg command line: FLV on stdin, progress on stdout, the ladder to `out_dir`.
 
     `audio`: the input's audio tracks in track id order (none: no audio), each encoded
     once into an AdaptationSet of its own (and an entry of the HLS audio group).
+    `audio_inputs`: the input audio stream each rendition is encoded from (None: the
+    i-th rendition from the i-th): a rendition whose track the input lacks for a while
+    (the slate of a reconnect grace has one) carries the default track's audio meanwhile.
 
     `source`: the input video stream the transcoded rungs are scaled from (a multitrack
     input's highest track). With every rung transcoded, key frames come every
@@ -141,7 +145,7 @@ def ffmpeg_command(ffmpeg: str, rungs: list[Rung], out_dir: str, encoder: str, p
     for i, rung in enumerate(rungs):
         command += ["-map", f"[v{i}]" if rung.copy_of is None else f"0:v:{rung.copy_of}"]
     for index, _ in enumerate(audio):
-        command += ["-map", f"0:a:{index}"]
+        command += ["-map", f"0:a:{index if audio_inputs is None else audio_inputs[index]}"]
     gop = int(round(FRAME_RATE * segment_duration))
     for i, rung in enumerate(rungs):
         if rung.copy_of is not None:

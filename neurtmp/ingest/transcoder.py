@@ -341,6 +341,7 @@ class Transcoder:
         reconnect grace, which has track 0 alone: a run passing the encoder's tracks
         through gives way to one transcoding every rung from track 0, until the encoder's
         tracks are back with their key frames aligned (`RECOVERY_GOPS`)."""
+        self._audio_headers.clear()  # the next publisher's (or the slate's) are what comes
         if self._process is not None and self._alignment is not None:
             log.info("%s: the publisher left: every rung transcoded from track %d (the slate) until the encoder's "
                      "tracks are back", self.key, neurtmp.DEFAULT_TRACK)
@@ -454,8 +455,12 @@ class Transcoder:
         if not self.audio and self._audio_tracks:
             self.audio = audio_renditions(sorted(self._audio_tracks), self.audio_languages, self._metadata_values)
         out_dir = self.out_dir = self.new_folder(self.audio)
+        # a rendition whose track the input lacks now (the slate has one; an encoder may
+        # come back with fewer) carries the default track's audio
+        present = sorted(self._audio_headers)
+        inputs = [present.index(rendition.track) if rendition.track in present else 0 for rendition in self.audio]
         command = ffmpeg_command(self.ffmpeg, self.rungs, out_dir, self.encoder, self.preset,
-                                 self.segment_duration, self.audio, self._source)
+                                 self.segment_duration, self.audio, self._source, audio_inputs=inputs)
         child = self._process = _process.spawn(command)
         self._encoded = False
         self._queue = gevent.queue.Queue(MAX_QUEUED_TAGS)

@@ -50,15 +50,19 @@ def publish_ladder(target: str, seconds: float, gops: tuple[int, int] = (30, 30)
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def segment_tone(app: Ingest, key: str, media: str) -> float:
-    """The loudest frequency (Hz) of a media playlist's first segment of audio, decoded with PyAV."""
+def segment_tone(app: Ingest, key: str, media: str, last: bool = False) -> float:
+    """The loudest frequency (Hz) of a media playlist's first (or `last`) segment of audio,
+    decoded with PyAV; 0 for silence."""
     playlist = app.text(f"/streams/{key}/{media}")
-    init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', playlist).group(1)  # type: ignore[union-attr]
-    data = app.get(f"/streams/{key}/{init}")[2] + app.get(f"/streams/{key}/{segments(playlist)[0]}")[2]
+    init = re.findall(r'#EXT-X-MAP:URI="([^"]+)"', playlist)[-1 if last else 0]
+    chosen = segments(playlist)[-1 if last else 0]
+    data = app.get(f"/streams/{key}/{init}")[2] + app.get(f"/streams/{key}/{chosen}")[2]
     with av.open(io.BytesIO(data)) as container:
         rate = container.streams.audio[0].codec_context.sample_rate
         samples = numpy.concatenate([frame.to_ndarray()[0] for frame in container.decode(audio=0)])
     spectrum = numpy.abs(numpy.fft.rfft(samples))
+    if spectrum[1:].max() < 1e-3 * len(samples):
+        return 0.0  # silence
     return float(numpy.argmax(spectrum[1:]) + 1) * rate / len(samples)
 
 
@@ -269,8 +273,8 @@ def latest_segment(app: Ingest, key: str, media: str) -> tuple[str, bytes, int]:
 @pytest.mark.timeout(90)
 def test_a_passed_through_ladder_carries_the_slate_through_a_publisher_gap_then_passes_through_again(
         ingest: Any) -> None:  # noqa: F811
-    app = ingest(passthrough_heights="240", reconnect_grace=10.0)
-    encoder = publish_ladder(app.rtmp("gap"), 40)
+    app = ingest(passthrough_heights="240", reconnect_grace=10.0, audio_languages="en,fr")
+    encoder = publish_ladder(app.rtmp("gap"), 40, tones=(440, 880))
     try:
         wait_master(app, "gap", 30)
         stream = app.app.streams["gap"]
@@ -292,11 +296,20 @@ def test_a_passed_through_ladder_carries_the_slate_through_a_publisher_gap_then_
 
         # the 240p rung, the encoder's own track until then, goes on with the slate
         wait_for(lambda: shows("slate"), 15, "the slate on the 240p rung")
-        encoder = publish_ladder(app.rtmp("gap"), 40)  # back within the grace
+        # both audio renditions go on too (the slate's silence on each; the run is not held
+        # up waiting for the encoder's second audio track)
+        for media in ("media_3.m3u8", "media_4.m3u8"):
+            wait_for(lambda media=media: segments(app.text(f"/streams/gap/{media}").partition("/r2/")[2]), 10,
+                     f"{media} in the slate's run")
+            assert abs(segment_tone(app, "gap", media, last=True)) < 1, media  # silence: no tone
+        encoder = publish_ladder(app.rtmp("gap"), 40)  # back within the grace, with one audio track only
         wait_for(lambda: encoders() == ["copy", "x264", "copy"], 20, "the encoder's tracks passed through again")
         wait_for(lambda: shows("other") and latest_segment(app, "gap", "media_2.m3u8")[1] ==
                  published_sps(app, "gap", 1), 20, "the encoder's own 240p track on its rung again")
         assert numbers == sorted(numbers)  # the rung's playlist never went back
+        # the fr rendition goes on with the default track's audio (440 Hz) while the encoder lacks its own
+        wait_for(lambda: segments(app.text("/streams/gap/media_4.m3u8").partition("/r3/")[2]), 10, "fr in run 3")
+        assert abs(segment_tone(app, "gap", "media_4.m3u8", last=True) - 440) < 10
         assert stream.describe()["keyframes_aligned"] is True and stream.transcoder.restarts == 2
     finally:
         encoder.kill()
