@@ -506,7 +506,8 @@ def _add_serve(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
                        help="a name's backup publisher (rtmp://HOST/APP/NAME?role=backup) takes over when the "
                        "primary sends no audio or video this long, or leaves (default %(default)s)")
     serve.add_argument("--workers", default="1", metavar="N",
-                       help="worker processes sharing the port, for all cores: a number or auto (default %(default)s)")
+                       help="worker processes sharing the port, for all cores: a number or auto (default %(default)s); "
+                       "SIGUSR2 to the supervisor replaces them one at a time, SIGHUP reloads their access rules")
     serve.add_argument("--worker-start-timeout", type=float, default=START_TIMEOUT, metavar="SECONDS",
                        help="with --workers: time a worker has to start serving before it is killed and "
                        "restarted (default %(default)s)")
