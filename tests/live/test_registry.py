@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 import neurtmp
 from neurtmp import DataPacket, MessageType, Packet
 from neurtmp.live import LiveStream, Registry
@@ -226,3 +228,41 @@ def test_a_draining_publisher_that_leaves_first_hands_over_to_its_waiting_succes
     live.on_packet(video(533, key(6)))
     assert [payload for _, _, payload in player.received()] == [HEADER, key(0), HEADER, key(6)]
     assert player.statuses == [neurtmp.StatusCode.PLAY_PUBLISH_NOTIFY]
+
+
+def test_only_a_trusted_connection_may_announce_its_publish_as_draining() -> None:
+    """`neurtmp.drain` (from a worker being replaced) lets the next publisher of a name
+    succeed the draining one; from anyone else it would let a stream be taken over, so an
+    ordinary listener refuses it."""
+    from neurtmp.live import LiveApp, LiveOptions
+    from neurtmp.names import DRAIN_CALL
+
+    from ..conftest import url
+    from ..helpers import wait_for
+
+    for trusted in (False, True):
+        app = LiveApp(LiveOptions(reconnect_grace=0))
+        server = neurtmp.Factory().create_server()
+        app.install(server)
+        server.start("127.0.0.1:0", trusted=trusted)
+        try:
+            owner = neurtmp.connect(url(server, "live"), timeout=5)
+            owner.publish("cam")
+            wait_for(lambda app=app: app.registry.get("live", "cam") is not None, 5)
+            live = app.registry.get("live", "cam")
+            assert live is not None
+            newcomer = neurtmp.connect(url(server, "live"), timeout=5)
+            if trusted:
+                assert owner.call(DRAIN_CALL, timeout=5) == 1  # one publish announced as draining
+                newcomer.publish("cam")  # accepted: it succeeds the draining one at its first key frame
+                assert live.successor is not None
+            else:
+                with pytest.raises(neurtmp.CallError):
+                    owner.call(DRAIN_CALL, timeout=5)
+                assert not live.primary_draining
+                with pytest.raises(neurtmp.NeurtmpError):
+                    newcomer.publish("cam")  # still refused: the name is taken
+            newcomer.close()
+            owner.close()
+        finally:
+            server.shutdown(grace=0)
