@@ -342,7 +342,7 @@ class Transcoder:
         through gives way to one transcoding every rung from track 0, until the encoder's
         tracks are back with their key frames aligned (`RECOVERY_GOPS`)."""
         self._audio_headers.clear()  # the next publisher's (or the slate's) are what comes
-        if self._process is not None and self._alignment is not None:
+        if self._alignment is not None and not self._stopping:  # (running, or about to start again)
             log.info("%s: the publisher left: every rung transcoded from track %d (the slate) until the encoder's "
                      "tracks are back", self.key, neurtmp.DEFAULT_TRACK)
             self._leave_passthrough(neurtmp.DEFAULT_TRACK, recoverable=True)
@@ -398,14 +398,15 @@ class Transcoder:
         """End the running ffmpeg; the next run starts at the source track's next key
         frame once it is gone."""
         process, self._process = self._process, None
+        if process is None:  # between runs: the next one starts with the new choice
+            return
         self.status = "restarting"
         gevent.spawn(self._end_run, process)
 
-    def _end_run(self, process: _process.Child | None) -> None:
+    def _end_run(self, process: _process.Child) -> None:
         """Kill a run's ffmpeg (out of the publisher's greenlet); the next starts at the
         next key frame once it is gone."""
-        if process is not None:
-            self._kill(process)
+        self._kill(process)
         self.restarts += 1
         if not self._stopping:
             self.status = "waiting"
