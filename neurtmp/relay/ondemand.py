@@ -1,10 +1,11 @@
 """Relays that a server's players and publishers start and stop.
 
 `Pulls` pulls a name into the server while it has players here: one `PullRelay` per name
-however many players; the pull stops `grace` seconds after its last player leaves, and at
-once when an encoder publishes the name here (the encoder is the source then). Edges pull
-from their origin this way, and the on_play hook's rtmp:// redirects from where the hook
-says.
+however many players; the pull stops `grace` seconds after its last player leaves, and
+when an encoder publishes the name here (the encoder is the source then): at the
+encoder's first key frame, where the live app splices it in place of the pulled copy, so
+that the players see no gap. Edges pull from their origin this way, and the on_play
+hook's rtmp:// redirects from where the hook says.
 
 `Pushes` pushes a name published here to a URL while its publish lasts: one `PushRelay`
 per name, which reconnects to the far side with backoff while the encoder keeps
@@ -74,6 +75,9 @@ class Pulls:
         self._players: dict[StreamKey, int] = {}
         self._published: set[StreamKey] = set()
         self._stoppers: dict[StreamKey, gevent.Greenlet] = {}
+        #: Pulled names an encoder now publishes here, and its stream: the pull feeds
+        #: the players until the encoder's first key frame.
+        self._yielding: dict[StreamKey, neurtmp.Stream] = {}
 
     @property
     def players(self) -> Mapping[StreamKey, int]:
@@ -90,6 +94,9 @@ class Pulls:
         """Stop every pull and forget the players."""
         self.server.remove_play_event_observer(self._on_play)
         self.server.remove_publish_event_handler(self._on_publish)
+        if self._yielding:
+            self._yielding.clear()
+            self.server.remove_media_event_handler(self._on_media)
         for stopper in self._stoppers.values():
             stopper.kill(block=False)
         self._stoppers.clear()
@@ -166,11 +173,30 @@ class Pulls:
             return True  # a pull relay's own publish
         key = stream_key(stream)
         if is_start:
-            self.drop(key)  # an encoder publishes here: it is the source now
             self._published.add(key)
+            if key in self.pulls:  # an encoder publishes here: it is the source from its first key frame
+                if not self._yielding:
+                    self.server.register_media_event_handler(self._on_media)
+                self._yielding[key] = stream
         else:
             self._published.discard(key)
+            if self._yielding.get(key) is stream:  # it left before its first key frame: the pull goes on
+                self._forget_yielding(key)
         return True
+
+    def _on_media(self, stream: neurtmp.Stream, packet: neurtmp.Packet) -> None:
+        """While an encoder takes over a pulled name: its first key frame ends the pull."""
+        for key, encoder in self._yielding.items():
+            if stream is encoder:
+                if packet.is_video and packet.is_key_frame:
+                    self._forget_yielding(key)
+                    gevent.spawn(self.drop, key)  # (not in the encoder's greenlet)
+                return
+
+    def _forget_yielding(self, key: StreamKey) -> None:
+        del self._yielding[key]
+        if not self._yielding:
+            self.server.remove_media_event_handler(self._on_media)
 
 
 class Pushes:

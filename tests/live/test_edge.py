@@ -175,3 +175,41 @@ def test_an_edges_players_see_the_slate_through_an_origin_fault_then_the_stream_
                 process.wait(10)
         client.close()
         relay.stop()
+
+
+@pytest.mark.timeout(60)
+def test_an_encoder_publishing_a_pulled_name_on_an_edge_takes_over_at_its_first_key_frame(make_server: Any) -> None:
+    """The players of a pulled name see no gap when an encoder publishes that name on the
+    edge: the pull feeds them until the encoder's first key frame, where the encoder is
+    spliced in (no UnpublishNotify), and then stops."""
+    from .helpers import ffmpeg_publish
+    from .test_reconnect_request import Watcher
+
+    origin, origin_app = live_server(make_server)
+    edge_server, edge_app = live_server(make_server)
+    upstream = ffmpeg_publish(url(origin, "live/cam"), 30)
+    local = None
+    try:
+        wait_for(lambda: origin_app.registry.get("live", "cam") is not None, 20)
+        edge = Edge(edge_server, f"rtmp://{origin.get_listen_address()}", grace=0.5, timeout=5,
+                    backoff=Backoff(0.2, 1)).start()
+        player = Watcher(neurtmp.connect(url(edge_server, "live"), timeout=5))
+        player.client.play("cam")
+        wait_for(lambda: len(player.videos) >= 25, 20, "the pulled stream")
+        before = len(player.videos)
+        local = ffmpeg_publish(url(edge_server, "live/cam"), 30)  # an encoder on the edge (GOP 1 s)
+        wait_for(lambda: ("live", "cam") not in edge.pulls, 10, "the pull stopped")
+        live = edge_app.registry.get("live", "cam")
+        assert live is not None and live.handovers == 1 and live.publisher_peer.startswith("127.0.0.1:")
+        count = len(player.videos)
+        wait_for(lambda: len(player.videos) >= count + 25, 10, "the encoder's frames")
+        assert "NetStream.Play.UnpublishNotify" not in player.statuses
+        arrivals = [t for t, _ in player.videos[before - 1:]]
+        assert max(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) < 0.5  # no stall at the takeover
+        player.close()
+        edge.stop()
+    finally:
+        for process in (upstream, local):
+            if process is not None:
+                process.kill()
+                process.wait()
