@@ -77,7 +77,7 @@ def failed_status(client: neurtmp.Client) -> neurtmp.events.StatusReceived:
 @pytest.mark.timeout(90)
 def test_a_publisher_of_undecodable_video_is_refused_after_a_few_failures(ingest: Any, senders: Any,  # noqa: F811
                                                                          caplog: Any) -> None:
-    app = ingest(stall_timeout=2.0)
+    app = ingest(stall_timeout=1.0)
     rng = random.Random(7)
     with caplog.at_level(logging.WARNING):
         sender = senders(url(app.server, "live"), "noise", lambda i: garbage(i, rng))

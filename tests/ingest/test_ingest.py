@@ -163,7 +163,7 @@ def test_a_480p_input_gets_480p_and_360p_as_hls_and_dash(ingest: Any) -> None:
 
 @pytest.mark.timeout(90)
 def test_a_360p_input_gets_only_360p_and_unpublish_finalises(ingest: Any) -> None:
-    app = ingest(keep_finished=4.0)
+    app = ingest(keep_finished=2.0)
     encoder = publish(app.rtmp("small"), "640x360", 4)
     master = wait_master(app, "small")
     assert re.findall(r"RESOLUTION=(\d+x\d+)", master) == ["640x360"]
